@@ -1,0 +1,42 @@
+"""keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
+
+from keras_models import layers
+from keras_models.models.backbone import Backbone
+from keras_models.models.roberta import (
+    RobertaBackbone,
+    RobertaForCausalLM,
+    RobertaForMaskedLM,
+    RobertaForMultipleChoice,
+    RobertaForQuestionAnswering,
+    RobertaForSequenceClassification,
+    RobertaForTokenClassification,
+)
+from keras_models.models.task import Task
+from keras_models.presets.registry import list_presets
+from keras_models.tasks.masked_lm import CausalLM, MaskedLM
+from keras_models.tasks.multiple_choice import MultipleChoice
+from keras_models.tasks.question_answering import QuestionAnswering
+from keras_models.tasks.sequence_classification import SequenceClassification
+from keras_models.tasks.token_classification import TokenClassification
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backbone",
+    "CausalLM",
+    "MaskedLM",
+    "MultipleChoice",
+    "QuestionAnswering",
+    "RobertaBackbone",
+    "RobertaForCausalLM",
+    "RobertaForMaskedLM",
+    "RobertaForMultipleChoice",
+    "RobertaForQuestionAnswering",
+    "RobertaForSequenceClassification",
+    "RobertaForTokenClassification",
+    "SequenceClassification",
+    "Task",
+    "TokenClassification",
+    "layers",
+    "list_presets",
+]

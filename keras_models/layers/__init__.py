@@ -1,0 +1,27 @@
+"""Reusable Keras layers; each works alone inside a functional model."""
+
+from keras_models.layers.activations import get_activation
+from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.embeddings import ReversibleEmbedding, TransformerEmbeddings
+from keras_models.layers.encoder_block import TransformerEncoderBlock
+from keras_models.layers.heads import ChoiceHead, ClassificationHead, MaskedLMHead, SpanHead
+from keras_models.layers.position_ids import (
+    absolute_position_ids,
+    mask_position_ids,
+    padding_aware_position_ids,
+)
+
+__all__ = [
+    "ChoiceHead",
+    "ClassificationHead",
+    "MaskedLMHead",
+    "MultiHeadAttention",
+    "ReversibleEmbedding",
+    "SpanHead",
+    "TransformerEmbeddings",
+    "TransformerEncoderBlock",
+    "absolute_position_ids",
+    "get_activation",
+    "mask_position_ids",
+    "padding_aware_position_ids",
+]

@@ -1,0 +1,173 @@
+"""Multi-head attention on `keras.ops.dot_product_attention`."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head attention with separate query, key, value and output projections.
+
+    The projections are plain `Dense` layers (kernel `[in, heads * head_dim]`), so a Hugging Face
+    `nn.Linear` maps onto them with a transpose. Scores go through
+    `keras.ops.dot_product_attention`, which lets every backend use its fused kernel.
+
+    Args:
+        num_heads: number of attention heads.
+        head_dim: size of each head.
+        output_dim: width of the output projection; defaults to `num_heads * head_dim`.
+        use_bias: whether the four projections have biases.
+        dropout: dropout rate on the attention probabilities (training only).
+        rotary_embedding: optional `RotaryEmbedding` applied to queries and keys of
+            self-attention (and to values when `rotary_value` is True).
+        rotary_value: rotate the values too (RoFormer's `rotary_value`).
+        kernel_initializer: initializer of the projection kernels.
+
+    Call arguments:
+        inputs: the query sequence `[batch, q_len, dim]`.
+        context: the key/value sequence for cross-attention; defaults to `inputs`.
+        attention_mask: boolean or 0/1 mask broadcastable to `[batch, q_len, kv_len]`;
+            1 means the key is visible.
+        cache: optional `[batch, 2, max_len, num_heads, head_dim]` key/value cache. When given,
+            the current keys and values are written at `cache_index` and attention runs over the
+            whole cache; the mask must then cover `max_len` keys.
+        cache_index: position of the first current token inside the cache.
+        position_offset: absolute position of the first query, for rotary embeddings.
+
+    Returns:
+        The attention output, or `(output, cache)` when a cache was passed.
+
+    Examples:
+    >>> import numpy as np
+    >>> layer = MultiHeadAttention(num_heads=2, head_dim=4)
+    >>> layer(np.ones((1, 3, 8), "float32")).shape
+    (1, 3, 8)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        head_dim,
+        output_dim=None,
+        use_bias=True,
+        dropout=0.0,
+        rotary_embedding=None,
+        rotary_value=False,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.output_dim = output_dim
+        self.use_bias = use_bias
+        self.dropout = dropout
+        self.rotary_value = rotary_value
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.rotary_embedding = rotary_embedding
+        inner = num_heads * head_dim
+
+        def dense(units, name):
+            return keras.layers.Dense(
+                units,
+                use_bias=use_bias,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        self.query_dense = dense(inner, "query")
+        self.key_dense = dense(inner, "key")
+        self.value_dense = dense(inner, "value")
+        self.output_dense = dense(output_dim or inner, "output")
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, inputs_shape, context_shape=None):
+        context_shape = context_shape or inputs_shape
+        self.query_dense.build(inputs_shape)
+        self.key_dense.build(context_shape)
+        self.value_dense.build(context_shape)
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.num_heads * self.head_dim,))
+        self.built = True
+
+    def _split_heads(self, x):
+        shape = ops.shape(x)
+        return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.head_dim))
+
+    def call(
+        self,
+        inputs,
+        context=None,
+        attention_mask=None,
+        cache=None,
+        cache_index=0,
+        position_offset=0,
+        training=None,
+    ):
+        self_attention = context is None
+        context = inputs if context is None else context
+        query = self._split_heads(self.query_dense(inputs))
+        key = self._split_heads(self.key_dense(context))
+        value = self._split_heads(self.value_dense(context))
+        if self.rotary_embedding is not None and self_attention:
+            query = self.rotary_embedding(query, start_index=position_offset)
+            key = self.rotary_embedding(key, start_index=position_offset)
+            if self.rotary_value:
+                value = self.rotary_embedding(value, start_index=position_offset)
+        if cache is not None:
+            key = ops.slice_update(cache[:, 0], (0, cache_index, 0, 0), key)
+            value = ops.slice_update(cache[:, 1], (0, cache_index, 0, 0), value)
+            cache = ops.stack((key, value), axis=1)
+        output = self._attend(query, key, value, attention_mask, training)
+        shape = ops.shape(output)
+        output = ops.reshape(output, (shape[0], shape[1], self.num_heads * self.head_dim))
+        output = self.output_dense(output)
+        return output if cache is None else (output, cache)
+
+    def _attend(self, query, key, value, attention_mask, training):
+        mask = None
+        if attention_mask is not None:
+            mask = ops.cast(attention_mask, "bool")
+            while len(mask.shape) < 3:
+                mask = ops.expand_dims(mask, 1)
+            mask = ops.expand_dims(mask, 1)  # [batch, 1 (heads), q_len, kv_len]
+        scale = 1.0 / float(self.head_dim) ** 0.5
+        if training and self.dropout > 0:
+            # The fused kernels have no dropout on the probabilities; spell it out.
+            scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * ops.cast(scale, query.dtype)
+            if mask is not None:
+                scores = ops.where(mask, scores, ops.cast(-1e9, scores.dtype))
+            probs = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), query.dtype)
+            probs = self.dropout_layer(probs, training=training)
+            return ops.einsum("bhqk,bkhd->bqhd", probs, value)
+        return ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
+
+    def compute_output_shape(self, inputs_shape, context_shape=None):
+        return tuple(inputs_shape[:-1]) + (self.output_dim or self.num_heads * self.head_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            head_dim=self.head_dim,
+            output_dim=self.output_dim,
+            use_bias=self.use_bias,
+            dropout=self.dropout,
+            rotary_embedding=(
+                None
+                if self.rotary_embedding is None
+                else keras.saving.serialize_keras_object(self.rotary_embedding)
+            ),
+            rotary_value=self.rotary_value,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("rotary_embedding") is not None:
+            config["rotary_embedding"] = keras.saving.deserialize_keras_object(
+                config["rotary_embedding"]
+            )
+        return cls(**config)

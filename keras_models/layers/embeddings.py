@@ -1,0 +1,175 @@
+"""Token embeddings: a weight-tied reversible table and the BERT-style embedding sum."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class ReversibleEmbedding(keras.layers.Embedding):
+    """An `Embedding` that can also project hidden states back onto its vocabulary.
+
+    `layer(ids)` looks ids up; `layer(hidden, reverse=True)` returns `hidden @ table.T`, the
+    tied output projection of a language-model head.
+
+    Examples:
+    >>> import numpy as np
+    >>> emb = ReversibleEmbedding(10, 4)
+    >>> emb(np.array([[1, 2]])).shape, emb(np.ones((1, 2, 4)), reverse=True).shape
+    ((1, 2, 4), (1, 2, 10))
+    """
+
+    def call(self, inputs, reverse=False):
+        if reverse:
+            table = ops.cast(self.embeddings, self.compute_dtype)
+            return ops.matmul(ops.cast(inputs, self.compute_dtype), ops.transpose(table))
+        return super().call(inputs)
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        if reverse:
+            return tuple(input_shape[:-1]) + (self.input_dim,)
+        return super().compute_output_shape(input_shape)
+
+    def compute_output_spec(self, inputs, reverse=False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class TransformerEmbeddings(keras.layers.Layer):
+    """Word + token-type + position embeddings, then LayerNorm, dropout and a projection.
+
+    Each part is optional, so the layer covers RoBERTa and RoCBert (all parts), MegatronBERT (no
+    LayerNorm) and RoFormer (no position table, an `embedding_size -> hidden_size` projection).
+
+    Args:
+        vocab_size: rows of the word table.
+        embedding_size: width of the tables.
+        max_position_embeddings: rows of the position table; 0 for none.
+        type_vocab_size: rows of the token-type table; 0 for none.
+        layer_norm_eps: LayerNorm epsilon; `None` for no LayerNorm.
+        dropout: dropout rate after the (normalised) sum.
+        projection_size: if set, a Dense projection to this width after the dropout.
+        initializer_range: standard deviation of the truncated normal initializers.
+
+    Call arguments:
+        input_ids: `[batch, seq]` ids.
+        token_type_ids: `[batch, seq]`, required when `type_vocab_size > 0`.
+        position_ids: `[batch, seq]`, required when `max_position_embeddings > 0`.
+
+    Examples:
+    >>> import numpy as np
+    >>> layer = TransformerEmbeddings(10, 4, max_position_embeddings=8, type_vocab_size=2)
+    >>> ids = np.array([[1, 2, 3]])
+    >>> layer(ids, token_type_ids=ids * 0, position_ids=np.array([[0, 1, 2]])).shape
+    (1, 3, 4)
+    """
+
+    def __init__(
+        self,
+        vocab_size,
+        embedding_size,
+        max_position_embeddings=0,
+        type_vocab_size=0,
+        layer_norm_eps=1e-12,
+        dropout=0.0,
+        projection_size=None,
+        initializer_range=0.02,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_size = embedding_size
+        self.max_position_embeddings = max_position_embeddings
+        self.type_vocab_size = type_vocab_size
+        self.layer_norm_eps = layer_norm_eps
+        self.dropout = dropout
+        self.projection_size = projection_size
+        self.initializer_range = initializer_range
+        policy = self.dtype_policy
+        init = keras.initializers.TruncatedNormal(stddev=initializer_range)
+        self.word_embeddings = ReversibleEmbedding(
+            vocab_size,
+            embedding_size,
+            embeddings_initializer=init,
+            dtype=policy,
+            name="word_embeddings",
+        )
+        self.position_embeddings = None
+        if max_position_embeddings:
+            self.position_embeddings = keras.layers.Embedding(
+                max_position_embeddings,
+                embedding_size,
+                embeddings_initializer=init,
+                dtype=policy,
+                name="position_embeddings",
+            )
+        self.token_type_embeddings = None
+        if type_vocab_size:
+            self.token_type_embeddings = keras.layers.Embedding(
+                type_vocab_size,
+                embedding_size,
+                embeddings_initializer=init,
+                dtype=policy,
+                name="token_type_embeddings",
+            )
+        self.layer_norm = None
+        if layer_norm_eps is not None:
+            self.layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_eps, dtype=policy, name="layer_norm"
+            )
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
+        self.projection = None
+        if projection_size:
+            self.projection = keras.layers.Dense(
+                projection_size, kernel_initializer=init, dtype=policy, name="projection"
+            )
+
+    def build(self, input_shape):
+        for layer in (self.word_embeddings, self.position_embeddings, self.token_type_embeddings):
+            if layer is not None:
+                layer.build(input_shape)
+        out_shape = tuple(input_shape) + (self.embedding_size,)
+        if self.layer_norm is not None:
+            self.layer_norm.build(out_shape)
+        if self.projection is not None:
+            self.projection.build(out_shape)
+        self.built = True
+
+    def embed(self, input_ids, token_type_ids=None, position_ids=None):
+        """The raw sum of the tables, before LayerNorm (RoCBert mixes more features in here)."""
+        x = self.word_embeddings(input_ids)
+        if self.token_type_embeddings is not None:
+            x = x + self.token_type_embeddings(token_type_ids)
+        if self.position_embeddings is not None:
+            x = x + self.position_embeddings(position_ids)
+        return x
+
+    def normalize(self, x, training=None):
+        """LayerNorm, dropout and projection applied to an embedding sum."""
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        x = self.dropout_layer(x, training=training)
+        if self.projection is not None:
+            x = self.projection(x)
+        return x
+
+    def call(self, input_ids, token_type_ids=None, position_ids=None, training=None):
+        x = self.embed(input_ids, token_type_ids, position_ids)
+        return self.normalize(x, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.projection_size or self.embedding_size,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            embedding_size=self.embedding_size,
+            max_position_embeddings=self.max_position_embeddings,
+            type_vocab_size=self.type_vocab_size,
+            layer_norm_eps=self.layer_norm_eps,
+            dropout=self.dropout,
+            projection_size=self.projection_size,
+            initializer_range=self.initializer_range,
+        )
+        return config

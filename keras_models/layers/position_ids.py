@@ -1,0 +1,38 @@
+"""Default position-id rules of the families, written with `keras.ops` so they also run on
+symbolic `keras.Input` tensors."""
+
+from keras import ops
+
+
+def padding_aware_position_ids(input_ids, pad_token_id, past_length=0):
+    """RoBERTa's rule: real tokens count from `pad_token_id + 1`, padding gets `pad_token_id`.
+
+    Works for left and right padding and for any leading batch axes (e.g. multiple choice).
+
+    Args:
+        input_ids: integer ids, `[..., seq]`.
+        pad_token_id: the padding id.
+        past_length: number of cached positions before this chunk.
+
+    Examples:
+    >>> import numpy as np
+    >>> ids = np.array([[0, 5, 6, 2, 1, 1], [1, 1, 0, 7, 8, 2]])
+    >>> np.asarray(padding_aware_position_ids(ids, 1)).tolist()
+    [[2, 3, 4, 5, 1, 1], [1, 1, 2, 3, 4, 5]]
+    """
+    mask = ops.cast(ops.not_equal(input_ids, pad_token_id), "int32")
+    positions = (ops.cumsum(mask, axis=-1) + past_length) * mask
+    return positions + pad_token_id
+
+
+def absolute_position_ids(input_ids, past_length=0):
+    """`arange(past_length, past_length + seq)` broadcast to the shape of `input_ids`."""
+    length = ops.shape(input_ids)[-1]
+    positions = ops.arange(length, dtype="int32") + past_length
+    return ops.broadcast_to(positions, ops.shape(input_ids))
+
+
+def mask_position_ids(attention_mask):
+    """OPT's rule: `cumsum(mask) * mask - 1`, so real tokens count from 0 and padding is -1."""
+    mask = ops.cast(attention_mask, "int32")
+    return ops.cumsum(mask, axis=-1) * mask - 1

@@ -1,0 +1,98 @@
+"""Backbone base class: a functional model that accepts tensors, lists and dicts."""
+
+import keras
+
+from keras_models.models.inputs import normalize_inputs
+
+
+class InputNormalizingModel(keras.Model):
+    """Shared input handling of backbones and tasks (see DESIGN §3).
+
+    Keras checks the input structure in `__call__` (eager and symbolic calls) while the JAX
+    trainer reaches `call` directly through `stateless_call`, so both normalise. Normalising a
+    complete dict again is a no-op.
+    """
+
+    #: The rank every input must have.
+    input_rank = 2
+    #: Extra names accepted in an input dict (labels); removed before the graph runs.
+    extra_input_names = ()
+
+    @property
+    def input_names(self):
+        """Input names in the documented positional (list) order."""
+        return self._input_order
+
+    def normalize_inputs(self, inputs, kwargs=None):
+        """Returns `(full_input_dict, extras)` for a tensor, list or dict."""
+        values, extras = normalize_inputs(
+            inputs, self.input_names, self.input_rank, self.extra_input_names, kwargs
+        )
+        return self.fill_defaults(values), extras
+
+    def fill_defaults(self, inputs):
+        """Adds each missing optional input with its Hugging Face default."""
+        raise NotImplementedError
+
+    def _split_kwargs(self, kwargs):
+        names = set(self.input_names) | set(self.extra_input_names)
+        named = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+        return named
+
+    def __call__(self, inputs=None, *args, **kwargs):
+        named = self._split_kwargs(kwargs)
+        inputs, _ = self.normalize_inputs(inputs, named)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        inputs, _ = self.normalize_inputs(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+
+class Backbone(InputNormalizingModel):
+    """Base class of the family backbones.
+
+    A subclass builds its functional graph in `__init__` from `keras.Input`s named after the
+    Hugging Face inputs, passes them to `super().__init__(inputs=..., outputs=...)` and sets
+    `self._input_order`. `get_config()` returns the constructor arguments.
+    """
+
+    def __init__(self, *args, input_order=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._input_order = tuple(input_order or self.input.keys())
+
+    @property
+    def token_embedding(self):
+        """The `ReversibleEmbedding` holding the word table (tied LM heads read it)."""
+        raise NotImplementedError
+
+    def get_config(self):
+        # Subclasses add their constructor arguments; keep only Layer-level keys here.
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        """Loads a backbone from a registered name, a Keras preset directory, a Hugging Face
+        checkpoint directory or `hf://owner/name`.
+
+        Args:
+            preset: the preset to load.
+            **overrides: constructor arguments that replace the preset's (e.g. `dtype`).
+        """
+        from keras_models.presets.loading import load_backbone
+
+        return load_backbone(cls, preset, **overrides)
+
+    def save_to_preset(self, preset_dir):
+        """Writes the backbone as a Keras preset directory."""
+        from keras_models.presets.keras_format import save_preset
+
+        save_preset(self, preset_dir)

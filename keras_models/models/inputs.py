@@ -1,0 +1,95 @@
+"""Turns a tensor, a list or a dict into the full input dict a model's graph expects."""
+
+import keras
+import numpy as np
+from keras import ops
+
+# Inputs holding ids (integers); masks may also be bool or float.
+MASK_NAMES = ("attention_mask", "decoder_attention_mask")
+
+
+def _is_symbolic(value):
+    return isinstance(value, keras.KerasTensor)
+
+
+def _to_tensor(name, value):
+    if _is_symbolic(value) or (hasattr(value, "dtype") and not isinstance(value, np.ndarray)):
+        return value
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise ValueError(f"`{name}` must be a numeric array, got {type(value).__name__}.")
+    return ops.convert_to_tensor(array)
+
+
+def _dtype_name(value):
+    return keras.backend.standardize_dtype(value.dtype)
+
+
+def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
+    """Matches `inputs` to `input_names` and validates each value.
+
+    Args:
+        inputs: a tensor (taken as `input_ids`), a list/tuple in `input_names` order, or a dict.
+        input_names: the accepted input names, in the documented positional order.
+        rank: the rank every input must have (2, or 3 for multiple choice).
+        extra_names: other accepted dict keys (labels), returned separately.
+        kwargs: keyword inputs (`model(input_ids=...)`), merged into the dict.
+
+    Returns:
+        `(inputs, extras)`: two dicts without `None` values.
+    """
+    accepted = tuple(input_names) + tuple(extra_names)
+    if isinstance(inputs, dict):
+        items = dict(inputs)
+    elif isinstance(inputs, (list, tuple)):
+        if len(inputs) > len(input_names):
+            raise ValueError(
+                f"Got a list of {len(inputs)} inputs, but this model takes at most "
+                f"{len(input_names)}, in this order: {list(input_names)}."
+            )
+        items = dict(zip(input_names, inputs))
+    elif inputs is None:
+        items = {}
+    else:
+        items = {"input_ids": inputs}
+    for key, value in (kwargs or {}).items():
+        if key in items and items[key] is not None:
+            raise ValueError(f"`{key}` was given twice (in the inputs and as a keyword).")
+        items[key] = value
+    unknown = [key for key in items if key not in accepted]
+    if unknown:
+        raise ValueError(f"Unknown input name(s) {unknown}. Accepted names: {list(accepted)}.")
+    model_inputs, extras = {}, {}
+    for key, value in items.items():
+        if value is None:
+            continue
+        if key in extra_names:
+            extras[key] = value
+            continue
+        value = _to_tensor(key, value)
+        shape = tuple(value.shape)
+        if len(shape) != rank:
+            raise ValueError(
+                f"`{key}` must have rank {rank} ({_rank_text(rank)}), got shape {shape}."
+            )
+        dtype = _dtype_name(value)
+        if key in MASK_NAMES:
+            if dtype == "bool" or "float" in dtype:
+                value = ops.cast(value, "int32")
+        elif "int" not in dtype:
+            raise ValueError(
+                f"`{key}` must hold integer ids, got dtype {dtype}. Accepted: int32/int64 ids."
+            )
+        if dtype != "int32":
+            value = ops.cast(value, "int32")
+        model_inputs[key] = value
+    if "input_ids" not in model_inputs:
+        raise ValueError(
+            f"`input_ids` is required. Pass a tensor, a list starting with `input_ids`, or a "
+            f"dict with the key `input_ids`; accepted names: {list(input_names)}."
+        )
+    return model_inputs, extras
+
+
+def _rank_text(rank):
+    return "[batch, num_choices, seq]" if rank == 3 else "[batch, seq]"

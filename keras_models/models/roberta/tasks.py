@@ -1,0 +1,72 @@
+"""RoBERTa task models: the generic tasks with RoBERTa's head choices."""
+
+import keras
+
+from keras_models.models.roberta.backbone import RobertaBackbone
+from keras_models.tasks.masked_lm import CausalLM, MaskedLM
+from keras_models.tasks.multiple_choice import MultipleChoice
+from keras_models.tasks.question_answering import QuestionAnswering
+from keras_models.tasks.sequence_classification import SequenceClassification
+from keras_models.tasks.token_classification import TokenClassification
+
+
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="keras_models")(cls)
+
+
+@_register
+class RobertaForQuestionAnswering(QuestionAnswering):
+    """`RobertaForQuestionAnswering`: `qa_outputs` over every token.
+
+    Examples:
+    >>> import numpy as np
+    >>> backbone = RobertaBackbone(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=16, add_pooling_layer=False)
+    >>> model = RobertaForQuestionAnswering(backbone)
+    >>> sorted(model(np.array([[0, 5, 6, 2]])))
+    ['end_logits', 'start_logits']
+    """
+
+    backbone_cls = RobertaBackbone
+
+
+@_register
+class RobertaForSequenceClassification(SequenceClassification):
+    """`RobertaForSequenceClassification`: `<s>` state -> dense -> tanh -> out_proj (no pooler)."""
+
+    backbone_cls = RobertaBackbone
+    default_pooling = "first"
+    default_head_hidden = True
+    default_head_activation = "tanh"
+
+
+@_register
+class RobertaForTokenClassification(TokenClassification):
+    """`RobertaForTokenClassification`: dropout and a Linear on every token."""
+
+    backbone_cls = RobertaBackbone
+
+
+@_register
+class RobertaForMultipleChoice(MultipleChoice):
+    """`RobertaForMultipleChoice`: pooled output of each choice -> one score."""
+
+    backbone_cls = RobertaBackbone
+    default_pooling = "pooled"
+
+
+@_register
+class RobertaForMaskedLM(MaskedLM):
+    """`RobertaForMaskedLM`: tied LM head with RoBERTa's hard-coded exact GELU."""
+
+    backbone_cls = RobertaBackbone
+    default_head_activation = "gelu"
+
+
+@_register
+class RobertaForCausalLM(CausalLM):
+    """`RobertaForCausalLM`: the tied LM head with a next-token loss (build the backbone with
+    `is_decoder=True` for causal attention)."""
+
+    backbone_cls = RobertaBackbone
+    default_head_activation = "gelu"

@@ -1,0 +1,128 @@
+"""Task base class: a backbone plus a head, with Hugging Face inputs, labels and losses."""
+
+import keras
+
+from keras_models.models.backbone import InputNormalizingModel
+
+
+class Task(InputNormalizingModel):
+    """Base class of every task model.
+
+    A task takes the same inputs as its backbone (a tensor, a list in the Hugging Face order
+    or a dict). Labels go to `fit`/`evaluate` as `y` (a tensor, a tuple in `label_names`
+    order, or a dict keyed by label name) or inside the `x` dict under their names. When
+    compiled without a `loss`, the task uses exactly the Hugging Face loss of its head
+    (`hf_loss`); a loss given to `compile` replaces it.
+
+    Subclasses build the functional graph in `__init__` on `backbone.input` and call
+    `super().__init__(backbone=..., inputs=..., outputs=...)`.
+    """
+
+    #: The backbone class family subclasses pin (used by `from_preset`).
+    backbone_cls = None
+    #: Label names in Hugging Face order.
+    label_names = ()
+    #: The default feature the head reads (`"pooled"` needs the backbone's pooler).
+    default_pooling = None
+
+    def __init__(self, backbone, inputs, outputs, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self._input_order = backbone.input_names
+
+    @classmethod
+    def needs_pooler(cls, task_kwargs):
+        """Whether the head built from `task_kwargs` reads the backbone's `pooler_output`."""
+        return (task_kwargs.get("pooling") or cls.default_pooling) == "pooled"
+
+    @property
+    def extra_input_names(self):
+        return self.label_names
+
+    def fill_defaults(self, inputs):
+        return self.backbone.fill_defaults(inputs)
+
+    # --- labels and losses -------------------------------------------------------------
+    def collect_labels(self, x, y):
+        """The labels of a batch as a dict, from `y` and from label keys inside `x`."""
+        labels = {}
+        if isinstance(x, dict):
+            labels.update({k: v for k, v in x.items() if k in self.label_names and v is not None})
+        if y is None:
+            return labels
+        if isinstance(y, dict):
+            unknown = [k for k in y if k not in self.label_names]
+            if unknown:
+                raise ValueError(
+                    f"Unknown label name(s) {unknown}; accepted: {list(self.label_names)}."
+                )
+            labels.update({k: v for k, v in y.items() if v is not None})
+        elif isinstance(y, (list, tuple)):
+            if len(y) > len(self.label_names):
+                raise ValueError(
+                    f"Got {len(y)} labels; this task takes at most {len(self.label_names)}, "
+                    f"in this order: {list(self.label_names)}."
+                )
+            labels.update({k: v for k, v in zip(self.label_names, y) if v is not None})
+        else:
+            labels[self.label_names[0]] = y
+        return labels
+
+    def hf_loss(self, labels, outputs):
+        """The Hugging Face loss of this head, or `None` when the labels it needs are missing."""
+        raise NotImplementedError
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self._compile_loss is not None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        labels = self.collect_labels(x, y)
+        if sample_weight is not None:
+            raise ValueError(
+                "`sample_weight` is not supported by the default Hugging Face loss; pass a "
+                "`loss` to `compile()` to use sample weights."
+            )
+        loss = self.hf_loss(labels, y_pred) if labels else None
+        if loss is None:
+            raise ValueError(
+                f"No labels for the default loss of {type(self).__name__}. Pass them as `y` or "
+                f"inside the `x` dict, named {list(self.label_names)}; or compile with a `loss`."
+            )
+        for extra in self.losses:
+            loss = loss + self._aggregate_additional_loss(extra)
+        return loss
+
+    # --- config and presets ------------------------------------------------------------
+    def get_config(self):
+        return {
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        """Loads a task from a registered name, a Keras preset directory, a Hugging Face
+        checkpoint directory or `hf://owner/name`.
+
+        A checkpoint with this head loads the head too; from a base checkpoint the head is
+        freshly initialised (with a warning).
+
+        Args:
+            preset: the preset to load.
+            **overrides: task arguments (`num_labels`, ...) or backbone arguments (`dtype`...).
+        """
+        from keras_models.presets.loading import load_task
+
+        return load_task(cls, preset, **overrides)
+
+    def save_to_preset(self, preset_dir):
+        """Writes the task (backbone and head) as a Keras preset directory."""
+        from keras_models.presets.keras_format import save_preset
+
+        save_preset(self, preset_dir)

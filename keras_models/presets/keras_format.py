@@ -1,0 +1,86 @@
+"""The Keras preset format: `preset.json` (class and config) plus `model.weights.h5`."""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+FORMAT_VERSION = 1
+PRESET_FILE = "preset.json"
+WEIGHTS_FILE = "model.weights.h5"
+
+
+def is_keras_preset(directory):
+    return os.path.exists(os.path.join(directory, PRESET_FILE))
+
+
+def save_preset(model, preset_dir, extra_files=None):
+    """Writes `model` to `preset_dir` atomically: a temporary sibling is renamed into place, so
+    an interrupted save leaves any earlier preset intact.
+
+    Args:
+        model: a backbone or task.
+        preset_dir: the destination directory.
+        extra_files: optional dict of file name -> source path to copy in (tokenizer files).
+    """
+    preset_dir = os.path.abspath(preset_dir)
+    parent = os.path.dirname(preset_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".preset-", dir=parent)
+    try:
+        with open(os.path.join(tmp, PRESET_FILE), "w") as f:
+            json.dump(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "library": "keras_models",
+                    "keras_version": keras.__version__,
+                    "model": keras.saving.serialize_keras_object(model),
+                },
+                f,
+                indent=2,
+            )
+        model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+        for name, src in (extra_files or {}).items():
+            shutil.copyfile(src, os.path.join(tmp, name))
+        old = None
+        if os.path.exists(preset_dir):
+            old = tempfile.mkdtemp(prefix=".old-preset-", dir=parent)
+            os.rename(preset_dir, os.path.join(old, "preset"))
+        os.rename(tmp, preset_dir)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_preset_config(preset_dir):
+    path = os.path.join(preset_dir, PRESET_FILE)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"Could not read the preset file {path}: {error}") from error
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format_version {version!r}; this keras_models reads versions up to "
+            f"{FORMAT_VERSION}. Upgrade keras_models to load it."
+        )
+    return data["model"]
+
+
+def build_from_preset_config(model_config):
+    return keras.saving.deserialize_keras_object(model_config)
+
+
+def load_preset_weights(model, preset_dir):
+    path = os.path.join(preset_dir, WEIGHTS_FILE)
+    if not os.path.exists(path):
+        raise ValueError(f"The preset weights file {path} is missing.")
+    try:
+        model.load_weights(path)
+    except Exception as error:  # h5py and Keras raise many types for a damaged file
+        raise ValueError(f"Could not load the preset weights {path}: {error}") from error

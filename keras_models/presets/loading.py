@@ -1,0 +1,254 @@
+"""`from_preset` for backbones and tasks: registered names, Keras presets and HF checkpoints."""
+
+import copy
+import inspect
+import json
+import os
+import warnings
+
+import keras
+
+from keras_models.presets import keras_format
+from keras_models.presets.converter import get_converter
+from keras_models.presets.weights import WeightPorter, read_hf_weights
+
+HF_CONFIG = "config.json"
+
+
+def resolve_preset(preset):
+    """A local directory for `preset`: a registered name, `hf://owner/name` or a directory."""
+    if not isinstance(preset, (str, os.PathLike)):
+        raise ValueError(
+            f"`preset` must be a name, a directory or 'hf://owner/name'; got {preset!r}."
+        )
+    preset = os.fspath(preset)
+    if os.path.isdir(preset):
+        return preset
+    from keras_models.presets.registry import PRESETS, download
+
+    if preset.startswith("hf://"):
+        return download(preset[len("hf://") :])
+    if preset in PRESETS:
+        return PRESETS[preset].resolve()
+    raise ValueError(
+        f"Unknown preset {preset!r}: not a registered name (see keras_models.list_presets()), "
+        "not an existing directory, and not 'hf://owner/name'."
+    )
+
+
+def read_hf_config(directory):
+    path = os.path.join(directory, HF_CONFIG)
+    if not os.path.exists(path):
+        raise ValueError(
+            f"{directory} is neither a Keras preset ({keras_format.PRESET_FILE}) nor a Hugging "
+            f"Face checkpoint ({HF_CONFIG})."
+        )
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"Could not read {path}: {error}") from error
+    if "model_type" not in config:
+        raise ValueError(f"{path} has no `model_type`, so its family is unknown.")
+    return config
+
+
+def _check_family(converter, backbone_cls, path):
+    if backbone_cls is not None and not issubclass(converter.backbone_cls, backbone_cls):
+        raise ValueError(
+            f"{path} holds a {converter.model_type!r} checkpoint, which loads into "
+            f"{converter.backbone_cls.__name__}, not {backbone_cls.__name__}."
+        )
+
+
+def _family_task_class(task_cls, backbone_cls):
+    """The family subclass of a generic task (e.g. QuestionAnswering -> Roberta...)."""
+    if task_cls.backbone_cls is not None:
+        return task_cls
+    pending = list(task_cls.__subclasses__())
+    while pending:
+        sub = pending.pop(0)
+        if sub.backbone_cls is backbone_cls and sub.__name__.startswith(
+            _family_prefix(backbone_cls)
+        ):
+            return sub
+        pending.extend(sub.__subclasses__())
+    return task_cls
+
+
+def _family_prefix(backbone_cls):
+    return backbone_cls.__name__[: -len("Backbone")]
+
+
+def _split_overrides(task_cls, overrides):
+    params = inspect.signature(task_cls.__init__).parameters
+    task_kwargs = {k: v for k, v in overrides.items() if k in params and k != "backbone"}
+    backbone_kwargs = {k: v for k, v in overrides.items() if k not in task_kwargs}
+    return task_kwargs, backbone_kwargs
+
+
+# --- backbones -----------------------------------------------------------------------------
+def load_backbone(cls, preset, **overrides):
+    from keras_models.models.backbone import Backbone
+    from keras_models.models.task import Task
+
+    directory = resolve_preset(preset)
+    if keras_format.is_keras_preset(directory):
+        config = copy.deepcopy(keras_format.read_preset_config(directory))
+        is_task = issubclass(keras.saving.get_registered_object(config["registered_name"]), Task)
+        (config["config"]["backbone"] if is_task else config)["config"].update(overrides)
+        model = keras_format.build_from_preset_config(config)
+        keras_format.load_preset_weights(model, directory)
+        backbone = model.backbone if is_task else model
+        if not isinstance(backbone, cls):
+            raise ValueError(
+                f"{directory} holds a {type(backbone).__name__}, not a {cls.__name__}."
+            )
+        return backbone
+    hf_config = read_hf_config(directory)
+    converter = get_converter(hf_config["model_type"], os.path.join(directory, HF_CONFIG))
+    _check_family(converter, None if cls is Backbone else cls, directory)
+    porter = WeightPorter(read_hf_weights(directory), source=f"checkpoint in {directory}")
+    prefix = converter.checkpoint_prefix(porter)
+    kwargs = converter.backbone_kwargs(hf_config)
+    if "add_pooling_layer" in inspect.signature(converter.backbone_cls.__init__).parameters:
+        kwargs["add_pooling_layer"] = porter.has_prefix(f"{prefix}pooler.")
+    kwargs.update(overrides)
+    backbone = converter.backbone_cls(**kwargs)
+    converter.port_backbone(backbone, porter, prefix)
+    _check_complete(backbone, porter, directory)
+    _report_unused(porter, prefix, directory, head_ok=True)
+    return backbone
+
+
+def _check_complete(model, porter, directory, fresh=()):
+    for layer in fresh:
+        porter.mark_set(layer)
+    missing = porter.unset_variables(model)
+    if missing:
+        raise ValueError(f"The checkpoint in {directory} has no weights for: {missing}.")
+
+
+def _report_unused(porter, prefix, directory, head_ok):
+    unused = porter.unused_keys()
+    if not unused:
+        return
+    inside = [k for k in unused if prefix and k.startswith(prefix)] if prefix else []
+    if not prefix:
+        # A base checkpoint: every key belongs to the backbone.
+        inside = unused
+    if inside:
+        raise ValueError(
+            f"Unexpected weights in the checkpoint in {directory} that the model has no place "
+            f"for: {inside}."
+        )
+    if head_ok:
+        warnings.warn(
+            f"These weights of the checkpoint in {directory} belong to a head this model does "
+            f"not have and were not loaded: {unused}.",
+            stacklevel=3,
+        )
+
+
+# --- tasks ---------------------------------------------------------------------------------
+def load_task(cls, preset, **overrides):
+    from keras_models.models.task import Task
+
+    directory = resolve_preset(preset)
+    if keras_format.is_keras_preset(directory):
+        return _load_task_from_keras(cls, directory, overrides)
+    hf_config = read_hf_config(directory)
+    converter = get_converter(hf_config["model_type"], os.path.join(directory, HF_CONFIG))
+    _check_family(converter, cls.backbone_cls, directory)
+    task_cls = _family_task_class(cls, converter.backbone_cls)
+    if task_cls is Task or task_cls.__init__ is Task.__init__:
+        raise ValueError(f"{cls.__name__} is not a concrete task class.")
+    task_kwargs, backbone_overrides = _split_overrides(task_cls, overrides)
+    task_kwargs = {**converter.task_kwargs(task_cls, hf_config), **task_kwargs}
+    porter = WeightPorter(read_hf_weights(directory), source=f"checkpoint in {directory}")
+    prefix = converter.checkpoint_prefix(porter)
+    backbone_kwargs = converter.backbone_kwargs(hf_config)
+    backbone_params = inspect.signature(converter.backbone_cls.__init__).parameters
+    if "add_pooling_layer" in backbone_params:
+        backbone_kwargs["add_pooling_layer"] = task_cls.needs_pooler(task_kwargs)
+    backbone_kwargs.update(backbone_overrides)
+    backbone = converter.backbone_cls(**backbone_kwargs)
+    task = task_cls(backbone, **task_kwargs)
+    converter.port_backbone(backbone, porter, prefix)
+    fresh = []
+    head_present = prefix and any(porter.has_prefix(p) for p in converter.head_key_prefixes(task))
+    if head_present:
+        converter.port_head(task, porter)
+    else:
+        fresh = [layer for layer in task.layers if layer is not backbone and layer.weights]
+        fresh = [layer for layer in fresh if not _is_input_layer(layer)]
+        warnings.warn(
+            f"{directory} has no {task_cls.__name__} head weights; the head "
+            f"({[layer.name for layer in fresh]}) is freshly initialised and needs training.",
+            stacklevel=3,
+        )
+    pooler = getattr(backbone, "pooler", None)
+    if pooler is not None and not porter.has_prefix(f"{prefix}pooler."):
+        warnings.warn(
+            f"{directory} has no pooler weights; the pooler is freshly initialised.",
+            stacklevel=3,
+        )
+        fresh.append(pooler)
+    _check_complete(task, porter, directory, fresh)
+    _report_unused(porter, prefix, directory, head_ok=True)
+    return task
+
+
+def _is_input_layer(layer):
+    return type(layer).__name__ == "InputLayer"
+
+
+def _load_task_from_keras(cls, directory, overrides):
+    from keras_models.models.task import Task
+
+    config = copy.deepcopy(keras_format.read_preset_config(directory))
+    saved_cls = keras.saving.get_registered_object(config["registered_name"])
+    if saved_cls is None:
+        raise ValueError(f"{directory} holds an unknown class {config['registered_name']!r}.")
+    same_task = issubclass(saved_cls, cls)
+    task_cls = saved_cls if same_task else cls
+    if not same_task and issubclass(saved_cls, Task):
+        backbone_cls = keras.saving.get_registered_object(
+            config["config"]["backbone"]["registered_name"]
+        )
+    else:
+        backbone_cls = saved_cls if not issubclass(saved_cls, Task) else None
+    if not same_task:
+        task_cls = _family_task_class(cls, backbone_cls)
+    task_kwargs, backbone_overrides = _split_overrides(task_cls, overrides)
+    backbone_config = (config["config"]["backbone"] if issubclass(saved_cls, Task) else config)[
+        "config"
+    ]
+    backbone_config.update(backbone_overrides)
+    if same_task:
+        config["config"].update(task_kwargs)
+    model = keras_format.build_from_preset_config(config)
+    keras_format.load_preset_weights(model, directory)
+    if same_task:
+        return model
+    backbone = model.backbone if isinstance(model, Task) else model
+    _check_family_keras(task_cls, backbone, directory)
+    if task_cls.needs_pooler(task_kwargs) and getattr(backbone, "pooler", None) is None:
+        raise ValueError(
+            f"{task_cls.__name__} reads the pooler output, but the backbone in {directory} was "
+            "saved without a pooler (`add_pooling_layer=False`)."
+        )
+    warnings.warn(
+        f"{directory} holds a {type(model).__name__}; the {task_cls.__name__} head is freshly "
+        "initialised and needs training.",
+        stacklevel=3,
+    )
+    return task_cls(backbone, **task_kwargs)
+
+
+def _check_family_keras(task_cls, backbone, directory):
+    if task_cls.backbone_cls is not None and not isinstance(backbone, task_cls.backbone_cls):
+        raise ValueError(
+            f"{directory} holds a {type(backbone).__name__}, which {task_cls.__name__} cannot use "
+            f"(it needs a {task_cls.backbone_cls.__name__})."
+        )

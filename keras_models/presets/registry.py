@@ -1,0 +1,85 @@
+"""Named presets: each points at a public Hugging Face checkpoint of one family."""
+
+import dataclasses
+
+_HUB_PATTERNS = [
+    "config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "*.json",
+    "*.txt",
+    "*.model",
+    "merges.txt",
+    "vocab.*",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A registered preset.
+
+    Attributes:
+        name: the preset name (`"roberta_base"`).
+        family: the model family (`"roberta"`).
+        source: the Hugging Face repository (`"FacebookAI/roberta-base"`).
+        task: the task head the checkpoint carries, or `None` for a base model.
+        params: approximate parameter count.
+        description: one line about the checkpoint.
+    """
+
+    name: str
+    family: str
+    source: str
+    task: str | None
+    params: int
+    description: str
+
+    def resolve(self):
+        return download(self.source)
+
+
+PRESETS = {}
+
+
+def register_presets(*presets):
+    for preset in presets:
+        PRESETS[preset.name] = preset
+
+
+def list_presets(family=None, task=None):
+    """Registered presets, optionally filtered by family and task head.
+
+    Args:
+        family: e.g. `"roberta"`; `None` for all.
+        task: e.g. `"question_answering"`; `None` for all.
+
+    Returns:
+        A list of `Preset` records sorted by name.
+
+    Examples:
+    >>> import keras_models
+    >>> [p.name for p in keras_models.list_presets(family="roberta")][:2]
+    ['roberta_base', 'roberta_base_squad2']
+    """
+    return sorted(
+        (
+            p
+            for p in PRESETS.values()
+            if (family is None or p.family == family) and (task is None or p.task == task)
+        ),
+        key=lambda p: p.name,
+    )
+
+
+def download(repo_id):
+    """Downloads (or finds in the hub cache) a Hugging Face repository; returns its directory."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as error:  # pragma: no cover - a declared dependency
+        raise ValueError("Loading from the Hugging Face Hub needs `huggingface_hub`.") from error
+    try:
+        return snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS)
+    except Exception as error:  # the hub client raises many types
+        raise ValueError(
+            f"Could not fetch {repo_id!r} from the Hugging Face Hub: {error}"
+        ) from error

@@ -1,0 +1,74 @@
+"""Masked and causal language modelling with a weight-tied prediction head."""
+
+import keras
+
+from keras_models.layers.heads import MaskedLMHead
+from keras_models.models.task import Task
+from keras_models.tasks.common import init_range
+from keras_models.tasks.losses import causal_lm_loss, cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class MaskedLM(Task):
+    """Predicts the vocabulary at every position with the tied BERT-style LM head.
+
+    Outputs `logits` (`[batch, seq, vocab]`). Label: `labels` (`[batch, seq]`, -100 ignored).
+
+    Args:
+        backbone: a backbone exposing `token_embedding`.
+        head_activation: activation of the head's transform; defaults to the backbone's
+            `hidden_act` (RoBERTa pins `"gelu"`).
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_models import RobertaBackbone
+    >>> backbone = RobertaBackbone(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=16, add_pooling_layer=False)
+    >>> MaskedLM(backbone)(np.array([[0, 5, 2]]))["logits"].shape
+    (1, 3, 50)
+    """
+
+    label_names = ("labels",)
+    #: Family default for the head activation (`None`: the backbone's `hidden_act`).
+    default_head_activation = None
+
+    def __init__(self, backbone, head_activation=None, **kwargs):
+        head_activation = head_activation or self.default_head_activation or backbone.hidden_act
+        inputs = backbone.input
+        hidden = backbone(inputs)["last_hidden_state"]
+        lm_head = MaskedLMHead(
+            backbone.token_embedding,
+            hidden_act=head_activation,
+            layer_norm_eps=backbone.layer_norm_eps,
+            initializer_range=init_range(backbone),
+            dtype=backbone.dtype_policy,
+            name="lm_head",
+        )
+        logits = lm_head(hidden)
+        super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
+        self.lm_head = lm_head
+        self.head_activation = head_activation
+
+    def hf_loss(self, labels, outputs):
+        if "labels" not in labels:
+            return None
+        return cross_entropy(outputs["logits"], labels["labels"])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(head_activation=self.head_activation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class CausalLM(MaskedLM):
+    """The BERT-family `*ForCausalLM`: the same tied head, trained on the next token.
+
+    The loss shifts labels left by one (position t predicts `labels[t + 1]`). The attention is
+    causal only when the backbone has `is_decoder=True`, exactly as in transformers.
+    """
+
+    def hf_loss(self, labels, outputs):
+        if "labels" not in labels:
+            return None
+        return causal_lm_loss(outputs["logits"], labels["labels"])

@@ -1,0 +1,128 @@
+"""Sequence classification and regression."""
+
+import keras
+from keras import ops
+
+from keras_models.layers.heads import ClassificationHead
+from keras_models.models.task import Task
+from keras_models.tasks.common import backbone_hidden_size, hidden_dropout, init_range
+from keras_models.tasks.losses import sequence_classification_loss
+
+POOLINGS = ("pooled", "first", "last_non_pad")
+
+
+def last_non_pad_index(input_ids, pad_token_id):
+    """Index of the rightmost non-pad token of each row (0 for an all-pad row), as OPT picks."""
+    length = ops.shape(input_ids)[-1]
+    positions = ops.arange(length, dtype="int32")
+    return ops.argmax(positions * ops.cast(ops.not_equal(input_ids, pad_token_id), "int32"), -1)
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class SequenceClassification(Task):
+    """One label (or score) per sequence.
+
+    Outputs `logits` (`[batch, num_labels]`). Label: `labels`, integer classes
+    (single-label), float multi-hot vectors (multi-label) or floats with `num_labels=1`
+    (regression); `problem_type` fixes the choice as in transformers.
+
+    Args:
+        backbone: the backbone.
+        num_labels: number of classes (1 for regression).
+        problem_type: `None` (inferred from the labels), `"regression"`,
+            `"single_label_classification"` or `"multi_label_classification"`.
+        pooling: the vector read per sequence: `"pooled"` (the backbone's `pooler_output`),
+            `"first"` (`h[:, 0]`) or `"last_non_pad"` (OPT: the rightmost non-pad token).
+        head_hidden_size: width of an inner `dense -> activation` before the output layer
+            (RoBERTa and RoFormer); `None` for a single Linear.
+        head_activation: activation of that inner layer (`"tanh"` for RoBERTa).
+        classifier_dropout: dropout rate; defaults to the backbone's `hidden_dropout_prob`.
+        use_bias: bias of the output layer (OPT's `score` has none).
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_models import RobertaBackbone
+    >>> backbone = RobertaBackbone(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=16, add_pooling_layer=False)
+    >>> SequenceClassification(backbone, num_labels=3)(np.array([[0, 5, 2]]))["logits"].shape
+    (1, 3)
+    """
+
+    label_names = ("labels",)
+    #: Family defaults, overridden by the thin family subclasses.
+    default_pooling = "first"
+    default_head_hidden = False
+    default_head_activation = "tanh"
+
+    def __init__(
+        self,
+        backbone,
+        num_labels=2,
+        problem_type=None,
+        pooling=None,
+        head_hidden_size=None,
+        head_activation=None,
+        classifier_dropout=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        pooling = pooling or self.default_pooling
+        if pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
+        if head_hidden_size is None and self.default_head_hidden:
+            head_hidden_size = backbone_hidden_size(backbone)
+        head_activation = head_activation or self.default_head_activation
+        inputs = backbone.input
+        outputs = backbone(inputs)
+        if pooling == "pooled":
+            if "pooler_output" not in outputs:
+                raise ValueError(
+                    "`pooling='pooled'` needs a backbone built with `add_pooling_layer=True`."
+                )
+            features = outputs["pooler_output"]
+        elif pooling == "first":
+            features = outputs["last_hidden_state"][:, 0, :]
+        else:
+            hidden = outputs["last_hidden_state"]
+            index = last_non_pad_index(inputs["input_ids"], backbone.pad_token_id)
+            features = ops.take_along_axis(hidden, index[:, None, None], axis=1)[:, 0, :]
+        classifier = ClassificationHead(
+            num_labels,
+            hidden_size=head_hidden_size,
+            activation=head_activation,
+            dropout=hidden_dropout(backbone, classifier_dropout),
+            use_bias=use_bias,
+            initializer_range=init_range(backbone),
+            dtype=backbone.dtype_policy,
+            name="classifier",
+        )
+        logits = classifier(features)
+        super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
+        self.classifier = classifier
+        self.num_labels = num_labels
+        self.problem_type = problem_type
+        self.pooling = pooling
+        self.head_hidden_size = head_hidden_size
+        self.head_activation = head_activation
+        self.classifier_dropout = classifier_dropout
+        self.use_bias = use_bias
+
+    def hf_loss(self, labels, outputs):
+        if "labels" not in labels:
+            return None
+        return sequence_classification_loss(
+            outputs["logits"], labels["labels"], self.num_labels, self.problem_type
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_labels=self.num_labels,
+            problem_type=self.problem_type,
+            pooling=self.pooling,
+            head_hidden_size=self.head_hidden_size,
+            head_activation=self.head_activation,
+            classifier_dropout=self.classifier_dropout,
+            use_bias=self.use_bias,
+        )
+        return config

@@ -1,0 +1,58 @@
+"""Token classification (NER, POS tagging)."""
+
+import keras
+
+from keras_models.layers.heads import ClassificationHead
+from keras_models.models.task import Task
+from keras_models.tasks.common import hidden_dropout, init_range
+from keras_models.tasks.losses import cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class TokenClassification(Task):
+    """One label per token: dropout and a Linear over every position.
+
+    Outputs `logits` (`[batch, seq, num_labels]`). Label: `labels` (`[batch, seq]`, -100
+    ignored).
+
+    Args:
+        backbone: the backbone.
+        num_labels: number of token classes.
+        classifier_dropout: dropout rate; defaults to the backbone's `hidden_dropout_prob`.
+
+    Examples:
+    >>> import numpy as np
+    >>> from keras_models import RobertaBackbone
+    >>> backbone = RobertaBackbone(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+    ...     num_attention_heads=2, intermediate_size=16, add_pooling_layer=False)
+    >>> TokenClassification(backbone, num_labels=5)(np.array([[0, 5, 2]]))["logits"].shape
+    (1, 3, 5)
+    """
+
+    label_names = ("labels",)
+
+    def __init__(self, backbone, num_labels=2, classifier_dropout=None, **kwargs):
+        inputs = backbone.input
+        hidden = backbone(inputs)["last_hidden_state"]
+        classifier = ClassificationHead(
+            num_labels,
+            dropout=hidden_dropout(backbone, classifier_dropout),
+            initializer_range=init_range(backbone),
+            dtype=backbone.dtype_policy,
+            name="classifier",
+        )
+        logits = classifier(hidden)
+        super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
+        self.classifier = classifier
+        self.num_labels = num_labels
+        self.classifier_dropout = classifier_dropout
+
+    def hf_loss(self, labels, outputs):
+        if "labels" not in labels:
+            return None
+        return cross_entropy(outputs["logits"], labels["labels"])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_labels=self.num_labels, classifier_dropout=self.classifier_dropout)
+        return config
