@@ -1,9 +1,10 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
 from keras_models import layers
+from keras_models.models import roberta  # noqa: F401  (registers the converter and presets)
 from keras_models.models.backbone import Backbone
-from keras_models.models.roberta import (
-    RobertaBackbone,
+from keras_models.models.roberta.backbone import RobertaBackbone
+from keras_models.models.roberta.tasks import (
     RobertaForCausalLM,
     RobertaForMaskedLM,
     RobertaForMultipleChoice,

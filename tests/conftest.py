@@ -1,6 +1,6 @@
 import os
+import random
 
-import keras
 import numpy as np
 import pytest
 
@@ -9,6 +9,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(autouse=True)
 def _seed():
-    keras.utils.set_random_seed(0)
+    # Not keras.utils.set_random_seed: it imports TensorFlow, even on jax and torch.
+    random.seed(0)
     np.random.seed(0)
     yield

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_models.models.inputs import normalize_inputs
+from keras_models.models.inputs import check_data, normalize_inputs
 
 
 class InputNormalizingModel(keras.Model):
@@ -48,6 +48,24 @@ class InputNormalizingModel(keras.Model):
         inputs, _ = self.normalize_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
 
+    # Bad data is refused on the host before a compiled step starts: an error raised inside
+    # a traced step can leave a JAX model's variables unusable.
+    def check_data(self, x, y=None, training=False):
+        """Validates in-memory `fit`/`evaluate`/`predict` data; raises `ValueError`."""
+        return check_data(x, self.input_names, self.input_rank, self.extra_input_names)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self.check_data(x, y, training=True)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self.check_data(x, y, training=True)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self.check_data(x)
+        return super().predict(x, *args, **kwargs)
+
 
 class Backbone(InputNormalizingModel):
     """Base class of the family backbones.
@@ -57,9 +75,13 @@ class Backbone(InputNormalizingModel):
     `self._input_order`. `get_config()` returns the constructor arguments.
     """
 
-    def __init__(self, *args, input_order=None, **kwargs):
+    def __init__(self, *args, input_order=None, dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._input_order = tuple(input_order or self.input.keys())
+        if dtype is not None:
+            # Functional models keep a float32 policy of their own; record the one the layers
+            # were built with so `get_config` round-trips it.
+            self.dtype_policy = keras.dtype_policies.get(dtype)
 
     @property
     def token_embedding(self):

@@ -25,18 +25,11 @@ def _dtype_name(value):
     return keras.backend.standardize_dtype(value.dtype)
 
 
-def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
-    """Matches `inputs` to `input_names` and validates each value.
+def match_inputs(inputs, input_names, extra_names=(), kwargs=None):
+    """Matches a tensor, list or dict (plus keyword inputs) to names; drops `None` values.
 
-    Args:
-        inputs: a tensor (taken as `input_ids`), a list/tuple in `input_names` order, or a dict.
-        input_names: the accepted input names, in the documented positional order.
-        rank: the rank every input must have (2, or 3 for multiple choice).
-        extra_names: other accepted dict keys (labels), returned separately.
-        kwargs: keyword inputs (`model(input_ids=...)`), merged into the dict.
-
-    Returns:
-        `(inputs, extras)`: two dicts without `None` values.
+    Raises:
+        ValueError: for an unknown name, a list that is too long or a name given twice.
     """
     accepted = tuple(input_names) + tuple(extra_names)
     if isinstance(inputs, dict):
@@ -53,42 +46,95 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
     else:
         items = {"input_ids": inputs}
     for key, value in (kwargs or {}).items():
-        if key in items and items[key] is not None:
+        if items.get(key) is not None:
             raise ValueError(f"`{key}` was given twice (in the inputs and as a keyword).")
         items[key] = value
     unknown = [key for key in items if key not in accepted]
     if unknown:
         raise ValueError(f"Unknown input name(s) {unknown}. Accepted names: {list(accepted)}.")
-    model_inputs, extras = {}, {}
-    for key, value in items.items():
-        if value is None:
-            continue
-        if key in extra_names:
-            extras[key] = value
-            continue
-        value = _to_tensor(key, value)
-        shape = tuple(value.shape)
-        if len(shape) != rank:
-            raise ValueError(
-                f"`{key}` must have rank {rank} ({_rank_text(rank)}), got shape {shape}."
-            )
-        dtype = _dtype_name(value)
-        if key in MASK_NAMES:
-            if dtype == "bool" or "float" in dtype:
-                value = ops.cast(value, "int32")
-        elif "int" not in dtype:
-            raise ValueError(
-                f"`{key}` must hold integer ids, got dtype {dtype}. Accepted: int32/int64 ids."
-            )
-        if dtype != "int32":
-            value = ops.cast(value, "int32")
-        model_inputs[key] = value
-    if "input_ids" not in model_inputs:
+    if items.get("input_ids") is None:
         raise ValueError(
             f"`input_ids` is required. Pass a tensor, a list starting with `input_ids`, or a "
             f"dict with the key `input_ids`; accepted names: {list(input_names)}."
         )
+    return {key: value for key, value in items.items() if value is not None}
+
+
+def check_input(name, value, rank):
+    """Checks the rank and dtype of one model input (array or tensor); returns its dtype name."""
+    shape = tuple(value.shape)
+    if len(shape) != rank:
+        raise ValueError(f"`{name}` must have rank {rank} ({_rank_text(rank)}), got shape {shape}.")
+    dtype = _dtype_name(value)
+    if name in MASK_NAMES:
+        if not (dtype == "bool" or "int" in dtype or "float" in dtype):
+            raise ValueError(f"`{name}` must be a 0/1 mask, got dtype {dtype}.")
+    elif "int" not in dtype:
+        raise ValueError(
+            f"`{name}` must hold integer ids, got dtype {dtype}. Accepted: int32/int64 ids."
+        )
+    return dtype
+
+
+def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
+    """Matches `inputs` to `input_names` and validates each value.
+
+    Args:
+        inputs: a tensor (taken as `input_ids`), a list/tuple in `input_names` order, or a dict.
+        input_names: the accepted input names, in the documented positional order.
+        rank: the rank every input must have (2, or 3 for multiple choice).
+        extra_names: other accepted dict keys (labels), returned separately.
+        kwargs: keyword inputs (`model(input_ids=...)`), merged into the dict.
+
+    Returns:
+        `(inputs, extras)`: two dicts without `None` values; inputs are int32 tensors.
+    """
+    items = match_inputs(inputs, input_names, extra_names, kwargs)
+    model_inputs, extras = {}, {}
+    for key, value in items.items():
+        if key in extra_names:
+            extras[key] = value
+            continue
+        value = _to_tensor(key, value)
+        if check_input(key, value, rank) != "int32":
+            value = ops.cast(value, "int32")
+        model_inputs[key] = value
     return model_inputs, extras
+
+
+def check_data(x, input_names, rank, extra_names=()):
+    """Host-side check of `fit`/`evaluate`/`predict` data before any compiled step runs.
+
+    Only in-memory data (arrays, lists and dicts of arrays) is checked here; datasets and
+    generators are checked batch by batch when the model is called.
+    """
+    if not _in_memory(x):
+        return {}
+    items = match_inputs(x, input_names, extra_names)
+    for key, value in items.items():
+        if key not in extra_names:
+            check_input(key, _as_array(value), rank)
+    return items
+
+
+def _in_memory(x):
+    if isinstance(x, dict):
+        return all(_is_array_like(v) for v in x.values())
+    if isinstance(x, (list, tuple)):
+        return all(_is_array_like(v) for v in x)
+    return _is_array_like(x)
+
+
+def _is_array_like(value):
+    return (
+        value is None
+        or isinstance(value, (np.ndarray, list))
+        or (hasattr(value, "shape") and hasattr(value, "dtype"))
+    )
+
+
+def _as_array(value):
+    return np.asarray(value) if isinstance(value, list) else value
 
 
 def _rank_text(rank):

@@ -43,6 +43,18 @@ class Task(InputNormalizingModel):
         return self.backbone.fill_defaults(inputs)
 
     # --- labels and losses -------------------------------------------------------------
+    def check_data(self, x, y=None, training=False):
+        items = super().check_data(x, y, training)
+        if not training or self._compile_loss is not None:
+            return items
+        labels = self.collect_labels(items, y)
+        if not labels and (items or x is None):
+            raise ValueError(
+                f"No labels for the default loss of {type(self).__name__}. Pass them as `y` or "
+                f"inside the `x` dict, named {list(self.label_names)}; or compile with a `loss`."
+            )
+        return items
+
     def collect_labels(self, x, y):
         """The labels of a batch as a dict, from `y` and from label keys inside `x`."""
         labels = {}

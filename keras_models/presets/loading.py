@@ -130,13 +130,13 @@ def _check_complete(model, porter, directory, fresh=()):
 
 
 def _report_unused(porter, prefix, directory, head_ok):
+    """Errors for unused backbone weights; a warning for weights of heads (or a pooler) that
+    the model does not have."""
     unused = porter.unused_keys()
     if not unused:
         return
-    inside = [k for k in unused if prefix and k.startswith(prefix)] if prefix else []
-    if not prefix:
-        # A base checkpoint: every key belongs to the backbone.
-        inside = unused
+    optional = f"{prefix}pooler."
+    inside = [k for k in unused if k.startswith(prefix) and not k.startswith(optional)]
     if inside:
         raise ValueError(
             f"Unexpected weights in the checkpoint in {directory} that the model has no place "
@@ -144,8 +144,8 @@ def _report_unused(porter, prefix, directory, head_ok):
         )
     if head_ok:
         warnings.warn(
-            f"These weights of the checkpoint in {directory} belong to a head this model does "
-            f"not have and were not loaded: {unused}.",
+            f"These weights of the checkpoint in {directory} belong to a head (or pooler) this "
+            f"model does not have and were not loaded: {unused}.",
             stacklevel=3,
         )
 

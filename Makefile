@@ -1,0 +1,38 @@
+# `make demo` and `make test` work on a fresh machine: each creates .venv and installs first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BACKENDS ?= jax tensorflow torch
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint format benchmark
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[jax,tensorflow,torch,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/keras-models demo
+
+lint: install
+	$(VENV)/bin/ruff check keras_models tests benchmarks guides
+	$(VENV)/bin/ruff format --check keras_models tests benchmarks guides
+
+# The whole suite once per backend, one process each; doctests (docstring examples) on jax.
+test: install lint
+	@set -e; for backend in $(BACKENDS); do \
+		echo "=== KERAS_BACKEND=$$backend"; \
+		extra=""; [ "$$backend" = jax ] && extra="--doctest-modules keras_models"; \
+		KERAS_BACKEND=$$backend $(PY) -m pytest -p no:cacheprovider -n 2 tests $$extra $(PYTEST_ARGS); \
+	done
+
+format: install
+	$(VENV)/bin/ruff check --fix keras_models tests benchmarks guides
+	$(VENV)/bin/ruff format keras_models tests benchmarks guides
+
+benchmark: install
+	$(PY) -m benchmarks.run
