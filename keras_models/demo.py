@@ -61,7 +61,7 @@ def run_demo(steps=30):
         began = time.time()
         losses = []
         record = keras.callbacks.LambdaCallback(
-            on_train_batch_end=lambda batch, logs: losses.append(float(logs["loss"]))
+            on_train_batch_end=lambda batch, logs, out=losses: out.append(float(logs["loss"]))
         )
         model.fit(
             x, y, batch_size=32, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[record]
