@@ -105,6 +105,35 @@ class Backbone(InputNormalizingModel):
         """The `ReversibleEmbedding` holding the word table (tied LM heads read it)."""
         raise NotImplementedError
 
+    @classmethod
+    def get_layout_map(
+        cls, device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"
+    ):
+        """A `keras.distribution.LayoutMap` for `keras.distribution.ModelParallel`.
+
+        Attention and feed-forward kernels are split Megatron-style (column then row) and the
+        embedding tables along the hidden axis; the rest is replicated. The same signature as
+        KerasHub's backbones.
+
+        Args:
+            device_mesh: a `keras.distribution.DeviceMesh`, e.g. shape `(2, 4)` with axis names
+                `("batch", "model")`.
+            model_parallel_dim_name: the mesh axis that splits weights.
+            data_parallel_dim_name: the mesh axis that splits batches.
+
+        Examples:
+        >>> import keras
+        >>> mesh = keras.distribution.DeviceMesh((1, 1), ("batch", "model"),
+        ...                                      keras.distribution.list_devices()[:1])
+        >>> from keras_models import RobertaBackbone
+        >>> layout_map = RobertaBackbone.get_layout_map(mesh)
+        >>> layout_map["encoder_layer_0/attention/query/kernel"].axes
+        (None, 'model')
+        """
+        from keras_models.models.layout import transformer_layout_map
+
+        return transformer_layout_map(device_mesh, model_parallel_dim_name, data_parallel_dim_name)
+
     def get_config(self):
         # Subclasses add their constructor arguments; keep only Layer-level keys here.
         return {
