@@ -190,3 +190,10 @@ def test_longest_sequence_is_accepted(qa):
 def test_all_padding_rows_are_finite(qa):
     out = qa([IDS * 0 + 1, IDS * 0])
     assert np.isfinite(to_np(out["start_logits"])).all()
+
+
+def test_inputs_whose_shapes_disagree_raise():
+    model = keras_models.RobertaForMultipleChoice(small_backbone())
+    ids = np.stack([IDS, IDS])
+    with pytest.raises(ValueError, match=r"`attention_mask` has shape \(2, 2, 5\)"):
+        model({"input_ids": ids, "attention_mask": ids[..., :5]})

@@ -104,7 +104,23 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
         if check_input(key, value, rank) != "int32":
             value = ops.cast(value, "int32")
         model_inputs[key] = value
+    check_shapes(model_inputs)
     return model_inputs, extras
+
+
+def check_shapes(inputs):
+    """Every input must have the shape of `input_ids` (`decoder_*` inputs: of
+    `decoder_input_ids`); unknown (symbolic) dimensions are not compared."""
+    for name, value in inputs.items():
+        reference = "decoder_input_ids" if name.startswith("decoder_") else "input_ids"
+        if reference not in inputs or name == reference:
+            continue
+        shape, expected = tuple(value.shape), tuple(inputs[reference].shape)
+        if any(a is not None and b is not None and a != b for a, b in zip(shape, expected)):
+            raise ValueError(
+                f"`{name}` has shape {shape}, but `{reference}` has shape {expected}; they must "
+                "match."
+            )
 
 
 def is_concrete(value):
@@ -169,6 +185,7 @@ def check_data(x, input_names, rank, extra_names=()):
     for key, value in items.items():
         if key not in extra_names:
             check_input(key, _as_array(value), rank)
+    check_shapes({k: _as_array(v) for k, v in items.items() if k not in extra_names})
     return items
 
 
