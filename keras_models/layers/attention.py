@@ -132,12 +132,17 @@ class MultiHeadAttention(keras.layers.Layer):
                 mask = ops.expand_dims(mask, 1)
             mask = ops.expand_dims(mask, 1)  # [batch, 1 (heads), q_len, kv_len]
         scale = 1.0 / float(self.head_dim) ** 0.5
-        if training and self.dropout > 0:
-            # The fused kernels have no dropout on the probabilities; spell it out.
-            scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * ops.cast(scale, query.dtype)
+        # The fused kernels have no dropout on the probabilities, and XLA on CPU cannot
+        # compile JAX's fused float16 attention; spell those cases out.
+        explicit = (training and self.dropout > 0) or (
+            keras.backend.backend() == "jax"
+            and keras.backend.standardize_dtype(query.dtype) == "float16"
+        )
+        if explicit:
+            scores = ops.cast(ops.einsum("bqhd,bkhd->bhqk", query, key), "float32") * scale
             if mask is not None:
-                scores = ops.where(mask, scores, ops.cast(-1e9, scores.dtype))
-            probs = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), query.dtype)
+                scores = ops.where(mask, scores, -1e9)
+            probs = ops.cast(ops.softmax(scores, axis=-1), query.dtype)
             probs = self.dropout_layer(probs, training=training)
             return ops.einsum("bhqk,bkhd->bqhd", probs, value)
         return ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
