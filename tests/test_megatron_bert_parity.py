@@ -177,11 +177,10 @@ def test_pretraining_fit_lowers_loss(checkpoints):
     x = batch()
     y = {"labels": token_labels(x, VOCAB, seed=4), "next_sentence_label": np.array([0, 1, 1])}
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    before = model.evaluate(x, y, verbose=0, batch_size=3)
-    history = model.fit(x, y, epochs=4, batch_size=3, verbose=0)
-    after = model.evaluate(x, y, verbose=0, batch_size=3)
-    assert np.all(np.isfinite(history.history["loss"]))
-    assert after < before - 0.1, (before, after)
+    # One batch per epoch: the first epoch's loss is taken before any update (dropout on).
+    losses = model.fit(x, y, epochs=5, batch_size=3, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < losses[0] - 0.5, losses
 
 
 def test_multiple_choice_parity(checkpoints):
