@@ -252,3 +252,42 @@ def test_odd_sizes_and_left_padding(tmp_path):
     theirs = hf_outputs(hf, x)
     assert_close(ours["last_hidden_state"], theirs.last_hidden_state, mask)
     assert_close(ours["pooler_output"][1:], np_out(theirs.pooler_output)[1:])
+
+
+def test_next_sentence_head_layer_alone():
+    pooled = keras.Input((8,))
+    head = keras_models.layers.NextSentenceHead()
+    model = keras.Model(pooled, head(pooled))
+    x = np.random.default_rng(6).normal(size=(3, 8)).astype("float32")
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (head.dense.kernel, head.dense.bias))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), x @ kernel + bias, atol=1e-6)
+    clone = keras_models.layers.NextSentenceHead.from_config(head.get_config())
+    assert clone.get_config() == head.get_config()
+
+
+def test_pretraining_saving_functional_use_and_bfloat16(checkpoints, tmp_path):
+    directory, _ = checkpoints("MegatronBertForPreTraining")
+    model = keras_models.MegatronBertForPreTraining.from_preset(directory)
+    x = batch()
+    expected = {k: keras.ops.convert_to_numpy(v) for k, v in model(x).items()}
+    model.save(str(tmp_path / "pre.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "pre.keras"))
+    assert type(loaded) is keras_models.MegatronBertForPreTraining
+    for name, value in loaded(x).items():
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(value), expected[name], atol=1e-6)
+    # Called on a symbolic input of unknown length: the default positions are computed there.
+    ids = keras.Input((None,), dtype="int32")
+    wrapper = keras.Model(ids, model(ids)["seq_relationship_logits"])
+    full = x["input_ids"][:1]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(wrapper(full)),
+        keras.ops.convert_to_numpy(model(full)["seq_relationship_logits"]),
+        atol=1e-6,
+    )
+    half = keras_models.MegatronBertForPreTraining.from_preset(directory, dtype="mixed_bfloat16")
+    out = half(x)["prediction_logits"]
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    diff = np.abs(
+        keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")) - expected["prediction_logits"]
+    )
+    assert np.max(diff[x["attention_mask"] == 1]) < 0.1
