@@ -4,7 +4,13 @@ from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
 from keras_models.layers.embeddings import ReversibleEmbedding, TransformerEmbeddings
 from keras_models.layers.encoder_block import TransformerEncoderBlock
-from keras_models.layers.heads import ChoiceHead, ClassificationHead, MaskedLMHead, SpanHead
+from keras_models.layers.heads import (
+    ChoiceHead,
+    ClassificationHead,
+    MaskedLMHead,
+    NextSentenceHead,
+    SpanHead,
+)
 from keras_models.layers.position_ids import (
     absolute_position_ids,
     mask_position_ids,
@@ -16,6 +22,7 @@ __all__ = [
     "ClassificationHead",
     "MaskedLMHead",
     "MultiHeadAttention",
+    "NextSentenceHead",
     "ReversibleEmbedding",
     "SpanHead",
     "TransformerEmbeddings",
