@@ -1,8 +1,14 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
 from keras_models import layers
-from keras_models.models import roberta  # noqa: F401  (registers the converter and presets)
+from keras_models.models import opt, roberta  # noqa: F401  (registers converters and presets)
 from keras_models.models.backbone import Backbone
+from keras_models.models.opt.backbone import OPTBackbone
+from keras_models.models.opt.tasks import (
+    OPTForCausalLM,
+    OPTForQuestionAnswering,
+    OPTForSequenceClassification,
+)
 from keras_models.models.roberta.backbone import RobertaBackbone
 from keras_models.models.roberta.tasks import (
     RobertaForCausalLM,
@@ -14,6 +20,7 @@ from keras_models.models.roberta.tasks import (
 )
 from keras_models.models.task import Task
 from keras_models.presets.registry import list_presets
+from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.masked_lm import CausalLM, MaskedLM
 from keras_models.tasks.multiple_choice import MultipleChoice
 from keras_models.tasks.question_answering import QuestionAnswering
@@ -25,8 +32,13 @@ __version__ = "0.1.0"
 __all__ = [
     "Backbone",
     "CausalLM",
+    "DecoderCausalLM",
     "MaskedLM",
     "MultipleChoice",
+    "OPTBackbone",
+    "OPTForCausalLM",
+    "OPTForQuestionAnswering",
+    "OPTForSequenceClassification",
     "QuestionAnswering",
     "RobertaBackbone",
     "RobertaForCausalLM",

@@ -154,8 +154,17 @@ class MultiHeadAttention(keras.layers.Layer):
                 scores = ops.where(mask, scores, ops.cast(-1e9, scores.dtype))
             probs = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), query.dtype)
             probs = self.dropout_layer(probs, training=training)
-            return ops.einsum("bhqk,bkhd->bqhd", probs, value)
-        return ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
+            output = ops.einsum("bhqk,bkhd->bqhd", probs, value)
+        else:
+            output = ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
+        if mask is None:
+            return output
+        # A query that sees no key at all (a left-padding row of a causal model) gets a zero
+        # output, as torch's fused attention gives; the backends' kernels would otherwise
+        # differ (uniform average vs zero). Other rows are unaffected.
+        visible = ops.any(mask, axis=-1)  # [batch, 1, q_len]
+        visible = ops.expand_dims(ops.transpose(visible, (0, 2, 1)), -1)  # [batch, q_len, 1, 1]
+        return output * ops.cast(visible, output.dtype)
 
     def compute_output_shape(self, inputs_shape, context_shape=None):
         return tuple(inputs_shape[:-1]) + (self.output_dim or self.num_heads * self.head_dim,)
