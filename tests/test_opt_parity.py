@@ -1,5 +1,6 @@
 """OPT: every class loaded from a transformers checkpoint matches transformers."""
 
+import keras
 import numpy as np
 import pytest
 import transformers
@@ -142,9 +143,10 @@ def test_causal_lm_from_base_checkpoint_and_config_round_trip(checkpoints):
     x = batch()
     model = keras_models.OPTForCausalLM(backbone)
     # The LM head is the tied word table: logits = h @ E.T.
-    hidden = np.asarray(backbone(x)["last_hidden_state"])
-    table = np.asarray(backbone.token_embedding.embeddings)
-    np.testing.assert_allclose(np.asarray(model(x)["logits"]), hidden @ table.T, atol=1e-4)
+    hidden = keras.ops.convert_to_numpy(backbone(x)["last_hidden_state"])
+    table = keras.ops.convert_to_numpy(backbone.token_embedding.embeddings)
+    logits = keras.ops.convert_to_numpy(model(x)["logits"])
+    np.testing.assert_allclose(logits, hidden @ table.T, atol=1e-4)
 
 
 def test_registered_presets():
