@@ -80,3 +80,11 @@ def test_functional_use_and_causality():
 def test_bad_sizes():
     with pytest.raises(ValueError, match="num_attention_heads"):
         TransformerDecoderBlock(10, 3, 16)
+
+
+def test_dropout_only_in_training():
+    block = TransformerDecoderBlock(8, 2, 16, dropout=0.5, activation_dropout=0.5)
+    x = np.random.default_rng(3).normal(size=(2, 4, 8)).astype("float32")
+    a, b = _numpy(block(x)), _numpy(block(x, training=False))
+    np.testing.assert_allclose(a, b)
+    assert not np.allclose(_numpy(block(x, training=True)), a)

@@ -196,10 +196,16 @@ class TransformerDecoderBlock(keras.layers.Layer):
             raise ValueError("This block was built without cross-attention.")
         return self.encoder_attn.compute_key_value(encoder_hidden_states)
 
+    def _dropout(self, layer, x, training):
+        # Skipped outright at inference: each layer call costs time in eager decoding (torch).
+        if training and layer.rate > 0:
+            return layer(x, training=training)
+        return x
+
     def _residual(self, x, layer_norm, sublayer, training):
         if self.normalize_first:
-            return x + self.dropout_layer(sublayer(layer_norm(x)), training=training)
-        return layer_norm(x + self.dropout_layer(sublayer(x), training=training))
+            return x + self._dropout(self.dropout_layer, sublayer(layer_norm(x)), training)
+        return layer_norm(x + self._dropout(self.dropout_layer, sublayer(x), training))
 
     def call(
         self,
@@ -246,7 +252,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
             x = self._residual(x, self.encoder_attn_layer_norm, cross_attention, training)
 
         def feed_forward(x):
-            h = self.activation_dropout_layer(self.fc1(x), training=training)
+            h = self._dropout(self.activation_dropout_layer, self.fc1(x), training)
             return self.fc2(h)
 
         x = self._residual(x, self.final_layer_norm, feed_forward, training)
