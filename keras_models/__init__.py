@@ -3,6 +3,7 @@
 from keras_models import layers
 from keras_models.models import (  # noqa: F401  (registers the converters and presets)
     megatron_bert,
+    opt,
     roberta,
 )
 from keras_models.models.backbone import Backbone
@@ -16,6 +17,12 @@ from keras_models.models.megatron_bert.tasks import (
     MegatronBertForQuestionAnswering,
     MegatronBertForSequenceClassification,
     MegatronBertForTokenClassification,
+)
+from keras_models.models.opt.backbone import OPTBackbone
+from keras_models.models.opt.tasks import (
+    OPTForCausalLM,
+    OPTForQuestionAnswering,
+    OPTForSequenceClassification,
 )
 from keras_models.models.roberta.backbone import RobertaBackbone
 from keras_models.models.roberta.tasks import (
@@ -40,6 +47,7 @@ from keras_models.presets.auto import (
     AutoModelForTokenClassification,
 )
 from keras_models.presets.registry import list_presets
+from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.masked_lm import CausalLM, MaskedLM
 from keras_models.tasks.multiple_choice import MultipleChoice
 from keras_models.tasks.next_sentence import NextSentencePrediction
@@ -63,6 +71,7 @@ __all__ = [
     "AutoModelForTokenClassification",
     "Backbone",
     "CausalLM",
+    "DecoderCausalLM",
     "MaskedLM",
     "MegatronBertBackbone",
     "MegatronBertForCausalLM",
@@ -76,6 +85,10 @@ __all__ = [
     "MultipleChoice",
     "NextSentencePrediction",
     "Pretraining",
+    "OPTBackbone",
+    "OPTForCausalLM",
+    "OPTForQuestionAnswering",
+    "OPTForSequenceClassification",
     "QuestionAnswering",
     "RobertaBackbone",
     "RobertaForCausalLM",

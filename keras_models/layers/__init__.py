@@ -2,6 +2,7 @@
 
 from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.decoder_block import TransformerDecoderBlock, causal_attention_mask
 from keras_models.layers.embeddings import ReversibleEmbedding, TransformerEmbeddings
 from keras_models.layers.encoder_block import TransformerEncoderBlock
 from keras_models.layers.heads import (
@@ -25,9 +26,11 @@ __all__ = [
     "NextSentenceHead",
     "ReversibleEmbedding",
     "SpanHead",
+    "TransformerDecoderBlock",
     "TransformerEmbeddings",
     "TransformerEncoderBlock",
     "absolute_position_ids",
+    "causal_attention_mask",
     "get_activation",
     "mask_position_ids",
     "padding_aware_position_ids",
