@@ -13,6 +13,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=4, intermediate_size=32)
 
 CASES = {
+    "megatron_bert": {
+        "task": "MegatronBertForNextSentencePrediction",
+        "backbone": "MegatronBertBackbone",
+        "backbone_kwargs": dict(
+            vocab_size=48,
+            max_position_embeddings=24,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            **SMALL,
+        ),
+        "task_kwargs": {},
+        "x": {
+            "input_ids": [[2, 5, 6, 7, 3, 0]] * 4 + [[2, 9, 8, 3, 0, 0]] * 4,
+            "token_type_ids": [[0, 0, 0, 1, 1, 0]] * 8,
+        },
+        "y": [0, 1, 1, 0, 1, 0, 0, 1],
+        "expect_sharded": [
+            "encoder_layer_0/attention/query/kernel",
+            "encoder_layer_0/intermediate_dense/kernel",
+            "encoder_layer_0/output_dense/kernel",
+            "embeddings/word_embeddings/embeddings",
+        ],
+    },
     "roberta": {
         "task": "RobertaForSequenceClassification",
         "backbone": "RobertaBackbone",
