@@ -61,11 +61,9 @@ CASES = {
 
 
 # The check needs its own JAX process (the virtual device count is fixed at start-up); it runs
-# once, from the jax test process, rather than three times.
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="runs once, from the jax process")
-@pytest.mark.parametrize("family", sorted(CASES))
-def test_data_and_model_parallel_step_matches_single_device(family):
-    spec = CASES[family]
+# once for all families, from the jax test process, rather than three times.
+@pytest.fixture(scope="module")
+def results():
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",
@@ -76,7 +74,7 @@ def test_data_and_model_parallel_step_matches_single_device(family):
         [
             sys.executable,
             os.path.join(ROOT, "tests", "scripts", "distribution_step.py"),
-            json.dumps(spec),
+            json.dumps(CASES),
         ],
         env=env,
         cwd=ROOT,
@@ -84,11 +82,17 @@ def test_data_and_model_parallel_step_matches_single_device(family):
         text=True,
         check=True,
     ).stdout
-    results = json.loads(out.split("RESULT ", 1)[1])
+    return json.loads(out.split("RESULT ", 1)[1])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="runs once, from the jax process")
+@pytest.mark.parametrize("family", sorted(CASES))
+def test_data_and_model_parallel_step_matches_single_device(results, family):
+    result = results[family]
     for plan in ("data_parallel", "model_parallel"):
-        assert abs(results[plan]["loss"] - results["single"]) < 1e-5, results
-        assert results[plan]["max_weight_diff"] < 1e-5, results
-    sharded = results["model_parallel"]["sharded"]
-    for path in spec["expect_sharded"]:
+        assert abs(result[plan]["loss"] - result["single"]) < 1e-5, result
+        assert result[plan]["max_weight_diff"] < 1e-5, result
+    sharded = result["model_parallel"]["sharded"]
+    for path in CASES[family]["expect_sharded"]:
         assert path in sharded, sharded
-    assert not results["data_parallel"]["sharded"]
+    assert not result["data_parallel"]["sharded"]

@@ -1,4 +1,4 @@
-"""One training step of a tiny task under no distribution, DataParallel and ModelParallel (2 x 4)
+"""For each case: one training step of a tiny task under no distribution, DataParallel and ModelParallel (2 x 4)
 on 8 virtual CPU devices; prints the losses, the max weight difference to the single-device step
 and which kernels are sharded, as JSON. Run with KERAS_BACKEND=jax and
 XLA_FLAGS=--xla_force_host_platform_device_count=8."""
@@ -32,7 +32,11 @@ def one_step(spec, weights=None):
 
 
 def main():
-    spec = json.loads(sys.argv[1])
+    cases = json.loads(sys.argv[1])
+    print("RESULT " + json.dumps({name: run_case(spec) for name, spec in cases.items()}))
+
+
+def run_case(spec):
     devices = keras.distribution.list_devices()
     assert len(devices) == 8, devices
     single, initial, single_loss = one_step(spec)
@@ -53,7 +57,7 @@ def main():
         diff = max(float(np.max(np.abs(a - b))) for a, b in zip(after, single_after))
         sharded = sorted(v.path for v in model.weights if "model" in str(v.value.sharding.spec))
         results[name] = {"loss": loss, "max_weight_diff": diff, "sharded": sharded}
-    print("RESULT " + json.dumps(results))
+    return results
 
 
 if __name__ == "__main__":
