@@ -19,6 +19,15 @@ from keras_models.tasks.multiple_choice import MultipleChoice
 from keras_models.tasks.question_answering import QuestionAnswering
 from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
+from keras_models.tokenizers import (
+    MegatronBertTokenizer,
+    OPTTokenizer,
+    PegasusTokenizer,
+    RobertaTokenizer,
+    RoCBertTokenizer,
+    RoFormerTokenizer,
+    Tokenizer,
+)
 
 __version__ = "0.1.0"
 
@@ -26,8 +35,13 @@ __all__ = [
     "Backbone",
     "CausalLM",
     "MaskedLM",
+    "MegatronBertTokenizer",
     "MultipleChoice",
+    "OPTTokenizer",
+    "PegasusTokenizer",
     "QuestionAnswering",
+    "RoCBertTokenizer",
+    "RoFormerTokenizer",
     "RobertaBackbone",
     "RobertaForCausalLM",
     "RobertaForMaskedLM",
@@ -35,9 +49,11 @@ __all__ = [
     "RobertaForQuestionAnswering",
     "RobertaForSequenceClassification",
     "RobertaForTokenClassification",
+    "RobertaTokenizer",
     "SequenceClassification",
     "Task",
     "TokenClassification",
+    "Tokenizer",
     "layers",
     "list_presets",
 ]
