@@ -309,8 +309,9 @@ def test_pegasus_matches_transformers(dirs):
 def test_pegasus_reads_tokenizer_json(dirs, tmp_path):
     theirs = _hf(dirs["pegasus"])
     theirs.save_pretrained(tmp_path)
-    os.remove(tmp_path / "spiece.model") if (tmp_path / "spiece.model").exists() else None
     assert (tmp_path / "tokenizer.json").exists()
+    if (tmp_path / "spiece.model").exists():  # make sure tokenizer.json is what is read
+        os.remove(tmp_path / "spiece.model")
     ours = PegasusTokenizer.from_preset(str(tmp_path))
     _check_family(ours, _hf(str(tmp_path)))
 
