@@ -70,13 +70,43 @@ def read_json(path):
 
 
 def read_tokenizer_config(directory):
-    """Options from `special_tokens_map.json` and `tokenizer_config.json` (the latter wins)."""
-    config = {}
-    for name in ("special_tokens_map.json", "tokenizer_config.json"):
-        path = os.path.join(directory, name)
+    """The options of `tokenizer_config.json`, completed as transformers completes them.
+
+    Without an `added_tokens_decoder` in `tokenizer_config.json`, transformers takes the
+    special tokens of `special_tokens_map.json` (over the config's) and the added tokens of
+    `added_tokens.json` and `tokenizer.json`; a named special token whose text is an added
+    token takes that token's flags (e.g. RoBERTa's `<mask>` strips the space on its left).
+    """
+    path = os.path.join(directory, "tokenizer_config.json")
+    config = read_json(path) if os.path.exists(path) else {}
+    if "added_tokens_decoder" not in config:
+        added = {}
+        path = os.path.join(directory, "special_tokens_map.json")
         if os.path.exists(path):
-            config.update(read_json(path))
+            for key, value in read_json(path).items():
+                if isinstance(value, dict):
+                    value = {**value, "special": True}
+                config[key] = value
+        path = os.path.join(directory, "added_tokens.json")
+        if os.path.exists(path):
+            specials = {str(_content(config.get(k))) for k in SPECIAL_TOKEN_NAMES if config.get(k)}
+            for text, index in read_json(path).items():
+                special = text in specials
+                added[str(index)] = {"content": text, "normalized": not special, "special": special}
+        data = read_tokenizer_json(directory)
+        for token in (data or {}).get("added_tokens", []):
+            token = dict(token)
+            added[str(token.pop("id"))] = token
+        config["added_tokens_decoder"] = added
+    by_text = {value["content"]: value for value in config["added_tokens_decoder"].values()}
+    for key in SPECIAL_TOKEN_NAMES:
+        if config.get(key) is not None and str(_content(config[key])) in by_text:
+            config[key] = {"special": False, **by_text[str(_content(config[key]))]}
     return config
+
+
+def _content(value):
+    return value["content"] if isinstance(value, dict) else value
 
 
 def read_tokenizer_json(directory):
