@@ -125,6 +125,12 @@ def dirs(tmp_path_factory):
     d = new("roberta_json")
     _bpe_files(d, with_json=True)
     _write_json(os.path.join(d, "tokenizer_config.json"), {"tokenizer_class": "RobertaTokenizer"})
+    # Without `added_tokens_decoder`, the special tokens map and tokenizer.json's added tokens
+    # are read (and the latter's flags win for tokens in both).
+    _write_json(
+        os.path.join(d, "special_tokens_map.json"),
+        {"mask_token": {"content": "<mask>", "lstrip": True, "normalized": False}},
+    )
     d = new("opt")
     _bpe_files(d, with_json=False)
     _write_json(
