@@ -48,13 +48,27 @@ from keras_models.presets.auto import (
 )
 from keras_models.presets.registry import list_presets
 from keras_models.tasks.causal_lm import DecoderCausalLM
-from keras_models.tasks.masked_lm import CausalLM, MaskedLM
+from keras_models.tasks.masked_lm import (
+    CausalLM,
+    MaskedLM,
+)
 from keras_models.tasks.multiple_choice import MultipleChoice
 from keras_models.tasks.next_sentence import NextSentencePrediction
 from keras_models.tasks.pretraining import Pretraining
 from keras_models.tasks.question_answering import QuestionAnswering
 from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
+from keras_models.tokenizers.base import Tokenizer
+from keras_models.tokenizers.bpe import (
+    OPTTokenizer,
+    RobertaTokenizer,
+)
+from keras_models.tokenizers.sentencepiece import PegasusTokenizer
+from keras_models.tokenizers.wordpiece import (
+    MegatronBertTokenizer,
+    RoCBertTokenizer,
+    RoFormerTokenizer,
+)
 
 __version__ = "0.1.0"
 
@@ -82,14 +96,19 @@ __all__ = [
     "MegatronBertForQuestionAnswering",
     "MegatronBertForSequenceClassification",
     "MegatronBertForTokenClassification",
+    "MegatronBertTokenizer",
     "MultipleChoice",
     "NextSentencePrediction",
-    "Pretraining",
     "OPTBackbone",
     "OPTForCausalLM",
     "OPTForQuestionAnswering",
     "OPTForSequenceClassification",
+    "OPTTokenizer",
+    "PegasusTokenizer",
+    "Pretraining",
     "QuestionAnswering",
+    "RoCBertTokenizer",
+    "RoFormerTokenizer",
     "RobertaBackbone",
     "RobertaForCausalLM",
     "RobertaForMaskedLM",
@@ -97,9 +116,11 @@ __all__ = [
     "RobertaForQuestionAnswering",
     "RobertaForSequenceClassification",
     "RobertaForTokenClassification",
+    "RobertaTokenizer",
     "SequenceClassification",
     "Task",
     "TokenClassification",
+    "Tokenizer",
     "layers",
     "list_presets",
 ]
