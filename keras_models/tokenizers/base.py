@@ -214,7 +214,7 @@ class Tokenizer:
         """
         from keras_models.presets.loading import resolve_preset
 
-        directory = resolve_preset(preset)
+        directory, _ = resolve_preset(preset)
         config = read_tokenizer_config(directory)
         config.update(kwargs)
         return cls.from_files(directory, config)
