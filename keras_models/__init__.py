@@ -1,7 +1,10 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
 from keras_models import layers
-from keras_models.models import roberta  # noqa: F401  (registers the converter and presets)
+from keras_models.models import (  # noqa: F401  (registers the converters and presets)
+    roberta,
+    roc_bert,
+)
 from keras_models.models.backbone import Backbone
 from keras_models.models.roberta.backbone import RobertaBackbone
 from keras_models.models.roberta.tasks import (
@@ -11,6 +14,16 @@ from keras_models.models.roberta.tasks import (
     RobertaForQuestionAnswering,
     RobertaForSequenceClassification,
     RobertaForTokenClassification,
+)
+from keras_models.models.roc_bert.backbone import RoCBertBackbone
+from keras_models.models.roc_bert.tasks import (
+    RoCBertForCausalLM,
+    RoCBertForMaskedLM,
+    RoCBertForMultipleChoice,
+    RoCBertForPreTraining,
+    RoCBertForQuestionAnswering,
+    RoCBertForSequenceClassification,
+    RoCBertForTokenClassification,
 )
 from keras_models.models.task import Task
 from keras_models.presets.registry import list_presets
@@ -35,6 +48,14 @@ __all__ = [
     "RobertaForQuestionAnswering",
     "RobertaForSequenceClassification",
     "RobertaForTokenClassification",
+    "RoCBertBackbone",
+    "RoCBertForCausalLM",
+    "RoCBertForMaskedLM",
+    "RoCBertForMultipleChoice",
+    "RoCBertForPreTraining",
+    "RoCBertForQuestionAnswering",
+    "RoCBertForSequenceClassification",
+    "RoCBertForTokenClassification",
     "SequenceClassification",
     "Task",
     "TokenClassification",

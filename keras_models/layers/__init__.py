@@ -10,6 +10,7 @@ from keras_models.layers.position_ids import (
     mask_position_ids,
     padding_aware_position_ids,
 )
+from keras_models.layers.rocbert_embeddings import RoCBertEmbeddings
 
 __all__ = [
     "ChoiceHead",
@@ -17,6 +18,7 @@ __all__ = [
     "MaskedLMHead",
     "MultiHeadAttention",
     "ReversibleEmbedding",
+    "RoCBertEmbeddings",
     "SpanHead",
     "TransformerEmbeddings",
     "TransformerEncoderBlock",
