@@ -230,24 +230,28 @@ def test_pretraining_parity_and_losses(checkpoints, concat_input):
     ours = model(x)
     assert_close(ours["logits"], theirs.logits, x["attention_mask"])
     model.compile()
-    # MLM + contrastive: labels as `y` (a dict), then inside the `x` dict.
+    # Each form of the data below retraces the compiled step, so the two settings share them.
     # The cosine similarities are scaled by 100, so the float32 round-off is relative.
-    loss = model.evaluate(x, labels, verbose=0, batch_size=3)
-    np.testing.assert_allclose(loss, float(theirs.loss), rtol=1e-5, atol=1e-5)
-    loss = model.evaluate({**x, **labels}, verbose=0, batch_size=3)
-    np.testing.assert_allclose(loss, float(theirs.loss), rtol=1e-5, atol=1e-5)
-    # Without attack inputs the loss is the MLM term alone; a bare `y` is `labels_input_ids`.
-    mlm = hf_outputs(hf, x, labels_input_ids=labels["labels_input_ids"]).loss
-    assert abs(float(mlm) - float(theirs.loss)) > 1e-3
-    loss = model.evaluate(x, labels["labels_input_ids"], verbose=0, batch_size=3)
-    np.testing.assert_allclose(loss, float(mlm), atol=1e-5)
-    # Only `input_ids` as a tensor, with the contrastive loss on ids-only attack/target inputs.
+    close = dict(rtol=1e-5, atol=1e-5)
+    if concat_input:  # MLM + contrastive, labels as `y` (a dict)
+        loss = model.evaluate(x, labels, verbose=0, batch_size=3)
+    else:  # the same labels inside the `x` dict
+        loss = model.evaluate({**x, **labels}, verbose=0, batch_size=3)
+    np.testing.assert_allclose(loss, float(theirs.loss), **close)
+    # Only `input_ids` as a tensor, with ids-only attack and target inputs.
     ids_labels = {k: labels[k] for k in ("attack_input_ids", "labels_input_ids")}
     theirs_ids = hf_outputs(hf, {"input_ids": x["input_ids"]}, **ids_labels)
     ids = keras.ops.convert_to_tensor(x["input_ids"])
     assert_close(model(ids)["logits"], theirs_ids.logits)
-    loss = model.evaluate(x["input_ids"], ids_labels, verbose=0, batch_size=3)
-    np.testing.assert_allclose(loss, float(theirs_ids.loss), rtol=1e-5, atol=1e-5)
+    if concat_input:
+        loss = model.evaluate(x["input_ids"], ids_labels, verbose=0, batch_size=3)
+        np.testing.assert_allclose(loss, float(theirs_ids.loss), **close)
+    else:
+        # Without attack inputs the loss is the MLM term alone; a bare `y` is the MLM target.
+        mlm = hf_outputs(hf, x, labels_input_ids=labels["labels_input_ids"]).loss
+        assert abs(float(mlm) - float(theirs.loss)) > 1e-3
+        loss = model.evaluate(x, labels["labels_input_ids"], verbose=0, batch_size=3)
+        np.testing.assert_allclose(loss, float(mlm), atol=1e-5)
 
 
 def test_pretraining_fit_updates_through_contrastive_passes():
