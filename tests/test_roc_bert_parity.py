@@ -12,6 +12,20 @@ from tests.helpers import assert_close, hf_outputs, np_out, random_ids, save_hf
 PAD = 0
 VOCAB, SHAPE_VOCAB, PRON_VOCAB = 99, 23, 17
 CONCAT = [True, False]
+#: Backbone arguments copied from the tiny transformers config (the same sizes everywhere, so
+#: JAX reuses the kernels it compiled for them).
+ROC_BERT_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "shape_vocab_size",
+    "shape_embed_dim",
+    "pronunciation_vocab_size",
+    "pronunciation_embed_dim",
+)
 
 
 def tiny_config(concat_input=True, **overrides):
@@ -255,17 +269,9 @@ def test_pretraining_parity_and_losses(checkpoints, concat_input):
 
 
 def test_pretraining_fit_updates_through_contrastive_passes():
+    config = tiny_config(num_hidden_layers=1).to_dict()
     backbone = keras_models.RoCBertBackbone(
-        vocab_size=VOCAB,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=24,
-        shape_vocab_size=SHAPE_VOCAB,
-        shape_embed_dim=8,
-        pronunciation_vocab_size=PRON_VOCAB,
-        pronunciation_embed_dim=8,
-        max_position_embeddings=16,
+        **{k: config[k] for k in ROC_BERT_FIELDS},
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
@@ -279,21 +285,20 @@ def test_pretraining_fit_updates_through_contrastive_passes():
 
 
 def test_embeddings_layer_alone_and_errors():
-    layer = keras_models.layers.RoCBertEmbeddings(
-        VOCAB,
-        8,
+    # The sizes of the parity tests, so JAX reuses the kernels it compiled for them.
+    sizes = dict(
         shape_vocab_size=SHAPE_VOCAB,
-        shape_embed_dim=8,
         pronunciation_vocab_size=PRON_VOCAB,
-        pronunciation_embed_dim=8,
-        max_position_embeddings=16,
-        concat_input=False,
+        max_position_embeddings=64,
+    )
+    layer = keras_models.layers.RoCBertEmbeddings(
+        VOCAB, 32, shape_embed_dim=32, pronunciation_embed_dim=32, concat_input=False, **sizes
     )
     ids = keras.Input(shape=(None,), dtype="int32")
     shape_ids = keras.Input(shape=(None,), dtype="int32")
     functional = keras.Model([ids, shape_ids], layer(ids, input_shape_ids=shape_ids))
-    x = np.array([[3, 4, 5]], "int32")
-    out = keras.ops.convert_to_numpy(functional([x, x]))
+    x, shapes = batch()["input_ids"], batch()["input_shape_ids"]
+    out = keras.ops.convert_to_numpy(functional([x, shapes]))
     # Negative shape ids mean "not given": the same as calling without them.
     alone = keras.ops.convert_to_numpy(layer(x))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(functional([x, x * 0 - 1])), alone)
@@ -302,20 +307,20 @@ def test_embeddings_layer_alone_and_errors():
     assert clone.get_config() == layer.get_config()
     with pytest.raises(ValueError, match="shape_embed_dim"):
         keras_models.layers.RoCBertEmbeddings(VOCAB, 8, shape_embed_dim=4, concat_input=False)
+    backbone = keras_models.RoCBertBackbone(
+        vocab_size=VOCAB,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=8,
+        shape_embed_dim=4,
+        pronunciation_embed_dim=4,
+        **sizes,
+    )
     with pytest.raises(ValueError, match="input_shape_ids"):
-        keras_models.RoCBertForMaskedLM(
-            keras_models.RoCBertBackbone(
-                vocab_size=VOCAB,
-                hidden_size=8,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                intermediate_size=8,
-                shape_vocab_size=SHAPE_VOCAB,
-                shape_embed_dim=4,
-                pronunciation_vocab_size=PRON_VOCAB,
-                pronunciation_embed_dim=4,
-            )
-        )({"input_ids": x, "input_shape_ids": x.astype("float32")})
+        backbone({"input_ids": x, "input_shape_ids": x.astype("float32")})
+    with pytest.raises(ValueError, match="input_pronunciation_ids"):
+        backbone([x, x, x[0]])  # rank 1
 
 
 def test_keras_file_round_trip(tmp_path, checkpoints):

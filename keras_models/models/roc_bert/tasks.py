@@ -120,7 +120,10 @@ class RoCBertForPreTraining(MaskedLM):
     dict): `attack_input_ids`, `attack_input_shape_ids`, `attack_input_pronunciation_ids`,
     `attack_attention_mask`, `attack_token_type_ids`, `labels_input_ids`,
     `labels_input_shape_ids`, `labels_input_pronunciation_ids`, `labels_attention_mask`,
-    `labels_token_type_ids`. A bare `y` tensor is `labels_input_ids`.
+    `labels_token_type_ids`. A bare `y` tensor is `labels_input_ids`. They are read by the loss
+    only, so a list input follows the backbone's order (`input_ids`, `input_shape_ids`,
+    `input_pronunciation_ids`, `attention_mask`, `token_type_ids`, `position_ids`), which in
+    transformers' signature has the `attack_*` arguments before `position_ids`.
 
     Loss, exactly transformers': without `labels_input_ids` there is none. The masked-LM
     cross-entropy of `logits` against `labels_input_ids` (-100 ignored), plus, when
