@@ -5,6 +5,7 @@ from keras_models.models import (  # noqa: F401  (registers the converters and p
     megatron_bert,
     opt,
     roberta,
+    roc_bert,
 )
 from keras_models.models.backbone import Backbone
 from keras_models.models.megatron_bert.backbone import MegatronBertBackbone
@@ -32,6 +33,16 @@ from keras_models.models.roberta.tasks import (
     RobertaForQuestionAnswering,
     RobertaForSequenceClassification,
     RobertaForTokenClassification,
+)
+from keras_models.models.roc_bert.backbone import RoCBertBackbone
+from keras_models.models.roc_bert.tasks import (
+    RoCBertForCausalLM,
+    RoCBertForMaskedLM,
+    RoCBertForMultipleChoice,
+    RoCBertForPreTraining,
+    RoCBertForQuestionAnswering,
+    RoCBertForSequenceClassification,
+    RoCBertForTokenClassification,
 )
 from keras_models.models.task import Task
 from keras_models.presets.auto import (
@@ -107,6 +118,14 @@ __all__ = [
     "PegasusTokenizer",
     "Pretraining",
     "QuestionAnswering",
+    "RoCBertBackbone",
+    "RoCBertForCausalLM",
+    "RoCBertForMaskedLM",
+    "RoCBertForMultipleChoice",
+    "RoCBertForPreTraining",
+    "RoCBertForQuestionAnswering",
+    "RoCBertForSequenceClassification",
+    "RoCBertForTokenClassification",
     "RoCBertTokenizer",
     "RoFormerTokenizer",
     "RobertaBackbone",

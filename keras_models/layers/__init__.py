@@ -17,6 +17,7 @@ from keras_models.layers.position_ids import (
     mask_position_ids,
     padding_aware_position_ids,
 )
+from keras_models.layers.rocbert_embeddings import RoCBertEmbeddings
 
 __all__ = [
     "ChoiceHead",
@@ -25,6 +26,7 @@ __all__ = [
     "MultiHeadAttention",
     "NextSentenceHead",
     "ReversibleEmbedding",
+    "RoCBertEmbeddings",
     "SpanHead",
     "TransformerDecoderBlock",
     "TransformerEmbeddings",

@@ -1,0 +1,14 @@
+"""Registered RoCBert checkpoints."""
+
+from keras_models.presets.registry import Preset, register_presets
+
+register_presets(
+    Preset(
+        "roc_bert_base_zh",
+        "roc_bert",
+        "weiweishi/roc-bert-base-zh",
+        None,
+        117_000_000,
+        "RoCBert base, 12 layers, Chinese, word + glyph-shape + pronunciation embeddings.",
+    ),
+)
