@@ -1,7 +1,7 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
 from keras_models import layers
-from keras_models.models import roberta  # noqa: F401  (registers the converter and presets)
+from keras_models.models import roberta, roformer  # noqa: F401  (registers converters, presets)
 from keras_models.models.backbone import Backbone
 from keras_models.models.roberta.backbone import RobertaBackbone
 from keras_models.models.roberta.tasks import (
@@ -11,6 +11,15 @@ from keras_models.models.roberta.tasks import (
     RobertaForQuestionAnswering,
     RobertaForSequenceClassification,
     RobertaForTokenClassification,
+)
+from keras_models.models.roformer.backbone import RoFormerBackbone
+from keras_models.models.roformer.tasks import (
+    RoFormerForCausalLM,
+    RoFormerForMaskedLM,
+    RoFormerForMultipleChoice,
+    RoFormerForQuestionAnswering,
+    RoFormerForSequenceClassification,
+    RoFormerForTokenClassification,
 )
 from keras_models.models.task import Task
 from keras_models.presets.registry import list_presets
@@ -28,6 +37,13 @@ __all__ = [
     "MaskedLM",
     "MultipleChoice",
     "QuestionAnswering",
+    "RoFormerBackbone",
+    "RoFormerForCausalLM",
+    "RoFormerForMaskedLM",
+    "RoFormerForMultipleChoice",
+    "RoFormerForQuestionAnswering",
+    "RoFormerForSequenceClassification",
+    "RoFormerForTokenClassification",
     "RobertaBackbone",
     "RobertaForCausalLM",
     "RobertaForMaskedLM",

@@ -10,6 +10,7 @@ from keras_models.layers.position_ids import (
     mask_position_ids,
     padding_aware_position_ids,
 )
+from keras_models.layers.rotary_embedding import RotaryEmbedding
 
 __all__ = [
     "ChoiceHead",
@@ -17,6 +18,7 @@ __all__ = [
     "MaskedLMHead",
     "MultiHeadAttention",
     "ReversibleEmbedding",
+    "RotaryEmbedding",
     "SpanHead",
     "TransformerEmbeddings",
     "TransformerEncoderBlock",
