@@ -27,7 +27,7 @@ test: install lint
 	@set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend"; \
 		extra=""; [ "$$backend" = jax ] && extra="--doctest-modules keras_models"; \
-		KERAS_BACKEND=$$backend $(PY) -m pytest -p no:cacheprovider -n 2 tests $$extra $(PYTEST_ARGS); \
+		KERAS_BACKEND=$$backend $(PY) -m pytest -p no:cacheprovider -n 2 --dist loadfile tests $$extra $(PYTEST_ARGS); \
 	done
 
 format: install

@@ -22,6 +22,18 @@ from keras_models.models.roformer.tasks import (
     RoFormerForTokenClassification,
 )
 from keras_models.models.task import Task
+from keras_models.presets.auto import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoModelForMultipleChoice,
+    AutoModelForNextSentencePrediction,
+    AutoModelForPreTraining,
+    AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
 from keras_models.presets.registry import list_presets
 from keras_models.tasks.masked_lm import CausalLM, MaskedLM
 from keras_models.tasks.multiple_choice import MultipleChoice
@@ -32,6 +44,16 @@ from keras_models.tasks.token_classification import TokenClassification
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoModel",
+    "AutoModelForCausalLM",
+    "AutoModelForMaskedLM",
+    "AutoModelForMultipleChoice",
+    "AutoModelForNextSentencePrediction",
+    "AutoModelForPreTraining",
+    "AutoModelForQuestionAnswering",
+    "AutoModelForSeq2SeqLM",
+    "AutoModelForSequenceClassification",
+    "AutoModelForTokenClassification",
     "Backbone",
     "CausalLM",
     "MaskedLM",

@@ -1,13 +1,136 @@
-"""The `keras-models` command."""
+"""The `keras-models` command: presets, convert, info and demo."""
 
 import argparse
+import json
 import os
 import sys
 
 
-def _demo(args):
-    if args.backend:
+def _set_backend(args):
+    if getattr(args, "backend", None):
         os.environ["KERAS_BACKEND"] = args.backend
+
+
+def _presets(args):
+    from keras_models import list_presets
+
+    rows = list_presets(family=args.family, task=args.task)
+    header = f"{'name':<28} {'family':<13} {'task':<20} {'params':>8}  source"
+    print(header)
+    print("-" * len(header))
+    for p in rows:
+        params = f"{p.params / 1e6:.0f}M" if p.params < 1e9 else f"{p.params / 1e9:.1f}B"
+        print(f"{p.name:<28} {p.family:<13} {p.task or '-':<20} {params:>8}  {p.source}")
+    print(f"\n{len(rows)} presets")
+
+
+def _model_class(directory):
+    """Our class for a checkpoint: its `architectures` entry, else the family backbone."""
+    import keras_models
+    from keras_models.presets.auto import preset_backbone_class
+    from keras_models.presets.loading import read_hf_config
+
+    config = read_hf_config(directory)
+    backbone_cls = preset_backbone_class(directory)
+    family = backbone_cls.__name__[: -len("Backbone")]
+    for arch in config.get("architectures") or []:
+        for candidate in (arch, family + arch[arch.find("For") :] if "For" in arch else None):
+            if candidate and hasattr(keras_models, candidate):
+                return getattr(keras_models, candidate)
+    return backbone_cls
+
+
+def _check_inputs(model, config, rows=2, seq=8):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vocab = config.get("vocab_size", 100)
+    shape = (rows, 2, seq) if getattr(model, "input_rank", 2) == 3 else (rows, seq)
+    ids = rng.integers(3, vocab, size=shape).astype("int32")
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    if "decoder_input_ids" in model.input_names:
+        inputs["decoder_input_ids"] = rng.integers(3, vocab, size=shape).astype("int32")
+    return inputs
+
+
+def _compare_with_transformers(model, directory):
+    """Max abs difference between our outputs and transformers' on random ids."""
+    import keras
+    import numpy as np
+    import torch
+    import transformers
+
+    from keras_models.presets.loading import read_hf_config
+
+    config = read_hf_config(directory)
+    arch = (config.get("architectures") or ["AutoModel"])[0]
+    hf_cls = getattr(transformers, arch, None) or transformers.AutoModel
+    hf = hf_cls.from_pretrained(directory).eval()
+    inputs = _check_inputs(model, config)
+    ours = model(inputs)
+    with torch.no_grad():
+        theirs = hf(**{k: torch.tensor(v.astype("int64")) for k, v in inputs.items()})
+    diffs = {}
+    for name, value in ours.items():
+        other = getattr(theirs, name, None)
+        if other is None:
+            continue
+        mine = keras.ops.convert_to_numpy(value).astype("float64")
+        diffs[name] = float(np.max(np.abs(mine - other.float().numpy())))
+    return diffs
+
+
+def _convert(args):
+    _set_backend(args)
+    from keras_models.presets.loading import resolve_preset
+
+    directory, _ = resolve_preset(args.source)
+    model_cls = _model_class(directory)
+    print(f"Converting {args.source} into {model_cls.__name__} ...")
+    model = model_cls.from_preset(directory)
+    model.save_to_preset(args.output)
+    print(f"Saved a Keras preset to {args.output} ({model.count_params():,} parameters).")
+    if args.check:
+        diffs = _compare_with_transformers(model, directory)
+        for name, diff in diffs.items():
+            print(f"max abs difference {name}: {diff:.3g}")
+        worst = max(diffs.values()) if diffs else float("nan")
+        print(f"max difference: {worst:.3g}")
+        if not worst <= args.tolerance:
+            print(f"FAILED: above the tolerance {args.tolerance}")
+            return 1
+    return 0
+
+
+def _info(args):
+    _set_backend(args)
+    import keras
+
+    from keras_models.presets.keras_format import is_keras_preset, read_preset_config
+    from keras_models.presets.loading import read_hf_config, resolve_preset
+
+    directory, _ = resolve_preset(args.preset)
+    if is_keras_preset(directory):
+        config = read_preset_config(directory)
+        print(f"Keras preset: {config['registered_name']}")
+        model = keras.saving.deserialize_keras_object(config)
+    else:
+        config = read_hf_config(directory)
+        model_cls = _model_class(directory)
+        print(
+            f"Hugging Face checkpoint: model_type {config['model_type']!r} -> {model_cls.__name__}"
+        )
+        model = model_cls.from_preset(directory)
+    print(json.dumps(model.get_config(), indent=2, default=str))
+    print(f"parameters: {model.count_params():,}")
+    print(f"inputs (list order): {list(model.input_names)}")
+    print(
+        f"outputs: {list(model.output.keys()) if isinstance(model.output, dict) else model.output}"
+    )
+
+
+def _demo(args):
+    _set_backend(args)
     from keras_models.demo import run_demo
 
     run_demo(steps=args.steps)
@@ -19,12 +142,27 @@ def main(argv=None):
         description="Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    presets = sub.add_parser("presets", help="list the registered presets")
+    presets.add_argument("--family", default=None)
+    presets.add_argument("--task", default=None)
+    presets.set_defaults(func=_presets)
+    convert = sub.add_parser("convert", help="convert a Hugging Face checkpoint to a Keras preset")
+    convert.add_argument("source", help="checkpoint directory, registered name or hf://owner/name")
+    convert.add_argument("output", help="directory for the Keras preset")
+    convert.add_argument("--check", action="store_true", help="compare with transformers")
+    convert.add_argument("--tolerance", type=float, default=1e-4)
+    convert.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
+    convert.set_defaults(func=_convert)
+    info = sub.add_parser("info", help="config, parameter count, inputs and outputs of a preset")
+    info.add_argument("preset")
+    info.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
+    info.set_defaults(func=_info)
     demo = sub.add_parser("demo", help="train a small question-answering model end to end")
     demo.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
     demo.add_argument("--steps", type=int, default=30, help="training steps per input form")
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return args.func(args) or 0
 
 
 if __name__ == "__main__":

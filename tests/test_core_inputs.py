@@ -158,3 +158,42 @@ def test_multiple_choice_rank_is_checked():
     assert model(np.stack([IDS, IDS]))["logits"].shape == (2, 2)
     with pytest.raises(ValueError, match="rank 3"):
         model(IDS)
+
+
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (np.array([[0, 5, 50]]), r"`input_ids` holds 50, outside the accepted range \[0, 50\)"),
+        (np.array([[0, -1, 2]]), "`input_ids` holds -1"),
+        ({"input_ids": IDS, "token_type_ids": IDS * 0 + 2}, "`token_type_ids` holds 2"),
+        (np.full((1, 39), 5), "sequence is too long: length 39"),
+        (np.zeros((0, 4), "int32"), "is empty"),
+        (np.zeros((2, 0), "int32"), "is empty"),
+    ],
+)
+def test_out_of_range_ids_raise_in_calls_and_fit(qa, x, match):
+    with pytest.raises(ValueError, match=match):
+        qa(x)
+    qa.compile()
+    labels = (np.zeros(len(x["input_ids"]) if isinstance(x, dict) else len(x), "int32"),) * 2
+    with pytest.raises(ValueError, match=match):
+        qa.fit(x, labels, verbose=0)
+    with pytest.raises(ValueError, match=match):
+        qa.predict(x, verbose=0)
+
+
+def test_longest_sequence_is_accepted(qa):
+    # 40 positions with RoBERTa's offset of pad + 1 = 2 leave 38 tokens.
+    assert qa(np.full((1, 38), 5))["start_logits"].shape == (1, 38)
+
+
+def test_all_padding_rows_are_finite(qa):
+    out = qa([IDS * 0 + 1, IDS * 0])
+    assert np.isfinite(to_np(out["start_logits"])).all()
+
+
+def test_inputs_whose_shapes_disagree_raise():
+    model = keras_models.RobertaForMultipleChoice(small_backbone())
+    ids = np.stack([IDS, IDS])
+    with pytest.raises(ValueError, match=r"`attention_mask` has shape \(2, 2, 5\)"):
+        model({"input_ids": ids, "attention_mask": ids[..., :5]})

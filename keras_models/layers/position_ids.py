@@ -26,10 +26,17 @@ def padding_aware_position_ids(input_ids, pad_token_id, past_length=0):
 
 
 def absolute_position_ids(input_ids, past_length=0):
-    """`arange(past_length, past_length + seq)` broadcast to the shape of `input_ids`."""
-    length = ops.shape(input_ids)[-1]
-    positions = ops.arange(length, dtype="int32") + past_length
-    return ops.broadcast_to(positions, ops.shape(input_ids))
+    """`arange(past_length, past_length + seq)` broadcast to the shape of `input_ids`.
+
+    Written as a cumulative sum so it also works on symbolic inputs of unknown length.
+
+    Examples:
+    >>> import numpy as np
+    >>> np.asarray(absolute_position_ids(np.zeros((2, 3), "int32"), past_length=4)).tolist()
+    [[4, 5, 6], [4, 5, 6]]
+    """
+    ones = ops.ones_like(ops.cast(input_ids, "int32"))
+    return ops.cumsum(ones, axis=-1) - 1 + past_length
 
 
 def mask_position_ids(attention_mask):

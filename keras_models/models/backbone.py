@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_models.models.inputs import check_data, normalize_inputs
+from keras_models.models.inputs import check_data, check_limits, is_concrete, normalize_inputs
 
 
 class InputNormalizingModel(keras.Model):
@@ -24,11 +24,24 @@ class InputNormalizingModel(keras.Model):
         return self._input_order
 
     def normalize_inputs(self, inputs, kwargs=None):
-        """Returns `(full_input_dict, extras)` for a tensor, list or dict."""
+        """Returns `(full_input_dict, extras)` for a tensor, list or dict.
+
+        Concrete (eager) ids are also checked against the model's tables; inside compiled
+        steps the values are not readable, and `fit`/`evaluate`/`predict` check their data on
+        the host beforehand.
+        """
         values, extras = normalize_inputs(
             inputs, self.input_names, self.input_rank, self.extra_input_names, kwargs
         )
-        return self.fill_defaults(values), extras
+        given = tuple(values)
+        values = self.fill_defaults(values)
+        if all(is_concrete(v) for v in values.values()):
+            check_limits(values, self.input_limits(), given)
+        return values, extras
+
+    def input_limits(self):
+        """Allowed id ranges: input name -> `(low, high)`, `high` exclusive."""
+        return {}
 
     def fill_defaults(self, inputs):
         """Adds each missing optional input with its Hugging Face default."""
@@ -52,7 +65,11 @@ class InputNormalizingModel(keras.Model):
     # a traced step can leave a JAX model's variables unusable.
     def check_data(self, x, y=None, training=False):
         """Validates in-memory `fit`/`evaluate`/`predict` data; raises `ValueError`."""
-        return check_data(x, self.input_names, self.input_rank, self.extra_input_names)
+        items = check_data(x, self.input_names, self.input_rank, self.extra_input_names)
+        model_inputs = {k: v for k, v in items.items() if k in self.input_names}
+        if model_inputs:
+            self.normalize_inputs(model_inputs)  # checks values, computed positions included
+        return items
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y, training=True)
@@ -87,6 +104,35 @@ class Backbone(InputNormalizingModel):
     def token_embedding(self):
         """The `ReversibleEmbedding` holding the word table (tied LM heads read it)."""
         raise NotImplementedError
+
+    @classmethod
+    def get_layout_map(
+        cls, device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"
+    ):
+        """A `keras.distribution.LayoutMap` for `keras.distribution.ModelParallel`.
+
+        Attention and feed-forward kernels are split Megatron-style (column then row) and the
+        embedding tables along the hidden axis; the rest is replicated. The same signature as
+        KerasHub's backbones.
+
+        Args:
+            device_mesh: a `keras.distribution.DeviceMesh`, e.g. shape `(2, 4)` with axis names
+                `("batch", "model")`.
+            model_parallel_dim_name: the mesh axis that splits weights.
+            data_parallel_dim_name: the mesh axis that splits batches.
+
+        Examples:
+        >>> import keras
+        >>> mesh = keras.distribution.DeviceMesh((1, 1), ("batch", "model"),
+        ...                                      keras.distribution.list_devices()[:1])
+        >>> from keras_models import RobertaBackbone
+        >>> layout_map = RobertaBackbone.get_layout_map(mesh)
+        >>> layout_map["encoder_layer_0/attention/query/kernel"].axes
+        (None, 'model')
+        """
+        from keras_models.models.layout import transformer_layout_map
+
+        return transformer_layout_map(device_mesh, model_parallel_dim_name, data_parallel_dim_name)
 
     def get_config(self):
         # Subclasses add their constructor arguments; keep only Layer-level keys here.

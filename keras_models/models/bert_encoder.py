@@ -144,6 +144,18 @@ class BertStyleBackbone(Backbone):
     def default_position_ids(self, inputs):
         raise NotImplementedError
 
+    def input_limits(self):
+        limits = {}
+        for name, table in (
+            ("input_ids", "word_embeddings"),
+            ("token_type_ids", "token_type_embeddings"),
+            ("position_ids", "position_embeddings"),
+        ):
+            layer = getattr(self.embeddings, table, None)
+            if layer is not None and name in self.input_names:
+                limits[name] = (0, layer.input_dim)
+        return limits
+
     def get_config(self):
         config = super().get_config()
         config.update(

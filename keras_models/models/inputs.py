@@ -65,6 +65,11 @@ def check_input(name, value, rank):
     shape = tuple(value.shape)
     if len(shape) != rank:
         raise ValueError(f"`{name}` must have rank {rank} ({_rank_text(rank)}), got shape {shape}.")
+    if any(dim == 0 for dim in shape):
+        raise ValueError(
+            f"`{name}` is empty (shape {shape}); every batch, choice and sequence axis needs at "
+            "least one entry."
+        )
     dtype = _dtype_name(value)
     if name in MASK_NAMES:
         if not (dtype == "bool" or "int" in dtype or "float" in dtype):
@@ -99,7 +104,73 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
         if check_input(key, value, rank) != "int32":
             value = ops.cast(value, "int32")
         model_inputs[key] = value
+    check_shapes(model_inputs)
     return model_inputs, extras
+
+
+def check_shapes(inputs):
+    """Every input must have the shape of `input_ids` (`decoder_*` inputs: of
+    `decoder_input_ids`); unknown (symbolic) dimensions are not compared."""
+    for name, value in inputs.items():
+        reference = "decoder_input_ids" if name.startswith("decoder_") else "input_ids"
+        if reference not in inputs or name == reference:
+            continue
+        shape, expected = tuple(value.shape), tuple(inputs[reference].shape)
+        if any(a is not None and b is not None and a != b for a, b in zip(shape, expected)):
+            raise ValueError(
+                f"`{name}` has shape {shape}, but `{reference}` has shape {expected}; they must "
+                "match."
+            )
+
+
+def is_concrete(value):
+    """True for an eager value whose numbers can be read on the host (not a symbolic tensor,
+    a JAX tracer or a TensorFlow graph tensor)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return True
+    if _is_symbolic(value):
+        return False
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(value, jax.core.Tracer)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly() and not isinstance(value, tf.__internal__.CompositeTensor)
+    return True
+
+
+def check_limits(inputs, limits, given=()):
+    """Checks concrete id values against `limits` (name -> (low, high), high exclusive).
+
+    JAX and XLA clamp an out-of-range embedding index silently while torch raises; this check
+    gives all three backends the same clear error.
+
+    Args:
+        inputs: dict of input name -> concrete value.
+        limits: dict of input name -> (lowest allowed, one past the highest allowed).
+        given: the names the caller passed (the others were computed defaults).
+    """
+    for name, (low, high) in limits.items():
+        if name not in inputs:
+            continue
+        values = np.asarray(keras.ops.convert_to_numpy(inputs[name]))
+        if not values.size:
+            continue
+        smallest, largest = int(values.min()), int(values.max())
+        if low <= smallest and largest < high:
+            continue
+        bad = largest if largest >= high else smallest
+        if name == "position_ids" and name not in given:
+            raise ValueError(
+                f"The sequence is too long: length {values.shape[-1]} needs position {bad}, but "
+                f"the position table has positions [{low}, {high}). Shorten `input_ids`."
+            )
+        raise ValueError(
+            f"`{name}` holds {bad}, outside the accepted range [{low}, {high}) of this model."
+        )
 
 
 def check_data(x, input_names, rank, extra_names=()):
@@ -114,6 +185,7 @@ def check_data(x, input_names, rank, extra_names=()):
     for key, value in items.items():
         if key not in extra_names:
             check_input(key, _as_array(value), rank)
+    check_shapes({k: _as_array(v) for k, v in items.items() if k not in extra_names})
     return items
 
 

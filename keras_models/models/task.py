@@ -42,6 +42,9 @@ class Task(InputNormalizingModel):
     def fill_defaults(self, inputs):
         return self.backbone.fill_defaults(inputs)
 
+    def input_limits(self):
+        return self.backbone.input_limits()
+
     # --- labels and losses -------------------------------------------------------------
     def check_data(self, x, y=None, training=False):
         items = super().check_data(x, y, training)

@@ -9,6 +9,7 @@ import warnings
 import keras
 
 from keras_models.presets import keras_format
+from keras_models.presets.cache import converted_path
 from keras_models.presets.converter import get_converter
 from keras_models.presets.weights import WeightPorter, read_hf_weights
 
@@ -16,20 +17,20 @@ HF_CONFIG = "config.json"
 
 
 def resolve_preset(preset):
-    """A local directory for `preset`: a registered name, `hf://owner/name` or a directory."""
+    """`(directory, from_hub)` for a registered name, `hf://owner/name` or a directory."""
     if not isinstance(preset, (str, os.PathLike)):
         raise ValueError(
             f"`preset` must be a name, a directory or 'hf://owner/name'; got {preset!r}."
         )
     preset = os.fspath(preset)
     if os.path.isdir(preset):
-        return preset
+        return preset, False
     from keras_models.presets.registry import PRESETS, download
 
     if preset.startswith("hf://"):
-        return download(preset[len("hf://") :])
+        return download(preset[len("hf://") :]), True
     if preset in PRESETS:
-        return PRESETS[preset].resolve()
+        return PRESETS[preset].resolve(), True
     raise ValueError(
         f"Unknown preset {preset!r}: not a registered name (see keras_models.list_presets()), "
         "not an existing directory, and not 'hf://owner/name'."
@@ -68,16 +69,10 @@ def _family_task_class(task_cls, backbone_cls):
     pending = list(task_cls.__subclasses__())
     while pending:
         sub = pending.pop(0)
-        if sub.backbone_cls is backbone_cls and sub.__name__.startswith(
-            _family_prefix(backbone_cls)
-        ):
+        if sub.backbone_cls is backbone_cls:
             return sub
         pending.extend(sub.__subclasses__())
     return task_cls
-
-
-def _family_prefix(backbone_cls):
-    return backbone_cls.__name__[: -len("Backbone")]
 
 
 def _split_overrides(task_cls, overrides):
@@ -88,11 +83,27 @@ def _split_overrides(task_cls, overrides):
 
 
 # --- backbones -----------------------------------------------------------------------------
+def _cached_conversion(cls, directory, from_hub, convert):
+    """For a hub checkpoint, the directory of its cached Keras conversion (made on first use)."""
+    if not from_hub or keras_format.is_keras_preset(directory):
+        return directory
+    cached = converted_path(directory, cls.__name__)
+    if not keras_format.is_keras_preset(cached):
+        convert(cls, directory).save_to_preset(cached)
+    return cached
+
+
 def load_backbone(cls, preset, **overrides):
+    directory, from_hub = resolve_preset(preset)
+    directory = _cached_conversion(cls, directory, from_hub, convert_backbone)
+    return convert_backbone(cls, directory, **overrides)
+
+
+def convert_backbone(cls, directory, **overrides):
+    """A backbone from a Keras preset or a Hugging Face checkpoint directory."""
     from keras_models.models.backbone import Backbone
     from keras_models.models.task import Task
 
-    directory = resolve_preset(preset)
     if keras_format.is_keras_preset(directory):
         config = copy.deepcopy(keras_format.read_preset_config(directory))
         is_task = issubclass(keras.saving.get_registered_object(config["registered_name"]), Task)
@@ -152,9 +163,15 @@ def _report_unused(porter, prefix, directory, head_ok):
 
 # --- tasks ---------------------------------------------------------------------------------
 def load_task(cls, preset, **overrides):
+    directory, from_hub = resolve_preset(preset)
+    directory = _cached_conversion(cls, directory, from_hub, convert_task)
+    return convert_task(cls, directory, **overrides)
+
+
+def convert_task(cls, directory, **overrides):
+    """A task from a Keras preset or a Hugging Face checkpoint directory."""
     from keras_models.models.task import Task
 
-    directory = resolve_preset(preset)
     if keras_format.is_keras_preset(directory):
         return _load_task_from_keras(cls, directory, overrides)
     hf_config = read_hf_config(directory)

@@ -1,0 +1,71 @@
+"""DataParallel and ModelParallel training on 8 virtual CPU devices (JAX)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SMALL = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=4, intermediate_size=32)
+
+CASES = {
+    "roberta": {
+        "task": "RobertaForSequenceClassification",
+        "backbone": "RobertaBackbone",
+        "backbone_kwargs": dict(
+            vocab_size=48,
+            max_position_embeddings=24,
+            add_pooling_layer=False,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            **SMALL,
+        ),
+        "task_kwargs": {"num_labels": 2},
+        "x": {"input_ids": [[0, 5, 6, 7, 2, 1]] * 4 + [[0, 9, 8, 2, 1, 1]] * 4},
+        "y": [0, 1, 1, 0, 1, 0, 0, 1],
+        "expect_sharded": [
+            "encoder_layer_0/attention/query/kernel",
+            "encoder_layer_0/intermediate_dense/kernel",
+            "encoder_layer_0/output_dense/kernel",
+            "embeddings/word_embeddings/embeddings",
+        ],
+    },
+}
+
+
+# The check needs its own JAX process (the virtual device count is fixed at start-up); it runs
+# once, from the jax test process, rather than three times.
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="runs once, from the jax process")
+@pytest.mark.parametrize("family", sorted(CASES))
+def test_data_and_model_parallel_step_matches_single_device(family):
+    spec = CASES[family]
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": ROOT,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    }
+    out = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tests", "scripts", "distribution_step.py"),
+            json.dumps(spec),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    results = json.loads(out.split("RESULT ", 1)[1])
+    for plan in ("data_parallel", "model_parallel"):
+        assert abs(results[plan]["loss"] - results["single"]) < 1e-5, results
+        assert results[plan]["max_weight_diff"] < 1e-5, results
+    sharded = results["model_parallel"]["sharded"]
+    for path in spec["expect_sharded"]:
+        assert path in sharded, sharded
+    assert not results["data_parallel"]["sharded"]

@@ -1,0 +1,104 @@
+"""Each shared layer works alone in a functional model and round-trips its config."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_models import layers
+
+
+def roundtrip(layer):
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    return clone
+
+
+def test_attention_matches_a_numpy_reference():
+    layer = layers.MultiHeadAttention(num_heads=2, head_dim=3)
+    x = np.random.default_rng(0).normal(size=(2, 4, 6)).astype("float32")
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]])
+    out = keras.ops.convert_to_numpy(layer(x, attention_mask=mask[:, None, :]))
+    w = {
+        d.name: (keras.ops.convert_to_numpy(d.kernel), keras.ops.convert_to_numpy(d.bias))
+        for d in (layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense)
+    }
+
+    def proj(name, v):
+        return v @ w[name][0] + w[name][1]
+
+    q, k, v = (proj(n, x).reshape(2, 4, 2, 3) for n in ("query", "key", "value"))
+    scores = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(3)
+    scores = np.where(mask[:, None, None, :] == 1, scores, -1e30)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    ref = proj("output", np.einsum("bhqk,bkhd->bqhd", probs, v).reshape(2, 4, 6))
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    roundtrip(layer)
+
+
+def test_attention_cache_step_equals_full_attention():
+    layer = layers.MultiHeadAttention(num_heads=2, head_dim=4)
+    x = np.random.default_rng(1).normal(size=(1, 5, 8)).astype("float32")
+    causal = np.tril(np.ones((5, 5), "int32"))[None]
+    full = keras.ops.convert_to_numpy(layer(x, attention_mask=causal))
+    cache = np.zeros((1, 2, 5, 2, 4), "float32")
+    outs = []
+    for t in range(5):
+        out, cache = layer(
+            x[:, t : t + 1], attention_mask=causal[:, t : t + 1], cache=cache, cache_index=t
+        )
+        outs.append(keras.ops.convert_to_numpy(out))
+    np.testing.assert_allclose(np.concatenate(outs, 1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_encoder_block_in_a_functional_model(normalize_first):
+    block = layers.TransformerEncoderBlock(8, 2, 16, normalize_first=normalize_first)
+    inputs = keras.Input((None, 8))
+    mask = keras.Input((None,), dtype="int32")
+    model = keras.Model(
+        [inputs, mask], block(inputs, attention_mask=keras.ops.expand_dims(mask, 1))
+    )
+    x = np.random.default_rng(2).normal(size=(2, 3, 8)).astype("float32")
+    assert model([x, np.ones((2, 3), "int32")]).shape == (2, 3, 8)
+    clone = roundtrip(block)
+    assert clone.normalize_first is normalize_first
+
+
+def test_heads_and_embeddings_in_functional_models():
+    ids = keras.Input((None,), dtype="int32")
+    emb = layers.TransformerEmbeddings(20, 8, max_position_embeddings=10, type_vocab_size=2)
+    hidden = emb(
+        ids,
+        token_type_ids=keras.ops.zeros_like(ids),
+        position_ids=layers.padding_aware_position_ids(ids, 1),
+    )
+    start, end = layers.SpanHead()(hidden)
+    logits = layers.MaskedLMHead(emb.word_embeddings)(hidden)
+    cls = layers.ClassificationHead(3, hidden_size=8)(hidden[:, 0, :])
+    model = keras.Model(ids, [start, end, logits, cls])
+    out = model(np.array([[0, 4, 5, 1]]))
+    assert [tuple(o.shape) for o in out] == [(1, 4), (1, 4), (1, 4, 20), (1, 3)]
+    for layer in (emb, layers.SpanHead(), layers.ClassificationHead(3, hidden_size=8)):
+        roundtrip(layer)
+
+
+def test_choice_head_and_position_rules():
+    scores = layers.ChoiceHead()(np.ones((6, 4), "float32"), np.ones((2, 3, 5), "int32"))
+    assert scores.shape == (2, 3)
+    ids = np.array([[0, 5, 6, 2, 1, 1], [1, 1, 0, 7, 8, 2]])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layers.padding_aware_position_ids(ids, 1, past_length=3)),
+        [[5, 6, 7, 8, 1, 1], [1, 1, 5, 6, 7, 8]],
+    )
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layers.mask_position_ids(np.array([[0, 0, 1, 1]]))),
+        [[-1, -1, 0, 1]],
+    )
+
+
+def test_dtype_policy_is_honoured():
+    block = layers.TransformerEncoderBlock(8, 2, 16, dtype="mixed_bfloat16")
+    out = block(np.ones((1, 3, 8), "float32"))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert block.attention.query_dense.kernel.dtype == "float32"
