@@ -237,3 +237,33 @@ def test_presets_are_registered():
         "roformer_chinese_char_base",
         "roformer_chinese_small",
     ]
+
+
+def test_input_longer_than_the_rotary_table_is_refused(checkpoints):
+    directory, _ = checkpoints("RoFormerModel", **VARIANTS["plain"])
+    backbone = keras_models.RoFormerBackbone.from_preset(directory)
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        backbone(np.ones((1, 65), "int32"))
+
+
+def test_hub_download_falls_back_to_pytorch_weights(tmp_path, monkeypatch):
+    # junnyu's RoFormer repositories hold pytorch_model.bin and no safetensors.
+    import huggingface_hub
+
+    from keras_models.presets.registry import download
+
+    calls = []
+
+    def fake_snapshot_download(repo_id, allow_patterns):
+        calls.append(allow_patterns)
+        if any("pytorch_model" in p for p in allow_patterns):
+            (tmp_path / "pytorch_model.bin").write_bytes(b"")
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    assert download("junnyu/roformer_chinese_base") == str(tmp_path)
+    assert len(calls) == 2 and "pytorch_model*.bin" in calls[1]
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    calls.clear()
+    download("junnyu/roformer_chinese_base")
+    assert len(calls) == 1  # safetensors present: no PyTorch download
