@@ -1,8 +1,30 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
 from keras_models import layers
-from keras_models.models import roberta, roformer  # noqa: F401  (registers converters, presets)
+from keras_models.models import (  # noqa: F401  (registers the converters and presets)
+    megatron_bert,
+    opt,
+    roberta,
+    roformer,
+)
 from keras_models.models.backbone import Backbone
+from keras_models.models.megatron_bert.backbone import MegatronBertBackbone
+from keras_models.models.megatron_bert.tasks import (
+    MegatronBertForCausalLM,
+    MegatronBertForMaskedLM,
+    MegatronBertForMultipleChoice,
+    MegatronBertForNextSentencePrediction,
+    MegatronBertForPreTraining,
+    MegatronBertForQuestionAnswering,
+    MegatronBertForSequenceClassification,
+    MegatronBertForTokenClassification,
+)
+from keras_models.models.opt.backbone import OPTBackbone
+from keras_models.models.opt.tasks import (
+    OPTForCausalLM,
+    OPTForQuestionAnswering,
+    OPTForSequenceClassification,
+)
 from keras_models.models.roberta.backbone import RobertaBackbone
 from keras_models.models.roberta.tasks import (
     RobertaForCausalLM,
@@ -35,8 +57,11 @@ from keras_models.presets.auto import (
     AutoModelForTokenClassification,
 )
 from keras_models.presets.registry import list_presets
+from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.masked_lm import CausalLM, MaskedLM
 from keras_models.tasks.multiple_choice import MultipleChoice
+from keras_models.tasks.next_sentence import NextSentencePrediction
+from keras_models.tasks.pretraining import Pretraining
 from keras_models.tasks.question_answering import QuestionAnswering
 from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
@@ -56,8 +81,24 @@ __all__ = [
     "AutoModelForTokenClassification",
     "Backbone",
     "CausalLM",
+    "DecoderCausalLM",
     "MaskedLM",
+    "MegatronBertBackbone",
+    "MegatronBertForCausalLM",
+    "MegatronBertForMaskedLM",
+    "MegatronBertForMultipleChoice",
+    "MegatronBertForNextSentencePrediction",
+    "MegatronBertForPreTraining",
+    "MegatronBertForQuestionAnswering",
+    "MegatronBertForSequenceClassification",
+    "MegatronBertForTokenClassification",
     "MultipleChoice",
+    "NextSentencePrediction",
+    "Pretraining",
+    "OPTBackbone",
+    "OPTForCausalLM",
+    "OPTForQuestionAnswering",
+    "OPTForSequenceClassification",
     "QuestionAnswering",
     "RoFormerBackbone",
     "RoFormerForCausalLM",

@@ -3,6 +3,21 @@
 model class name, config class name, config kwargs, our backbone class name)."""
 
 FAMILIES = {
+    "megatron_bert": (
+        "megatron_bert_cased_345m",
+        "nvidia/megatron-bert-cased-345m",
+        "MegatronBertModel",
+        "MegatronBertConfig",
+        dict(
+            vocab_size=60,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=20,
+            max_position_embeddings=20,
+        ),
+        "MegatronBertBackbone",
+    ),
     "roberta": (
         "roberta_base",
         "FacebookAI/roberta-base",

@@ -2,9 +2,16 @@
 
 from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.decoder_block import TransformerDecoderBlock, causal_attention_mask
 from keras_models.layers.embeddings import ReversibleEmbedding, TransformerEmbeddings
 from keras_models.layers.encoder_block import TransformerEncoderBlock
-from keras_models.layers.heads import ChoiceHead, ClassificationHead, MaskedLMHead, SpanHead
+from keras_models.layers.heads import (
+    ChoiceHead,
+    ClassificationHead,
+    MaskedLMHead,
+    NextSentenceHead,
+    SpanHead,
+)
 from keras_models.layers.position_ids import (
     absolute_position_ids,
     mask_position_ids,
@@ -17,12 +24,15 @@ __all__ = [
     "ClassificationHead",
     "MaskedLMHead",
     "MultiHeadAttention",
+    "NextSentenceHead",
     "ReversibleEmbedding",
     "RotaryEmbedding",
     "SpanHead",
+    "TransformerDecoderBlock",
     "TransformerEmbeddings",
     "TransformerEncoderBlock",
     "absolute_position_ids",
+    "causal_attention_mask",
     "get_activation",
     "mask_position_ids",
     "padding_aware_position_ids",

@@ -33,6 +33,9 @@ class MultiHeadAttention(keras.layers.Layer):
             whole cache; the mask must then cover `max_len` keys.
         cache_index: position of the first current token inside the cache.
         position_offset: absolute position of the first query, for rotary embeddings.
+        key_value: optional precomputed `[batch, 2, kv_len, num_heads, head_dim]` keys and
+            values (from `compute_key_value`), e.g. a cross-attention cache of encoder states
+            computed once before decoding; `context` is then not projected.
 
     Returns:
         The attention output, or `(output, cache)` when a cache was passed.
@@ -90,6 +93,12 @@ class MultiHeadAttention(keras.layers.Layer):
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.num_heads * self.head_dim,))
         self.built = True
 
+    def compute_key_value(self, context):
+        """Projected keys and values of `context`, stacked as `[batch, 2, len, heads, head_dim]`."""
+        key = self._split_heads(self.key_dense(context))
+        value = self._split_heads(self.value_dense(context))
+        return ops.stack((key, value), axis=1)
+
     def _split_heads(self, x):
         shape = ops.shape(x)
         return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.head_dim))
@@ -102,11 +111,15 @@ class MultiHeadAttention(keras.layers.Layer):
         cache=None,
         cache_index=0,
         position_offset=0,
+        key_value=None,
         training=None,
     ):
+        query = self._split_heads(self.query_dense(inputs))
+        if key_value is not None:
+            output = self._attend(query, key_value[:, 0], key_value[:, 1], attention_mask, training)
+            return self._merge_heads(output)
         self_attention = context is None
         context = inputs if context is None else context
-        query = self._split_heads(self.query_dense(inputs))
         key = self._split_heads(self.key_dense(context))
         value = self._split_heads(self.value_dense(context))
         if self.rotary_embedding is not None and self_attention:
@@ -118,11 +131,13 @@ class MultiHeadAttention(keras.layers.Layer):
             key = ops.slice_update(cache[:, 0], (0, cache_index, 0, 0), key)
             value = ops.slice_update(cache[:, 1], (0, cache_index, 0, 0), value)
             cache = ops.stack((key, value), axis=1)
-        output = self._attend(query, key, value, attention_mask, training)
+        output = self._merge_heads(self._attend(query, key, value, attention_mask, training))
+        return output if cache is None else (output, cache)
+
+    def _merge_heads(self, output):
         shape = ops.shape(output)
         output = ops.reshape(output, (shape[0], shape[1], self.num_heads * self.head_dim))
-        output = self.output_dense(output)
-        return output if cache is None else (output, cache)
+        return self.output_dense(output)
 
     def _attend(self, query, key, value, attention_mask, training):
         mask = None
@@ -132,15 +147,29 @@ class MultiHeadAttention(keras.layers.Layer):
                 mask = ops.expand_dims(mask, 1)
             mask = ops.expand_dims(mask, 1)  # [batch, 1 (heads), q_len, kv_len]
         scale = 1.0 / float(self.head_dim) ** 0.5
-        if training and self.dropout > 0:
-            # The fused kernels have no dropout on the probabilities; spell it out.
-            scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * ops.cast(scale, query.dtype)
+        # The fused kernels have no dropout on the probabilities, and XLA on CPU cannot
+        # compile JAX's fused float16 attention; spell those cases out.
+        explicit = (training and self.dropout > 0) or (
+            keras.backend.backend() == "jax"
+            and keras.backend.standardize_dtype(query.dtype) == "float16"
+        )
+        if explicit:
+            scores = ops.cast(ops.einsum("bqhd,bkhd->bhqk", query, key), "float32") * scale
             if mask is not None:
-                scores = ops.where(mask, scores, ops.cast(-1e9, scores.dtype))
-            probs = ops.cast(ops.softmax(ops.cast(scores, "float32"), axis=-1), query.dtype)
+                scores = ops.where(mask, scores, -1e9)
+            probs = ops.cast(ops.softmax(scores, axis=-1), query.dtype)
             probs = self.dropout_layer(probs, training=training)
-            return ops.einsum("bhqk,bkhd->bqhd", probs, value)
-        return ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
+            output = ops.einsum("bhqk,bkhd->bqhd", probs, value)
+        else:
+            output = ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
+        if mask is None:
+            return output
+        # A query that sees no key at all (a left-padding row of a causal model) gets a zero
+        # output, as torch's fused attention gives; the backends' kernels would otherwise
+        # differ (uniform average vs zero). Other rows are unaffected.
+        visible = ops.any(mask, axis=-1)  # [batch, 1, q_len]
+        visible = ops.expand_dims(ops.transpose(visible, (0, 2, 1)), -1)  # [batch, q_len, 1, 1]
+        return output * ops.cast(visible, output.dtype)
 
     def compute_output_shape(self, inputs_shape, context_shape=None):
         return tuple(inputs_shape[:-1]) + (self.output_dim or self.num_heads * self.head_dim,)

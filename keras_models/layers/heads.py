@@ -1,4 +1,4 @@
-"""Task heads: span (QA), choice, classification and tied masked-LM prediction."""
+"""Task heads: span (QA), choice, classification, tied masked-LM and next-sentence prediction."""
 
 import keras
 from keras import ops
@@ -261,4 +261,46 @@ class MaskedLMHead(keras.layers.Layer):
             layer_norm_eps=self.layer_norm_eps,
             initializer_range=self.initializer_range,
         )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class NextSentenceHead(keras.layers.Layer):
+    """BERT-style next-sentence prediction: one Dense from the pooled output to 2 logits.
+
+    Logit 0 means "sentence B continues sentence A", logit 1 "B is a random sentence", as in
+    transformers' `seq_relationship` layer. There is no dropout, matching the original heads.
+
+    Args:
+        initializer_range: stddev of the kernel initializer.
+
+    Returns:
+        `[batch, 2]` logits.
+
+    Examples:
+    >>> import numpy as np
+    >>> NextSentenceHead()(np.ones((3, 8), "float32")).shape
+    (3, 2)
+    """
+
+    def __init__(self, initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.initializer_range = initializer_range
+        self.dense = keras.layers.Dense(
+            2, kernel_initializer=_init(initializer_range), dtype=self.dtype_policy, name="dense"
+        )
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.built = True
+
+    def call(self, pooled_output):
+        return self.dense(pooled_output)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (2,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(initializer_range=self.initializer_range)
         return config

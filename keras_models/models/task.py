@@ -29,6 +29,9 @@ class Task(InputNormalizingModel):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self._input_order = backbone.input_names
+        # `compile` wraps the optimizer for loss scaling when the model's policy is
+        # mixed_float16; the task takes the policy its backbone was built with.
+        self.dtype_policy = backbone.dtype_policy
 
     @classmethod
     def needs_pooler(cls, task_kwargs):

@@ -13,8 +13,8 @@ POOLINGS = ("pooled", "first", "last_non_pad")
 
 def last_non_pad_index(input_ids, pad_token_id):
     """Index of the rightmost non-pad token of each row (0 for an all-pad row), as OPT picks."""
-    length = ops.shape(input_ids)[-1]
-    positions = ops.arange(length, dtype="int32")
+    # Positions from a cumsum rather than arange so this also runs on symbolic inputs.
+    positions = ops.cumsum(ops.ones_like(input_ids, dtype="int32"), axis=-1) - 1
     return ops.argmax(positions * ops.cast(ops.not_equal(input_ids, pad_token_id), "int32"), -1)
 
 

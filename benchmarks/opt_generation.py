@@ -1,0 +1,236 @@
+"""Generation speed of an OPT-125m-shaped model (random weights), side by side.
+
+Runs transformers' `OPTForCausalLM.generate` (torch, with its dynamic KV cache) and our
+`OPTForCausalLM.generate` on each Keras backend (one subprocess per backend, same weights),
+plus KerasHub's `OPTCausalLM` when `keras_hub` is installed. Greedy decoding, no stop token, so
+every run makes exactly `--new-tokens` tokens per row.
+
+    python -m benchmarks.opt_generation [--backends jax tensorflow torch] [--batch-sizes 1 8]
+
+Prints tokens/s (new tokens of all rows / wall time of one `generate` call, best of
+`--repeats` after one warm-up call that includes compilation) and the ratios.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+OPT_125M = dict(
+    vocab_size=50272,
+    hidden_size=768,
+    num_hidden_layers=12,
+    ffn_dim=3072,
+    num_attention_heads=12,
+    max_position_embeddings=2048,
+    word_embed_proj_dim=768,
+    do_layer_norm_before=True,
+    pad_token_id=1,
+    bos_token_id=2,
+    eos_token_id=2,
+)
+
+
+def prompts(batch, length, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(4, OPT_125M["vocab_size"], size=(batch, length)).astype("int32")
+    ids[:, 0] = 2
+    return ids, np.ones_like(ids)
+
+
+def timed(fn, repeats):
+    fn()  # warm-up: compilation and first-call allocations
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_transformers(directory, args):
+    import torch
+    import transformers
+
+    model = transformers.OPTForCausalLM.from_pretrained(directory).eval()
+    model.generation_config.eos_token_id = None
+    results = {}
+    for batch in args.batch_sizes:
+        ids, mask = prompts(batch, args.prompt_length)
+        ids_t, mask_t = torch.tensor(ids, dtype=torch.long), torch.tensor(mask)
+
+        def go(ids_t=ids_t, mask_t=mask_t):
+            with torch.no_grad():
+                out = model.generate(
+                    input_ids=ids_t,
+                    attention_mask=mask_t,
+                    max_new_tokens=args.new_tokens,
+                    do_sample=False,
+                    pad_token_id=1,
+                )
+            assert out.shape[1] == args.prompt_length + args.new_tokens
+
+        results[batch] = batch * args.new_tokens / timed(go, args.repeats)
+    return results
+
+
+def run_keras_models(directory, args):
+    import keras_models
+
+    model = keras_models.OPTForCausalLM.from_preset(directory)
+    results = {}
+    for batch in args.batch_sizes:
+        ids, mask = prompts(batch, args.prompt_length)
+
+        def go(ids=ids, mask=mask):
+            out = model.generate(
+                {"input_ids": ids, "attention_mask": mask},
+                max_new_tokens=args.new_tokens,
+                eos_token_id=[],
+            )
+            assert out.shape[1] == args.prompt_length + args.new_tokens
+
+        results[batch] = batch * args.new_tokens / timed(go, args.repeats)
+    return results
+
+
+def run_keras_hub(directory, args):
+    import keras_hub  # noqa: F401  (only when installed)
+
+    # KerasHub reads Hugging Face OPT checkpoints through its converters.
+    model = keras_hub.models.OPTCausalLM.from_preset(f"file://{directory}", preprocessor=None)
+    results = {}
+    for batch in args.batch_sizes:
+        ids, mask = prompts(batch, args.prompt_length)
+        width = args.prompt_length + args.new_tokens
+        inputs = {
+            "token_ids": np.pad(ids, ((0, 0), (0, args.new_tokens))),
+            "padding_mask": np.pad(mask, ((0, 0), (0, args.new_tokens))).astype(bool),
+        }
+
+        def go(inputs=inputs, width=width):
+            model.generate(inputs, max_length=width, stop_token_ids=None)
+
+        results[batch] = batch * args.new_tokens / timed(go, args.repeats)
+    return results
+
+
+def limit_threads(threads):
+    """Gives every library the same number of CPU threads (set before they start)."""
+    if not threads:
+        return
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + f" --xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
+        + f" intra_op_parallelism_threads={threads}"
+    )
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def worker(args):
+    limit_threads(args.threads)
+    runner = {"keras_models": run_keras_models, "keras_hub": run_keras_hub}[args.worker]
+    print("RESULT " + json.dumps(runner(args.directory, args)), flush=True)
+
+
+def spawn(kind, backend, directory, args):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.opt_generation",
+        "--worker",
+        kind,
+        "--directory",
+        directory,
+        "--batch-sizes",
+        *map(str, args.batch_sizes),
+        "--prompt-length",
+        str(args.prompt_length),
+        "--new-tokens",
+        str(args.new_tokens),
+        "--repeats",
+        str(args.repeats),
+        "--threads",
+        str(args.threads),
+    ]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {int(k): v for k, v in json.loads(line[len("RESULT ") :]).items()}
+    print(f"[{kind} on {backend} failed]\n{proc.stderr[-2000:]}", file=sys.stderr)
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--prompt-length", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for every implementation (0: each library's default)",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--directory", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    limit_threads(args.threads)
+    import torch
+    import transformers
+
+    with tempfile.TemporaryDirectory() as directory:
+        torch.manual_seed(0)
+        transformers.OPTForCausalLM(transformers.OPTConfig(**OPT_125M)).save_pretrained(directory)
+        rows = {"transformers (torch)": run_transformers(directory, args)}
+        for backend in args.backends:
+            rows[f"keras_models ({backend})"] = spawn("keras_models", backend, directory, args)
+        try:
+            import keras_hub  # noqa: F401
+
+            for backend in args.backends:
+                rows[f"keras_hub ({backend})"] = spawn("keras_hub", backend, directory, args)
+        except ImportError:
+            print("keras_hub is not installed: KerasHub OPTCausalLM skipped.")
+
+    base = rows["transformers (torch)"]
+    jax_row = rows.get("keras_models (jax)")
+    print(
+        f"\nOPT-125m shape, random weights, prompt {args.prompt_length}, "
+        f"{args.new_tokens} new tokens, greedy, best of {args.repeats}; "
+        f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs"
+    )
+    header = f"{'implementation':<26}" + "".join(
+        f"{f'b={b} tok/s':>13}{'vs HF':>8}{'vs jax':>8}" for b in args.batch_sizes
+    )
+    print(header)
+    print("-" * len(header))
+    for name, result in rows.items():
+        line = f"{name:<26}"
+        for b in args.batch_sizes:
+            if result is None:
+                line += f"{'failed':>13}{'':>8}{'':>8}"
+                continue
+            vs_jax = f"{result[b] / jax_row[b]:.2f}x" if jax_row else "-"
+            line += f"{result[b]:>13.1f}{result[b] / base[b]:>7.2f}x{vs_jax:>8}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

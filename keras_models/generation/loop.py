@@ -1,0 +1,268 @@
+"""The one decode loop shared by every causal and seq2seq model.
+
+A model plugs in through four methods (see `GenerationMixin`):
+
+* `generation_inputs(inputs)` -> `(prompt_ids, prompt_mask, context)`: host-side numpy prompt
+  (left padded) and a dict of extra tensors (a seq2seq model's encoder inputs);
+* `init_cache(batch_size, max_length, context)` -> any nest of tensors, built inside the
+  compiled function (a seq2seq model runs its encoder and its cross-attention K/V here, once);
+* `call_with_cache(token_ids, padding_mask, cache, cache_index)` -> `(logits, cache)`: the
+  logits of the current tokens, after writing their keys/values at `cache_index`;
+* `generation_defaults()` -> `{"eos_token_id": ..., "pad_token_id": ...}`.
+
+The loop keeps every shape static (a `[batch, prompt + max_new_tokens]` id buffer and mask, a
+cache of `max_length` slots written with `slice_update`), so it compiles once per prompt shape:
+`jax.jit` (variables passed as arguments through a `StatelessScope`), `tf.function` with XLA,
+and on torch a `no_grad` eager loop whose tensors keep the same shapes at every step.
+"""
+
+import weakref
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_models.generation.samplers import greedy, sample
+
+NEG_INF = -1.0e9
+
+
+def _isin(tokens, eos_ids):
+    hit = ops.zeros_like(tokens, dtype="bool")
+    for eos in eos_ids:
+        hit = ops.logical_or(hit, ops.equal(tokens, eos))
+    return hit
+
+
+def _write(buffer, index, values):
+    """`buffer[:, index] = values` for a `[batch, length]` buffer."""
+    return ops.slice_update(buffer, (0, index), ops.cast(values, buffer.dtype)[:, None])
+
+
+def _buffers(prompt_ids, prompt_mask, max_new_tokens, pad_id):
+    batch = ops.shape(prompt_ids)[0]
+    ids = ops.concatenate(
+        [prompt_ids, ops.full((batch, max_new_tokens), pad_id, dtype="int32")], axis=1
+    )
+    mask = ops.concatenate(
+        [ops.cast(prompt_mask, "int32"), ops.zeros((batch, max_new_tokens), dtype="int32")],
+        axis=1,
+    )
+    return ids, mask
+
+
+# --- greedy and sampling -------------------------------------------------------------------
+def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens, config, eos, pad):
+    """Greedy or sampled decoding. Returns `(ids [batch, prompt + max_new_tokens], length)`;
+    columns from `length` on were never reached (every row had stopped)."""
+    batch, prompt_length = ops.shape(prompt_ids)[0], prompt_ids.shape[1]
+    max_length = prompt_length + max_new_tokens
+    ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, pad)
+    cache = model.init_cache(batch, max_length, context)
+
+    def select(logits, index, ids, mask, finished):
+        if config.do_sample:
+            token = sample(logits, ops.take(uniforms, index - prompt_length, axis=0), config)
+        else:
+            token = greedy(logits)
+        # Rows that already produced a stop token get padding, as in transformers.
+        token = ops.where(finished, ops.cast(pad, "int32"), token)
+        finished = ops.logical_or(finished, _isin(token, eos))
+        ids = _write(ids, index, token)
+        mask = _write(mask, index, ops.ones_like(token))
+        return ids, mask, finished
+
+    logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0)
+    finished = ops.zeros((batch,), dtype="bool")
+    ids, mask, finished = select(logits[:, -1], prompt_length, ids, mask, finished)
+
+    def cond(index, ids, mask, finished, cache):
+        return ops.logical_and(index < max_length, ops.logical_not(ops.all(finished)))
+
+    def body(index, ids, mask, finished, cache):
+        token = ops.slice(ids, (0, index - 1), (batch, 1))
+        logits, cache = model.call_with_cache(token, mask, cache, index - 1)
+        ids, mask, finished = select(logits[:, -1], index, ids, mask, finished)
+        return index + 1, ids, mask, finished, cache
+
+    start = ops.convert_to_tensor(prompt_length + 1, dtype="int32")
+    index, ids, _, _, _ = ops.while_loop(cond, body, (start, ids, mask, finished, cache))
+    return ids, index
+
+
+# --- beam search ---------------------------------------------------------------------------
+def _gather_beams(values, indices):
+    """`values[b, indices[b, j]]` for `values` `[batch, beams, ...]`, `indices` `[batch, k]`."""
+    shape = ops.shape(values)
+    batch, beams = shape[0], shape[1]
+    offsets = ops.arange(batch, dtype="int32")[:, None] * beams
+    flat = ops.reshape(values, (-1,) + tuple(values.shape[2:]))
+    picked = ops.take(flat, ops.reshape(ops.cast(indices, "int32") + offsets, (-1,)), axis=0)
+    return ops.reshape(picked, (batch, -1) + tuple(values.shape[2:]))
+
+
+def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, config, eos, pad):
+    """Beam search as transformers runs it (length penalty, `early_stopping`, the finished-
+    hypotheses store and its early-stop heuristic), on static shapes.
+
+    `prompt_ids` is `[batch * num_beams, prompt]` (each prompt repeated `num_beams` times).
+    Returns `(best [batch, prompt + max_new_tokens], length)`.
+    """
+    beams = config.num_beams
+    prompt_length = prompt_ids.shape[1]
+    max_length = prompt_length + max_new_tokens
+    flat_batch = ops.shape(prompt_ids)[0]
+    batch = flat_batch // beams
+    keep = max(2, 1 + len(eos)) * beams
+    penalty = float(config.length_penalty)
+    flat_ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, pad)
+    running = ops.reshape(flat_ids, (batch, beams, max_length))
+    cache = model.init_cache(flat_batch, max_length, context)
+    top_beam = ops.convert_to_tensor(np.arange(keep) < beams)
+
+    state = dict(
+        running=running,
+        running_scores=ops.tile(
+            ops.convert_to_tensor(np.where(np.arange(beams) == 0, 0.0, NEG_INF), "float32")[None],
+            (batch, 1),
+        ),
+        sequences=running,
+        scores=ops.full((batch, beams), NEG_INF, dtype="float32"),
+        finished=ops.zeros((batch, beams), dtype="bool"),
+        lengths=ops.zeros((batch, beams), dtype="int32"),
+        open=ops.ones((batch, 1), dtype="bool"),
+        go=ops.convert_to_tensor(True),
+    )
+
+    def step(logits, index, state, mask, cache):
+        vocab = logits.shape[-1]
+        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        log_probs = (
+            ops.reshape(log_probs, (batch, beams, vocab)) + state["running_scores"][..., None]
+        )
+        top_scores, top_indices = ops.top_k(ops.reshape(log_probs, (batch, beams * vocab)), keep)
+        top_indices = ops.cast(top_indices, "int32")
+        parents = top_indices // vocab
+        tokens = top_indices % vocab
+        candidates = _gather_beams(state["running"], parents)
+        candidates = ops.reshape(
+            _write(
+                ops.reshape(candidates, (batch * keep, max_length)),
+                index,
+                ops.reshape(tokens, (-1,)),
+            ),
+            (batch, keep, max_length),
+        )
+        hits = ops.logical_or(_isin(tokens, eos), index + 1 >= max_length)
+        # The best `beams` candidates that did not stop keep running.
+        running_scores = top_scores + ops.cast(hits, "float32") * NEG_INF
+        _, chosen = ops.top_k(running_scores, beams)
+        running = _gather_beams(candidates, chosen)
+        new_running_scores = _gather_beams(running_scores, chosen)
+        flat_parents = ops.reshape(
+            _gather_beams(parents, chosen) + ops.arange(batch, dtype="int32")[:, None] * beams,
+            (-1,),
+        )
+        # Stopped candidates among the top `beams` join the finished store, length-normalised.
+        generated = ops.cast(index + 1 - prompt_length, "float32")
+        just_finished = ops.logical_and(hits, top_beam[None, :])
+        normed = top_scores / ops.power(generated, penalty)
+        if config.early_stopping:
+            full = ops.all(state["finished"], axis=-1, keepdims=True)
+            normed = normed + ops.cast(full, "float32") * NEG_INF
+        normed = normed + ops.cast(ops.logical_not(state["open"]), "float32") * NEG_INF
+        normed = normed + ops.cast(ops.logical_not(just_finished), "float32") * NEG_INF
+        merged_scores = ops.concatenate([state["scores"], normed], axis=1)
+        _, best = ops.top_k(merged_scores, beams)
+        new_lengths = ops.zeros((batch, keep), dtype="int32") + (index + 1 - prompt_length)
+        sequences = _gather_beams(ops.concatenate([state["sequences"], candidates], axis=1), best)
+        scores = _gather_beams(merged_scores, best)
+        finished = _gather_beams(ops.concatenate([state["finished"], just_finished], axis=1), best)
+        lengths = _gather_beams(ops.concatenate([state["lengths"], new_lengths], axis=1), best)
+        # Whether a running beam could still beat the worst finished hypothesis.
+        best_possible = new_running_scores[:, :1] / ops.power(generated, penalty)
+        worst = ops.where(finished, ops.min(scores, axis=1, keepdims=True), NEG_INF)
+        still_open = ops.logical_and(
+            state["open"], ops.any(best_possible > worst, axis=-1, keepdims=True)
+        )
+        go = ops.logical_and(ops.any(still_open), ops.logical_not(ops.all(hits)))
+        if config.early_stopping:
+            go = ops.logical_and(go, ops.logical_not(ops.all(finished)))
+        new_state = dict(
+            running=running,
+            running_scores=new_running_scores,
+            sequences=sequences,
+            scores=scores,
+            finished=finished,
+            lengths=lengths,
+            open=still_open,
+            go=go,
+        )
+        cache = keras.tree.map_structure(lambda c: ops.take(c, flat_parents, axis=0), cache)
+        mask = _write(mask, index, ops.ones((flat_batch,), dtype="int32"))
+        return new_state, mask, cache
+
+    logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0)
+    state, mask, cache = step(logits[:, -1], prompt_length, state, mask, cache)
+
+    def cond(index, state, mask, cache):
+        return ops.logical_and(index < max_length, state["go"])
+
+    def body(index, state, mask, cache):
+        tokens = ops.reshape(
+            ops.slice(state["running"], (0, 0, index - 1), (batch, beams, 1)), (-1, 1)
+        )
+        logits, cache = model.call_with_cache(tokens, mask, cache, index - 1)
+        state, mask, cache = step(logits[:, -1], index, state, mask, cache)
+        return index + 1, state, mask, cache
+
+    start = ops.convert_to_tensor(prompt_length + 1, dtype="int32")
+    _, state, _, _ = ops.while_loop(cond, body, (start, state, mask, cache))
+    best = state["sequences"][:, 0]
+    length = prompt_length + ops.max(state["lengths"][:, 0])
+    return best, length
+
+
+# --- compilation per backend ---------------------------------------------------------------
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def compiled(model, fn, key):
+    """`fn(*tensors)` compiled for the current backend, cached per `model` and `key`."""
+    table = _COMPILED.setdefault(model, {})
+    if key in table:
+        return table[key]
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def stateless(trainable, non_trainable, *args):
+            mapping = list(zip(model.trainable_variables, trainable))
+            mapping += list(zip(model.non_trainable_variables, non_trainable))
+            with keras.StatelessScope(state_mapping=mapping):
+                return fn(*args)
+
+        jitted = jax.jit(stateless)
+
+        def run(*args):
+            return jitted(
+                [v.value for v in model.trainable_variables],
+                [v.value for v in model.non_trainable_variables],
+                *args,
+            )
+
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        run = tf.function(fn, jit_compile=True)
+    elif backend == "torch":
+        import torch
+
+        def run(*args):
+            with torch.no_grad():
+                return fn(*args)
+
+    else:
+        run = fn
+    table[key] = run
+    return run

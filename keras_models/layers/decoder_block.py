@@ -1,0 +1,281 @@
+"""Transformer decoder block: causal self-attention with a key/value cache, optional
+cross-attention over encoder states, and a feed-forward layer; pre-LN or post-LN."""
+
+import keras
+from keras import ops
+
+from keras_models.layers.activations import get_activation
+from keras_models.layers.attention import MultiHeadAttention
+
+
+def causal_attention_mask(query_length, key_length, query_offset=0, padding_mask=None):
+    """A boolean `[batch or 1, query_length, key_length]` mask: query `i` (absolute position
+    `query_offset + i`) sees key `j` when `j <= query_offset + i` and `padding_mask[j]` is 1.
+
+    Args:
+        query_length: number of queries.
+        key_length: number of keys (the cache length when decoding with a cache).
+        query_offset: absolute position of the first query (the cache index).
+        padding_mask: optional `[batch, key_length]` 0/1 mask of visible keys.
+
+    Examples:
+    >>> causal_attention_mask(2, 3, query_offset=1).shape
+    (1, 2, 3)
+    """
+    rows = ops.expand_dims(ops.arange(query_length, dtype="int32") + query_offset, 1)
+    cols = ops.expand_dims(ops.arange(key_length, dtype="int32"), 0)
+    mask = ops.expand_dims(ops.greater_equal(rows, cols), 0)
+    if padding_mask is not None:
+        mask = ops.logical_and(mask, ops.expand_dims(ops.cast(padding_mask, "bool"), 1))
+    return mask
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """Causal self-attention, optional cross-attention and a feed-forward layer.
+
+    Pre-LN (`normalize_first=True`; OPT-125m, Pegasus):
+    `x = x + self_attn(LN(x)); x = x + cross_attn(LN(x), enc); x = x + ffn(LN(x))`.
+    Post-LN (`normalize_first=False`; OPT-350m):
+    `x = LN(x + self_attn(x)); x = LN(x + cross_attn(x, enc)); x = LN(x + ffn(x))`.
+
+    Decoding: pass `cache` (`[batch, 2, max_len, heads, head_dim]`, see `init_cache`) and
+    `cache_index`; the current keys/values are written at `cache_index`, attention covers the
+    whole cache and the block returns `(output, cache)`. Cross-attention keys/values of the
+    encoder states are computed once with `compute_cross_attention_cache` and passed as
+    `cross_attention_cache` on every step (they never change during decoding).
+
+    Sub-layer names follow the Hugging Face decoder layers (`self_attn`, `self_attn_layer_norm`,
+    `encoder_attn`, `encoder_attn_layer_norm`, `fc1`, `fc2`, `final_layer_norm`).
+
+    Args:
+        hidden_size: model width.
+        num_attention_heads: attention heads; `hidden_size` must be a multiple.
+        intermediate_size: feed-forward width.
+        hidden_act: feed-forward activation (Hugging Face name).
+        layer_norm_eps: LayerNorm epsilon.
+        dropout: dropout after each attention output and after the feed-forward output.
+        attention_dropout: dropout on the attention probabilities.
+        activation_dropout: dropout after the feed-forward activation.
+        normalize_first: pre-LN when True, post-LN when False.
+        use_bias: biases of the attention projections and of the feed-forward layers.
+        layer_norm_affine: whether the LayerNorms have a scale and an offset (OPT's
+            `layer_norm_elementwise_affine`).
+        use_cross_attention: add a cross-attention sub-layer over encoder states.
+        kernel_initializer: initializer of every kernel.
+
+    Call arguments:
+        inputs: `[batch, seq, hidden_size]`.
+        attention_mask: optional `[batch, key_len]` 0/1 padding mask of the self-attention keys
+            (with a cache, `key_len` is the cache length). The causal mask is added here.
+        encoder_hidden_states: `[batch, src_len, hidden_size]` for cross-attention.
+        encoder_attention_mask: optional `[batch, src_len]` padding mask of the encoder states.
+        cache: optional self-attention cache `[batch, 2, max_len, heads, head_dim]`.
+        cache_index: position of the first current token in the cache.
+        cross_attention_cache: optional `[batch, 2, src_len, heads, head_dim]` encoder keys and
+            values; replaces `encoder_hidden_states`.
+
+    Returns:
+        `[batch, seq, hidden_size]`, or `(output, cache)` when a cache was given.
+
+    Examples:
+    >>> import numpy as np
+    >>> block = TransformerDecoderBlock(8, 2, 16, use_cross_attention=True)
+    >>> x, enc = np.ones((2, 5, 8), "float32"), np.ones((2, 3, 8), "float32")
+    >>> block(x, encoder_hidden_states=enc).shape
+    (2, 5, 8)
+    >>> cache = block.init_cache(2, 6)
+    >>> out, cache = block(x[:, :1], cache=cache, cache_index=0,
+    ...                    cross_attention_cache=block.compute_cross_attention_cache(enc))
+    >>> out.shape, cache.shape
+    ((2, 1, 8), (2, 2, 6, 2, 4))
+    """
+
+    def __init__(
+        self,
+        hidden_size,
+        num_attention_heads,
+        intermediate_size,
+        hidden_act="relu",
+        layer_norm_eps=1e-5,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        normalize_first=True,
+        use_bias=True,
+        layer_norm_affine=True,
+        use_cross_attention=False,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if hidden_size % num_attention_heads:
+            raise ValueError(
+                f"`hidden_size` ({hidden_size}) must be a multiple of `num_attention_heads` "
+                f"({num_attention_heads})."
+            )
+        self.hidden_size = hidden_size
+        self.num_attention_heads = num_attention_heads
+        self.head_dim = hidden_size // num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.layer_norm_eps = layer_norm_eps
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation_dropout = activation_dropout
+        self.normalize_first = normalize_first
+        self.use_bias = use_bias
+        self.layer_norm_affine = layer_norm_affine
+        self.use_cross_attention = use_cross_attention
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        policy = self.dtype_policy
+
+        def attention(name):
+            return MultiHeadAttention(
+                num_attention_heads,
+                self.head_dim,
+                output_dim=hidden_size,
+                use_bias=use_bias,
+                dropout=attention_dropout,
+                kernel_initializer=self.kernel_initializer,
+                dtype=policy,
+                name=name,
+            )
+
+        def layer_norm(name):
+            return keras.layers.LayerNormalization(
+                epsilon=layer_norm_eps,
+                center=layer_norm_affine,
+                scale=layer_norm_affine,
+                dtype=policy,
+                name=name,
+            )
+
+        def dense(units, name, activation=None):
+            return keras.layers.Dense(
+                units,
+                activation=activation,
+                use_bias=use_bias,
+                kernel_initializer=self.kernel_initializer,
+                dtype=policy,
+                name=name,
+            )
+
+        self.self_attn = attention("self_attn")
+        self.self_attn_layer_norm = layer_norm("self_attn_layer_norm")
+        self.encoder_attn = None
+        self.encoder_attn_layer_norm = None
+        if use_cross_attention:
+            self.encoder_attn = attention("encoder_attn")
+            self.encoder_attn_layer_norm = layer_norm("encoder_attn_layer_norm")
+        self.fc1 = dense(intermediate_size, "fc1", get_activation(hidden_act))
+        self.fc2 = dense(hidden_size, "fc2")
+        self.final_layer_norm = layer_norm("final_layer_norm")
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
+        self.activation_dropout_layer = keras.layers.Dropout(activation_dropout, dtype=policy)
+
+    def build(self, inputs_shape, *args, **kwargs):
+        self.self_attn.build(inputs_shape)
+        self.self_attn_layer_norm.build(inputs_shape)
+        if self.use_cross_attention:
+            self.encoder_attn.build(inputs_shape)
+            self.encoder_attn_layer_norm.build(inputs_shape)
+        self.fc1.build(inputs_shape)
+        self.fc2.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
+        self.final_layer_norm.build(inputs_shape)
+        self.built = True
+
+    def init_cache(self, batch_size, max_length, dtype=None):
+        """An all-zero self-attention cache `[batch, 2, max_length, heads, head_dim]`."""
+        shape = (batch_size, 2, max_length, self.num_attention_heads, self.head_dim)
+        return ops.zeros(shape, dtype=dtype or self.compute_dtype)
+
+    def compute_cross_attention_cache(self, encoder_hidden_states):
+        """Encoder keys and values `[batch, 2, src_len, heads, head_dim]`, computed once."""
+        if not self.use_cross_attention:
+            raise ValueError("This block was built without cross-attention.")
+        return self.encoder_attn.compute_key_value(encoder_hidden_states)
+
+    def _dropout(self, layer, x, training):
+        # Skipped outright at inference: each layer call costs time in eager decoding (torch).
+        if training and layer.rate > 0:
+            return layer(x, training=training)
+        return x
+
+    def _residual(self, x, layer_norm, sublayer, training):
+        if self.normalize_first:
+            return x + self._dropout(self.dropout_layer, sublayer(layer_norm(x)), training)
+        return layer_norm(x + self._dropout(self.dropout_layer, sublayer(x), training))
+
+    def call(
+        self,
+        inputs,
+        attention_mask=None,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        cache=None,
+        cache_index=0,
+        cross_attention_cache=None,
+        training=None,
+    ):
+        query_length = ops.shape(inputs)[1]
+        key_length = query_length if cache is None else ops.shape(cache)[2]
+        mask = causal_attention_mask(query_length, key_length, cache_index, attention_mask)
+        new_cache = []
+
+        def self_attention(x):
+            out = self.self_attn(
+                x, attention_mask=mask, cache=cache, cache_index=cache_index, training=training
+            )
+            if cache is None:
+                return out
+            new_cache.append(out[1])
+            return out[0]
+
+        x = self._residual(inputs, self.self_attn_layer_norm, self_attention, training)
+        if self.use_cross_attention and (
+            encoder_hidden_states is not None or cross_attention_cache is not None
+        ):
+            cross_mask = None
+            if encoder_attention_mask is not None:
+                cross_mask = ops.expand_dims(ops.cast(encoder_attention_mask, "bool"), 1)
+
+            def cross_attention(x):
+                return self.encoder_attn(
+                    x,
+                    context=encoder_hidden_states,
+                    attention_mask=cross_mask,
+                    key_value=cross_attention_cache,
+                    training=training,
+                )
+
+            x = self._residual(x, self.encoder_attn_layer_norm, cross_attention, training)
+
+        def feed_forward(x):
+            h = self._dropout(self.activation_dropout_layer, self.fc1(x), training)
+            return self.fc2(h)
+
+        x = self._residual(x, self.final_layer_norm, feed_forward, training)
+        return x if cache is None else (x, new_cache[0])
+
+    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_size=self.hidden_size,
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            layer_norm_eps=self.layer_norm_eps,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            activation_dropout=self.activation_dropout,
+            normalize_first=self.normalize_first,
+            use_bias=self.use_bias,
+            layer_norm_affine=self.layer_norm_affine,
+            use_cross_attention=self.use_cross_attention,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config

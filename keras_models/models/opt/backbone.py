@@ -1,0 +1,269 @@
+"""OPT backbone: a decoder-only transformer with learned, padding-aware positions.
+
+Forward pass (transformers' `OPTModel`):
+    positions = cumsum(mask) * mask - 1           # real tokens 0, 1, 2...; pads -1
+    x = project_in(embed_tokens[ids]) + embed_positions[positions + 2]
+    for each layer (pre-LN):  x = x + attn(LN(x)); x = x + fc2(relu(fc1(LN(x))))
+                   (post-LN): x = LN(x + attn(x)); x = LN(x + fc2(relu(fc1(x))))
+    x = project_out(final_layer_norm(x))          # final LN only for pre-LN models
+The self-attention is causal and masks padded keys, so left padding works.
+"""
+
+import keras
+from keras import ops
+
+from keras_models.layers.decoder_block import TransformerDecoderBlock
+from keras_models.layers.embeddings import ReversibleEmbedding
+from keras_models.models.backbone import Backbone
+from keras_models.models.bert_encoder import id_input
+
+#: OPT's learned position table is shifted by 2 rows (a fairseq legacy).
+POSITION_OFFSET = 2
+
+
+def opt_position_ids(attention_mask):
+    """OPT's positions from a 0/1 mask: real tokens count from 0, padding gets -1.
+
+    Examples:
+    >>> import numpy as np
+    >>> opt_position_ids(np.array([[0, 0, 1, 1, 1]], "int32")).tolist()
+    [[-1, -1, 0, 1, 2]]
+    """
+    mask = ops.cast(attention_mask, "int32")
+    return ops.cumsum(mask, axis=-1) * mask - 1
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class OPTBackbone(Backbone):
+    """OPT decoder (`OPTModel`).
+
+    Inputs (in this order): `input_ids`, `attention_mask` (ones by default), `position_ids`
+    (by default `cumsum(mask) * mask - 1`, so left padding works; OPT's offset of 2 is added
+    here, as transformers adds it to given position ids too). Output: `last_hidden_state`
+    (width `word_embed_proj_dim`).
+
+    Args:
+        vocab_size: vocabulary size.
+        hidden_size: model width.
+        num_hidden_layers: number of decoder layers.
+        ffn_dim: feed-forward width.
+        num_attention_heads: attention heads per layer.
+        max_position_embeddings: usable positions (the table has 2 more rows).
+        do_layer_norm_before: pre-LN when True, post-LN when False.
+        _remove_final_layer_norm: drop the final LayerNorm of a pre-LN model.
+        word_embed_proj_dim: width of the word table; when it differs from `hidden_size`,
+            bias-free `project_in` / `project_out` layers map between the two.
+        dropout: dropout after the attention and feed-forward outputs.
+        attention_dropout: dropout on the attention probabilities.
+        activation_function: feed-forward activation (Hugging Face name).
+        init_std: stddev of the initializers.
+        pad_token_id: padding id (the sequence classifier reads the last non-pad token).
+        enable_bias: biases in the attention and feed-forward layers.
+        layer_norm_elementwise_affine: whether LayerNorms have a scale and an offset.
+        layer_norm_eps: LayerNorm epsilon (transformers hard-codes 1e-5).
+        dtype: dtype policy.
+
+    Examples:
+    >>> import numpy as np
+    >>> model = OPTBackbone(vocab_size=50, hidden_size=8, num_hidden_layers=1, ffn_dim=16,
+    ...                     num_attention_heads=2, max_position_embeddings=32)
+    >>> model(np.array([[2, 5, 6, 7]]))["last_hidden_state"].shape
+    (1, 4, 8)
+    """
+
+    def __init__(
+        self,
+        vocab_size=50272,
+        hidden_size=768,
+        num_hidden_layers=12,
+        ffn_dim=3072,
+        num_attention_heads=12,
+        max_position_embeddings=2048,
+        do_layer_norm_before=True,
+        _remove_final_layer_norm=False,
+        word_embed_proj_dim=None,
+        dropout=0.1,
+        attention_dropout=0.0,
+        activation_function="relu",
+        init_std=0.02,
+        pad_token_id=1,
+        enable_bias=True,
+        layer_norm_elementwise_affine=True,
+        layer_norm_eps=1e-5,
+        dtype=None,
+        **kwargs,
+    ):
+        word_embed_proj_dim = word_embed_proj_dim or hidden_size
+        init = keras.initializers.RandomNormal(stddev=init_std)
+        names = ["input_ids", "attention_mask", "position_ids"]
+        inputs = {name: id_input(name) for name in names}
+
+        embed_tokens = ReversibleEmbedding(
+            vocab_size,
+            word_embed_proj_dim,
+            embeddings_initializer=init,
+            dtype=dtype,
+            name="embed_tokens",
+        )
+        embed_positions = keras.layers.Embedding(
+            max_position_embeddings + POSITION_OFFSET,
+            hidden_size,
+            embeddings_initializer=init,
+            dtype=dtype,
+            name="embed_positions",
+        )
+        project_in = project_out = None
+        if word_embed_proj_dim != hidden_size:
+            project_in = keras.layers.Dense(
+                hidden_size, use_bias=False, kernel_initializer=init, dtype=dtype, name="project_in"
+            )
+            project_out = keras.layers.Dense(
+                word_embed_proj_dim,
+                use_bias=False,
+                kernel_initializer=init,
+                dtype=dtype,
+                name="project_out",
+            )
+        blocks = [
+            TransformerDecoderBlock(
+                hidden_size,
+                num_attention_heads,
+                ffn_dim,
+                hidden_act=activation_function,
+                layer_norm_eps=layer_norm_eps,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                normalize_first=do_layer_norm_before,
+                use_bias=enable_bias,
+                layer_norm_affine=layer_norm_elementwise_affine,
+                kernel_initializer=init,
+                dtype=dtype,
+                name=f"decoder_layer_{i}",
+            )
+            for i in range(num_hidden_layers)
+        ]
+        final_layer_norm = None
+        if do_layer_norm_before and not _remove_final_layer_norm:
+            final_layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_eps,
+                center=layer_norm_elementwise_affine,
+                scale=layer_norm_elementwise_affine,
+                dtype=dtype,
+                name="final_layer_norm",
+            )
+
+        x = embed_tokens(inputs["input_ids"])
+        if project_in is not None:
+            x = project_in(x)
+        x = x + embed_positions(inputs["position_ids"] + POSITION_OFFSET)
+        for block in blocks:
+            x = block(x, attention_mask=inputs["attention_mask"])
+        if final_layer_norm is not None:
+            x = final_layer_norm(x)
+        if project_out is not None:
+            x = project_out(x)
+        super().__init__(
+            inputs=inputs,
+            outputs={"last_hidden_state": x},
+            input_order=names,
+            dtype=dtype,
+            **kwargs,
+        )
+        self.embed_tokens = embed_tokens
+        self.embed_positions = embed_positions
+        self.project_in = project_in
+        self.project_out = project_out
+        self.decoder_layers = blocks
+        self.final_layer_norm = final_layer_norm
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.ffn_dim = ffn_dim
+        self.num_attention_heads = num_attention_heads
+        self.max_position_embeddings = max_position_embeddings
+        self.do_layer_norm_before = do_layer_norm_before
+        self._remove_final_layer_norm = _remove_final_layer_norm
+        self.word_embed_proj_dim = word_embed_proj_dim
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation_function = activation_function
+        self.init_std = init_std
+        self.initializer_range = init_std
+        self.pad_token_id = pad_token_id
+        self.enable_bias = enable_bias
+        self.layer_norm_elementwise_affine = layer_norm_elementwise_affine
+        self.layer_norm_eps = layer_norm_eps
+
+    @property
+    def token_embedding(self):
+        return self.embed_tokens
+
+    def fill_defaults(self, inputs):
+        if "attention_mask" not in inputs:
+            inputs["attention_mask"] = ops.ones_like(inputs["input_ids"])
+        if "position_ids" not in inputs:
+            inputs["position_ids"] = opt_position_ids(inputs["attention_mask"])
+        return inputs
+
+    # --- cached decoding (keras_models.generation) ---------------------------------------
+    def init_cache(self, batch_size, max_length):
+        """One zero `[batch, 2, max_length, heads, head_dim]` key/value cache per layer."""
+        return tuple(block.init_cache(batch_size, max_length) for block in self.decoder_layers)
+
+    def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
+        """Runs `token_ids` at cache slots `cache_index...`; returns `(hidden_states, cache)`.
+
+        Args:
+            token_ids: `[batch, n]` ids of the current tokens.
+            padding_mask: `[batch, max_length]` 0/1 mask of every cache slot (past, current and
+                future; future slots are hidden by the causal mask). Positions continue from
+                the number of real tokens before each slot, so left padding works.
+            cache: the tuple from `init_cache` (or a previous call).
+            cache_index: cache slot of the first current token.
+        """
+        batch, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        positions = ops.slice(
+            ops.cumsum(ops.cast(padding_mask, "int32"), axis=-1) - 1,
+            (0, cache_index),
+            (batch, length),
+        )
+        # Pad slots get position 0 (transformers' generate does the same); they are masked.
+        positions = ops.maximum(positions, 0)
+        x = self.embed_tokens(token_ids)
+        if self.project_in is not None:
+            x = self.project_in(x)
+        x = x + self.embed_positions(positions + POSITION_OFFSET)
+        new_cache = []
+        for block, layer_cache in zip(self.decoder_layers, cache):
+            x, layer_cache = block(
+                x, attention_mask=padding_mask, cache=layer_cache, cache_index=cache_index
+            )
+            new_cache.append(layer_cache)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
+        if self.project_out is not None:
+            x = self.project_out(x)
+        return x, tuple(new_cache)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_hidden_layers,
+            ffn_dim=self.ffn_dim,
+            num_attention_heads=self.num_attention_heads,
+            max_position_embeddings=self.max_position_embeddings,
+            do_layer_norm_before=self.do_layer_norm_before,
+            _remove_final_layer_norm=self._remove_final_layer_norm,
+            word_embed_proj_dim=self.word_embed_proj_dim,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            activation_function=self.activation_function,
+            init_std=self.init_std,
+            pad_token_id=self.pad_token_id,
+            enable_bias=self.enable_bias,
+            layer_norm_elementwise_affine=self.layer_norm_elementwise_affine,
+            layer_norm_eps=self.layer_norm_eps,
+        )
+        return config

@@ -1,0 +1,58 @@
+"""OPT task models: the generic tasks with OPT's head choices."""
+
+import keras
+
+from keras_models.models.opt.backbone import OPTBackbone
+from keras_models.tasks.causal_lm import DecoderCausalLM
+from keras_models.tasks.question_answering import QuestionAnswering
+from keras_models.tasks.sequence_classification import SequenceClassification
+
+
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="keras_models")(cls)
+
+
+@_register
+class OPTForCausalLM(DecoderCausalLM):
+    """`OPTForCausalLM`: logits from the tied word table (no bias), shifted next-token loss,
+    and cached `generate()` (OPT's stop token is `</s>`, id 2).
+
+    Examples:
+    >>> import numpy as np
+    >>> backbone = OPTBackbone(vocab_size=50, hidden_size=8, num_hidden_layers=1, ffn_dim=16,
+    ...                        num_attention_heads=2, max_position_embeddings=32)
+    >>> model = OPTForCausalLM(backbone)
+    >>> model(np.array([[2, 5, 6]]))["logits"].shape
+    (1, 3, 50)
+    >>> model.generate(np.array([[2, 5, 6]]), max_new_tokens=4, eos_token_id=[]).shape
+    (1, 7)
+    """
+
+    backbone_cls = OPTBackbone
+    default_eos_token_id = 2
+
+
+@_register
+class OPTForSequenceClassification(SequenceClassification):
+    """`OPTForSequenceClassification`: a bias-free `score` on the last non-pad token.
+
+    Examples:
+    >>> import numpy as np
+    >>> backbone = OPTBackbone(vocab_size=50, hidden_size=8, num_hidden_layers=1, ffn_dim=16,
+    ...                        num_attention_heads=2, max_position_embeddings=32)
+    >>> OPTForSequenceClassification(backbone, num_labels=3)(np.array([[2, 5, 1]]))["logits"].shape
+    (1, 3)
+    """
+
+    backbone_cls = OPTBackbone
+    default_pooling = "last_non_pad"
+
+    def __init__(self, backbone, use_bias=False, **kwargs):
+        super().__init__(backbone, use_bias=use_bias, **kwargs)
+
+
+@_register
+class OPTForQuestionAnswering(QuestionAnswering):
+    """`OPTForQuestionAnswering`: `qa_outputs` (with bias) over every token."""
+
+    backbone_cls = OPTBackbone

@@ -1,0 +1,67 @@
+"""Decoder-only language modelling with a tied, bias-free output projection and `generate`."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_models.generation.mixin import GenerationMixin
+from keras_models.models.task import Task
+from keras_models.tasks.losses import causal_lm_loss, cross_entropy
+
+
+@keras.saving.register_keras_serializable(package="keras_models")
+class DecoderCausalLM(GenerationMixin, Task):
+    """Next-token logits from the backbone's word table (`logits = h @ E.T`, no bias), with
+    cached generation.
+
+    The backbone must expose `token_embedding` (a `ReversibleEmbedding`) and, for `generate`,
+    `init_cache(batch_size, max_length)` and
+    `call_with_cache(token_ids, padding_mask, cache, cache_index)` (see `OPTBackbone`).
+
+    Outputs `logits` (`[batch, seq, vocab]`). Label: `labels` (`[batch, seq]`, -100 ignored);
+    position t is scored against `labels[t + 1]` (`shift_labels = True`, transformers'
+    causal-LM loss) or against `labels[t]` (`shift_labels = False`, PegasusForCausalLM).
+
+    Args:
+        backbone: the decoder backbone.
+    """
+
+    label_names = ("labels",)
+    #: Whether the loss shifts labels left by one.
+    shift_labels = True
+    #: Stop token used by `generate` when none is given.
+    default_eos_token_id = None
+
+    def __init__(self, backbone, **kwargs):
+        inputs = backbone.input
+        hidden = backbone(inputs)["last_hidden_state"]
+        logits = backbone.token_embedding(hidden, reverse=True)
+        super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
+
+    def hf_loss(self, labels, outputs):
+        if "labels" not in labels:
+            return None
+        if self.shift_labels:
+            return causal_lm_loss(outputs["logits"], labels["labels"])
+        return cross_entropy(outputs["logits"], labels["labels"])
+
+    # --- generation hooks (keras_models.generation.loop) ---------------------------------
+    def generation_defaults(self):
+        return {
+            "eos_token_id": self.default_eos_token_id,
+            "pad_token_id": getattr(self.backbone, "pad_token_id", None),
+        }
+
+    def generation_inputs(self, inputs):
+        values, _ = self.normalize_inputs(inputs)
+        ids = np.asarray(ops.convert_to_numpy(values["input_ids"]), "int32")
+        mask = np.asarray(ops.convert_to_numpy(values["attention_mask"]), "int32")
+        return ids, mask, {}
+
+    def init_cache(self, batch_size, max_length, context=None):
+        return self.backbone.init_cache(batch_size, max_length)
+
+    def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
+        """Logits `[batch, n, vocab]` of the current tokens and the updated cache."""
+        hidden, cache = self.backbone.call_with_cache(token_ids, padding_mask, cache, cache_index)
+        return self.backbone.token_embedding(hidden, reverse=True), cache
