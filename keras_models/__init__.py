@@ -6,6 +6,7 @@ from keras_models.models import (  # noqa: F401  (registers the converters and p
     opt,
     roberta,
     roc_bert,
+    roformer,
 )
 from keras_models.models.backbone import Backbone
 from keras_models.models.megatron_bert.backbone import MegatronBertBackbone
@@ -43,6 +44,15 @@ from keras_models.models.roc_bert.tasks import (
     RoCBertForQuestionAnswering,
     RoCBertForSequenceClassification,
     RoCBertForTokenClassification,
+)
+from keras_models.models.roformer.backbone import RoFormerBackbone
+from keras_models.models.roformer.tasks import (
+    RoFormerForCausalLM,
+    RoFormerForMaskedLM,
+    RoFormerForMultipleChoice,
+    RoFormerForQuestionAnswering,
+    RoFormerForSequenceClassification,
+    RoFormerForTokenClassification,
 )
 from keras_models.models.task import Task
 from keras_models.presets.auto import (
@@ -127,6 +137,13 @@ __all__ = [
     "RoCBertForSequenceClassification",
     "RoCBertForTokenClassification",
     "RoCBertTokenizer",
+    "RoFormerBackbone",
+    "RoFormerForCausalLM",
+    "RoFormerForMaskedLM",
+    "RoFormerForMultipleChoice",
+    "RoFormerForQuestionAnswering",
+    "RoFormerForSequenceClassification",
+    "RoFormerForTokenClassification",
     "RoFormerTokenizer",
     "RobertaBackbone",
     "RobertaForCausalLM",

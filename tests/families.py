@@ -33,6 +33,23 @@ FAMILIES = {
         ),
         "RobertaBackbone",
     ),
+    "roformer": (
+        "roformer_chinese_base",
+        "junnyu/roformer_chinese_base",
+        "RoFormerModel",
+        "RoFormerConfig",
+        dict(
+            vocab_size=60,
+            embedding_size=12,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=20,
+            max_position_embeddings=20,
+            rotary_value=True,
+        ),
+        "RoFormerBackbone",
+    ),
 }
 
 

@@ -57,6 +57,28 @@ CASES = {
             "embeddings/word_embeddings/embeddings",
         ],
     },
+    "roformer": {
+        # Rotary positions on column-split queries and keys, a factorised embedding, rotated values.
+        "task": "RoFormerForSequenceClassification",
+        "backbone": "RoFormerBackbone",
+        "backbone_kwargs": dict(
+            vocab_size=48,
+            embedding_size=8,
+            max_position_embeddings=24,
+            rotary_value=True,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            **SMALL,
+        ),
+        "task_kwargs": {"num_labels": 2},
+        "x": {"input_ids": [[2, 5, 6, 7, 3, 0]] * 4 + [[2, 9, 8, 3, 0, 0]] * 4},
+        "y": [0, 1, 1, 0, 1, 0, 0, 1],
+        "expect_sharded": [
+            "encoder_layer_0/attention/query/kernel",
+            "encoder_layer_0/intermediate_dense/kernel",
+            "embeddings/word_embeddings/embeddings",
+        ],
+    },
 }
 
 

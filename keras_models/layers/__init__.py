@@ -18,6 +18,7 @@ from keras_models.layers.position_ids import (
     padding_aware_position_ids,
 )
 from keras_models.layers.rocbert_embeddings import RoCBertEmbeddings
+from keras_models.layers.rotary_embedding import RotaryEmbedding
 
 __all__ = [
     "ChoiceHead",
@@ -27,6 +28,7 @@ __all__ = [
     "NextSentenceHead",
     "ReversibleEmbedding",
     "RoCBertEmbeddings",
+    "RotaryEmbedding",
     "SpanHead",
     "TransformerDecoderBlock",
     "TransformerEmbeddings",

@@ -1,6 +1,7 @@
 """Named presets: each points at a public Hugging Face checkpoint of one family."""
 
 import dataclasses
+import os
 
 _HUB_PATTERNS = [
     "config.json",
@@ -12,6 +13,8 @@ _HUB_PATTERNS = [
     "merges.txt",
     "vocab.*",
 ]
+# Fetched only when a repository has no safetensors weights.
+_TORCH_PATTERNS = ["pytorch_model*.bin", "pytorch_model.bin.index.json"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +81,11 @@ def download(repo_id):
     except ImportError as error:  # pragma: no cover - a declared dependency
         raise ValueError("Loading from the Hugging Face Hub needs `huggingface_hub`.") from error
     try:
-        return snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS)
+        directory = snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS)
+        if not any(name.endswith(".safetensors") for name in os.listdir(directory)):
+            # Older repositories (e.g. junnyu/roformer_chinese_base) hold only a PyTorch pickle.
+            directory = snapshot_download(repo_id, allow_patterns=_TORCH_PATTERNS)
+        return directory
     except Exception as error:  # the hub client raises many types
         raise ValueError(
             f"Could not fetch {repo_id!r} from the Hugging Face Hub: {error}"

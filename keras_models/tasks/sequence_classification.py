@@ -35,7 +35,8 @@ class SequenceClassification(Task):
             `"first"` (`h[:, 0]`) or `"last_non_pad"` (OPT: the rightmost non-pad token).
         head_hidden_size: width of an inner `dense -> activation` before the output layer
             (RoBERTa and RoFormer); `None` for a single Linear.
-        head_activation: activation of that inner layer (`"tanh"` for RoBERTa).
+        head_activation: activation of that inner layer (`"tanh"` for RoBERTa; RoFormer uses
+            the backbone's `hidden_act`, the default when the family sets no activation).
         classifier_dropout: dropout rate; defaults to the backbone's `hidden_dropout_prob`.
         use_bias: bias of the output layer (OPT's `score` has none).
 
@@ -71,7 +72,10 @@ class SequenceClassification(Task):
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
         if head_hidden_size is None and self.default_head_hidden:
             head_hidden_size = backbone_hidden_size(backbone)
-        head_activation = head_activation or self.default_head_activation
+        # A family default of `None` means the backbone's own activation (RoFormer: gelu).
+        head_activation = (
+            head_activation or self.default_head_activation or getattr(backbone, "hidden_act", None)
+        )
         inputs = backbone.input
         outputs = backbone(inputs)
         if pooling == "pooled":
