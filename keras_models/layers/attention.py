@@ -128,9 +128,11 @@ class MultiHeadAttention(keras.layers.Layer):
             if self.rotary_value:
                 value = self.rotary_embedding(value, start_index=position_offset)
         if cache is not None:
-            key = ops.slice_update(cache[:, 0], (0, cache_index, 0, 0), key)
-            value = ops.slice_update(cache[:, 1], (0, cache_index, 0, 0), value)
-            cache = ops.stack((key, value), axis=1)
+            # One update of the stacked cache (no re-stacking), so a compiled decode loop can
+            # write it in place instead of copying the whole cache at every step.
+            current = ops.stack((key, value), axis=1)
+            cache = ops.slice_update(cache, (0, 0, cache_index, 0, 0), current)
+            key, value = cache[:, 0], cache[:, 1]
         output = self._merge_heads(self._attend(query, key, value, attention_mask, training))
         return output if cache is None else (output, cache)
 
