@@ -11,6 +11,10 @@ from keras_models.layers.position_ids import (
     mask_position_ids,
     padding_aware_position_ids,
 )
+from keras_models.layers.sinusoidal_embedding import (
+    SinusoidalPositionEmbedding,
+    sinusoidal_table,
+)
 
 __all__ = [
     "ChoiceHead",
@@ -18,6 +22,7 @@ __all__ = [
     "MaskedLMHead",
     "MultiHeadAttention",
     "ReversibleEmbedding",
+    "SinusoidalPositionEmbedding",
     "SpanHead",
     "TransformerDecoderBlock",
     "TransformerEmbeddings",
@@ -27,4 +32,5 @@ __all__ = [
     "get_activation",
     "mask_position_ids",
     "padding_aware_position_ids",
+    "sinusoidal_table",
 ]
