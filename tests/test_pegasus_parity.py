@@ -88,6 +88,22 @@ def seq2seq(checkpoints):
     return keras_models.PegasusForConditionalGeneration.from_preset(directory), hf
 
 
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    """A seq2seq checkpoint with larger random weights: tiny models with small weights repeat
+    one token, which would make generation tests weak."""
+    directory = tmp_path_factory.mktemp("pegasus_generator")
+    hf = save_hf(transformers.PegasusForConditionalGeneration, tiny_config(), directory, seed=3)
+    with torch.no_grad():
+        for name, param in hf.named_parameters():
+            if "embed_positions" not in name:
+                param.add_(torch.randn_like(param) * 0.5)
+        hf.final_logits_bias.normal_(0.0, 0.1)
+    hf.save_pretrained(directory)
+    model = keras_models.PegasusForConditionalGeneration.from_preset(str(directory))
+    return model, hf
+
+
 def test_backbone_parity_and_positions(checkpoints, tmp_path):
     directory, hf = checkpoints("PegasusModel")
     x = batch()
@@ -209,28 +225,29 @@ def test_cached_decoding_equals_full_pass(seq2seq):
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
 
 
-def test_greedy_and_beam_generation_match_transformers(seq2seq):
-    model, hf = seq2seq
+def test_greedy_and_beam_generation_match_transformers(generator):
+    model, hf = generator
     x = batch()
     enc = {"input_ids": x["input_ids"], "attention_mask": x["attention_mask"]}
     greedy = model.generate(enc, max_new_tokens=NEW_TOKENS)
     np.testing.assert_array_equal(greedy, hf_generate(hf, enc))
+    assert len({tuple(row) for row in greedy}) > 1  # not one repeated answer
     assert (greedy[:, 0] == PAD).all()
-    beams = model.generate(enc, max_new_tokens=NEW_TOKENS, num_beams=3)
-    np.testing.assert_array_equal(beams, hf_generate(hf, enc, num_beams=3))
-    penalised = model.generate(enc, max_new_tokens=NEW_TOKENS, num_beams=3, length_penalty=0.6)
-    np.testing.assert_array_equal(penalised, hf_generate(hf, enc, num_beams=3, length_penalty=0.6))
-    # A stop token that some rows produce mid-way: they stop and are padded, as transformers.
-    plain = model.generate(enc, max_new_tokens=NEW_TOKENS, eos_token_id=[], forced_eos_token_id=-1)
-    stop = int(plain[0, 3])
-    ours = model.generate(enc, max_new_tokens=NEW_TOKENS, eos_token_id=stop)
-    theirs = hf_generate(hf, enc, eos_token_id=stop)
-    np.testing.assert_array_equal(ours, theirs)
-    ours = model.generate(enc, max_new_tokens=NEW_TOKENS, eos_token_id=stop, num_beams=3)
-    np.testing.assert_array_equal(ours, hf_generate(hf, enc, eos_token_id=stop, num_beams=3))
-    # forced_eos_token_id: the last token of a row that ran to max length is </s>.
+    # forced_eos_token_id: a row that ran to the last step ends with </s>.
     full_rows = greedy[(greedy[:, 1:-1] != EOS).all(axis=1)]
     assert len(full_rows) and (full_rows[:, -1] == EOS).all()
+    beams = model.generate(enc, max_new_tokens=NEW_TOKENS, num_beams=3)
+    np.testing.assert_array_equal(beams, hf_generate(hf, enc, num_beams=3))
+    # A stop token that a row produces mid-way: it stops and is padded, as in transformers;
+    # with beams, a length penalty ranks the finished hypotheses.
+    stop = int(greedy[0, 3])
+    assert stop not in (PAD, EOS)
+    ours = model.generate(enc, max_new_tokens=NEW_TOKENS, eos_token_id=stop)
+    np.testing.assert_array_equal(ours, hf_generate(hf, enc, eos_token_id=stop))
+    assert (ours[0, 4:] == PAD).all()
+    kwargs = dict(num_beams=3, eos_token_id=stop, length_penalty=2.0)
+    ours = model.generate(enc, max_new_tokens=NEW_TOKENS, **kwargs)
+    np.testing.assert_array_equal(ours, hf_generate(hf, enc, **kwargs))
 
 
 def test_registered_presets():
