@@ -6,7 +6,7 @@ import numpy as np
 from keras import ops
 
 from keras_models.generation.mixin import GenerationMixin
-from keras_models.models.inputs import match_inputs, normalize_inputs
+from keras_models.models.inputs import _in_memory, match_inputs, normalize_inputs
 from keras_models.models.task import Task
 from keras_models.tasks.losses import IGNORE_INDEX, cross_entropy
 
@@ -124,21 +124,18 @@ class Seq2SeqLM(GenerationMixin, Task):
         return self.fill_defaults(values), extras
 
     def _with_decoder_inputs(self, x, y):
-        """In-memory `x` plus decoder inputs shifted from the labels, when it has none."""
-        if x is None or isinstance(x, dict) and x.get("decoder_input_ids") is not None:
-            return x
-        if not all(
-            v is None or hasattr(v, "shape") or isinstance(v, list)
-            for v in (
-                x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else [x]
-            )
-        ):
+        """In-memory `x` plus decoder inputs shifted from the labels, when it has none.
+
+        Keras does not pass `y` to the model's call, so labels given as `y` are turned into
+        decoder inputs here, on the host, before training or evaluation starts.
+        """
+        if x is None or not _in_memory(x):
             return x
         items = match_inputs(x, self.input_names, self.extra_input_names)
         if items.get("decoder_input_ids") is not None:
             return x
         labels = self.collect_labels(items, y).get("labels")
-        if labels is None or not hasattr(np.asarray(labels), "shape"):
+        if labels is None or not _in_memory(labels):
             return x
         items["decoder_input_ids"] = _shift_numpy(
             ops.convert_to_numpy(labels),
