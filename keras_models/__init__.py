@@ -4,6 +4,7 @@ from keras_models import layers
 from keras_models.models import (  # noqa: F401  (registers the converters and presets)
     megatron_bert,
     opt,
+    pegasus,
     roberta,
     roc_bert,
     roformer,
@@ -25,6 +26,11 @@ from keras_models.models.opt.tasks import (
     OPTForCausalLM,
     OPTForQuestionAnswering,
     OPTForSequenceClassification,
+)
+from keras_models.models.pegasus.backbone import PegasusBackbone
+from keras_models.models.pegasus.tasks import (
+    PegasusForCausalLM,
+    PegasusForConditionalGeneration,
 )
 from keras_models.models.roberta.backbone import RobertaBackbone
 from keras_models.models.roberta.tasks import (
@@ -77,6 +83,10 @@ from keras_models.tasks.multiple_choice import MultipleChoice
 from keras_models.tasks.next_sentence import NextSentencePrediction
 from keras_models.tasks.pretraining import Pretraining
 from keras_models.tasks.question_answering import QuestionAnswering
+from keras_models.tasks.seq2seq_lm import (
+    LogitsBias,
+    Seq2SeqLM,
+)
 from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
 from keras_models.tokenizers.base import Tokenizer
@@ -107,6 +117,7 @@ __all__ = [
     "Backbone",
     "CausalLM",
     "DecoderCausalLM",
+    "LogitsBias",
     "MaskedLM",
     "MegatronBertBackbone",
     "MegatronBertForCausalLM",
@@ -125,6 +136,9 @@ __all__ = [
     "OPTForQuestionAnswering",
     "OPTForSequenceClassification",
     "OPTTokenizer",
+    "PegasusBackbone",
+    "PegasusForCausalLM",
+    "PegasusForConditionalGeneration",
     "PegasusTokenizer",
     "Pretraining",
     "QuestionAnswering",
@@ -153,6 +167,7 @@ __all__ = [
     "RobertaForSequenceClassification",
     "RobertaForTokenClassification",
     "RobertaTokenizer",
+    "Seq2SeqLM",
     "SequenceClassification",
     "Task",
     "TokenClassification",

@@ -39,6 +39,20 @@ def _write(buffer, index, values):
     return ops.slice_update(buffer, (0, index), ops.cast(values, buffer.dtype)[:, None])
 
 
+def force_eos(scores, index, max_length, forced_eos_token_id):
+    """At the last position (`index == max_length - 1`) every token but `forced_eos_token_id`
+    gets -inf and it gets 0 (transformers' `ForcedEOSTokenLogitsProcessor`); a no-op when
+    `forced_eos_token_id` is None."""
+    if forced_eos_token_id is None:
+        return scores
+    vocab = scores.shape[-1]
+    forced = ops.where(
+        ops.equal(ops.arange(vocab, dtype="int32"), forced_eos_token_id), 0.0, float("-inf")
+    )
+    forced = ops.cast(forced, scores.dtype)[None, :]
+    return ops.where(ops.equal(index, max_length - 1), forced, scores)
+
+
 def _buffers(prompt_ids, prompt_mask, max_new_tokens, pad_id):
     batch = ops.shape(prompt_ids)[0]
     ids = ops.concatenate(
@@ -61,6 +75,7 @@ def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens,
     cache = model.init_cache(batch, max_length, context)
 
     def select(logits, index, ids, mask, finished):
+        logits = force_eos(logits, index, max_length, config.forced_eos_token_id)
         if config.do_sample:
             token = sample(logits, ops.take(uniforms, index - prompt_length, axis=0), config)
         else:
@@ -137,6 +152,7 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
     def step(logits, index, state, mask, cache):
         vocab = logits.shape[-1]
         log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        log_probs = force_eos(log_probs, index, max_length, config.forced_eos_token_id)
         log_probs = (
             ops.reshape(log_probs, (batch, beams, vocab)) + state["running_scores"][..., None]
         )

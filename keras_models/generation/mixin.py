@@ -30,7 +30,8 @@ class GenerationMixin:
     `generation_defaults`)."""
 
     def generation_defaults(self):
-        """`{"eos_token_id": ..., "pad_token_id": ...}` used when `generate` gets none."""
+        """`{"eos_token_id": ..., "pad_token_id": ...}` (optionally `"forced_eos_token_id"`)
+        used when `generate` gets none."""
         return {"eos_token_id": None, "pad_token_id": 0}
 
     def generate(
@@ -47,6 +48,7 @@ class GenerationMixin:
         length_penalty=1.0,
         early_stopping=False,
         seed=None,
+        forced_eos_token_id=None,
     ):
         """Generates token ids after the prompt(s), with a key/value cache.
 
@@ -67,6 +69,8 @@ class GenerationMixin:
             length_penalty: beam scores are divided by `length ** length_penalty`.
             early_stopping: end a beam search row as soon as `num_beams` hypotheses finished.
             seed: integer seed of the sampling draws (same seed, same tokens on each backend).
+            forced_eos_token_id: token forced as the last one when `max_new_tokens` is reached;
+                defaults to the model's (`-1` for none).
 
         Returns:
             A numpy int32 array: the prompt followed by the new tokens (for a decoder-only
@@ -76,6 +80,11 @@ class GenerationMixin:
             raise ValueError(
                 f"`max_new_tokens` must be a positive integer, got {max_new_tokens!r}."
             )
+        defaults = self.generation_defaults()
+        if forced_eos_token_id is None:
+            forced_eos_token_id = defaults.get("forced_eos_token_id")
+        if forced_eos_token_id is not None and int(forced_eos_token_id) < 0:
+            forced_eos_token_id = None
         config = SamplerConfig(
             do_sample=bool(do_sample),
             temperature=float(temperature),
@@ -84,9 +93,9 @@ class GenerationMixin:
             num_beams=int(num_beams),
             length_penalty=float(length_penalty),
             early_stopping=bool(early_stopping),
+            forced_eos_token_id=None if forced_eos_token_id is None else int(forced_eos_token_id),
         )
         config.validate()
-        defaults = self.generation_defaults()
         eos = _eos_tuple(defaults["eos_token_id"] if eos_token_id is None else eos_token_id)
         pad = defaults["pad_token_id"] if pad_token_id is None else pad_token_id
         if pad is None:

@@ -22,6 +22,8 @@ class SamplerConfig:
         num_beams: beam width; 1 for greedy or sampling.
         length_penalty: beam scores are divided by `generated_length ** length_penalty`.
         early_stopping: stop a beam search row once `num_beams` hypotheses finished.
+        forced_eos_token_id: token forced at the last position (`max_length - 1`), as
+            transformers' `ForcedEOSTokenLogitsProcessor`; `None` for none.
     """
 
     do_sample: bool = False
@@ -31,6 +33,7 @@ class SamplerConfig:
     num_beams: int = 1
     length_penalty: float = 1.0
     early_stopping: bool = False
+    forced_eos_token_id: int | None = None
 
     def validate(self):
         if self.num_beams < 1:

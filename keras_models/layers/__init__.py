@@ -19,6 +19,10 @@ from keras_models.layers.position_ids import (
 )
 from keras_models.layers.rocbert_embeddings import RoCBertEmbeddings
 from keras_models.layers.rotary_embedding import RotaryEmbedding
+from keras_models.layers.sinusoidal_embedding import (
+    SinusoidalPositionEmbedding,
+    sinusoidal_table,
+)
 
 __all__ = [
     "ChoiceHead",
@@ -29,6 +33,7 @@ __all__ = [
     "ReversibleEmbedding",
     "RoCBertEmbeddings",
     "RotaryEmbedding",
+    "SinusoidalPositionEmbedding",
     "SpanHead",
     "TransformerDecoderBlock",
     "TransformerEmbeddings",
@@ -38,4 +43,5 @@ __all__ = [
     "get_activation",
     "mask_position_ids",
     "padding_aware_position_ids",
+    "sinusoidal_table",
 ]

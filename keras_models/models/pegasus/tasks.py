@@ -1,0 +1,72 @@
+"""Pegasus task models: the generic seq2seq and causal LM tasks with Pegasus' choices."""
+
+import keras
+
+from keras_models.models.pegasus.backbone import PegasusBackbone
+from keras_models.tasks.causal_lm import DecoderCausalLM
+from keras_models.tasks.seq2seq_lm import Seq2SeqLM
+
+
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="keras_models")(cls)
+
+
+@_register
+class PegasusForConditionalGeneration(Seq2SeqLM):
+    """`PegasusForConditionalGeneration`: tied LM head plus `final_logits_bias`, labels
+    shifted into decoder inputs, `encode` / `decode`, and cached `generate` (encoder run once,
+    cross-attention keys/values computed once; greedy, sampling or beam search; starts from
+    `decoder_start_token_id` 0, stops at `</s>` 1, forces `</s>` at the last step).
+
+    Examples:
+    >>> import numpy as np
+    >>> backbone = PegasusBackbone(vocab_size=50, d_model=8, encoder_layers=1, decoder_layers=1,
+    ...     encoder_ffn_dim=16, decoder_ffn_dim=16, encoder_attention_heads=2,
+    ...     decoder_attention_heads=2, max_position_embeddings=32)
+    >>> model = PegasusForConditionalGeneration(backbone)
+    >>> x = {"input_ids": np.array([[5, 6, 7, 1]]), "decoder_input_ids": np.array([[0, 5]])}
+    >>> model(x)["logits"].shape
+    (1, 2, 50)
+    >>> model.generate(x["input_ids"], max_new_tokens=4).shape[0]
+    1
+    """
+
+    backbone_cls = PegasusBackbone
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        return super().from_preset(preset, **{"is_encoder_decoder": True, **overrides})
+
+
+@_register
+class PegasusForCausalLM(DecoderCausalLM):
+    """`PegasusForCausalLM`: the Pegasus decoder alone (`is_encoder_decoder=False`) with the
+    tied LM head (no bias). Its loss is NOT shifted: `logits[t]` is scored against
+    `labels[t]`, as transformers does.
+
+    Examples:
+    >>> import numpy as np
+    >>> backbone = PegasusBackbone(vocab_size=50, d_model=8, decoder_layers=1,
+    ...     decoder_ffn_dim=16, decoder_attention_heads=2, max_position_embeddings=32,
+    ...     is_encoder_decoder=False)
+    >>> PegasusForCausalLM(backbone)(np.array([[5, 6, 7]]))["logits"].shape
+    (1, 3, 50)
+    """
+
+    backbone_cls = PegasusBackbone
+    shift_labels = False
+    default_eos_token_id = 1
+
+    def __init__(self, backbone, **kwargs):
+        if getattr(backbone, "is_encoder_decoder", False):
+            raise ValueError(
+                "PegasusForCausalLM needs the decoder-only PegasusBackbone "
+                "(`is_encoder_decoder=False`)."
+            )
+        super().__init__(backbone, **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        # A full seq2seq checkpoint loads too: its decoder and shared word table are kept and
+        # its encoder left out.
+        return super().from_preset(preset, **{"is_encoder_decoder": False, **overrides})
