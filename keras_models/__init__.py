@@ -83,10 +83,7 @@ from keras_models.tasks.multiple_choice import MultipleChoice
 from keras_models.tasks.next_sentence import NextSentencePrediction
 from keras_models.tasks.pretraining import Pretraining
 from keras_models.tasks.question_answering import QuestionAnswering
-from keras_models.tasks.seq2seq_lm import (
-    LogitsBias,
-    Seq2SeqLM,
-)
+from keras_models.tasks.seq2seq_lm import Seq2SeqLM
 from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
 from keras_models.tokenizers.base import Tokenizer
@@ -117,7 +114,6 @@ __all__ = [
     "Backbone",
     "CausalLM",
     "DecoderCausalLM",
-    "LogitsBias",
     "MaskedLM",
     "MegatronBertBackbone",
     "MegatronBertForCausalLM",
