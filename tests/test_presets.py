@@ -10,9 +10,7 @@ import pytest
 import keras_models
 from keras_models.cli import main
 from keras_models.presets import loading
-from tests.families import FAMILIES, make_checkpoint
-
-IDS = np.array([[0, 5, 6, 7, 2], [0, 8, 9, 2, 1]], dtype="int32")
+from tests.families import FAMILIES, IDS, family_inputs, make_checkpoint
 
 
 def place_in_hub_cache(hub_cache, repo_id, checkpoint_dir, commit="0123456789abcdef"):
@@ -54,11 +52,12 @@ def test_registered_name_and_hf_uri_load_offline_and_convert_once(
     by_uri = backbone_cls.from_preset(f"hf://{repo}")
     again = keras_models.AutoModel.from_preset(preset)
     assert len(reads) == 2, "the hub checkpoint was converted more than once"
-    expected = keras.ops.convert_to_numpy(direct(IDS)["last_hidden_state"])
+    x = family_inputs(family)
+    expected = keras.ops.convert_to_numpy(direct(x)["last_hidden_state"])
     for model in (by_name, by_uri, again):
         assert type(model) is backbone_cls
         np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(model(IDS)["last_hidden_state"]), expected, atol=1e-6
+            keras.ops.convert_to_numpy(model(x)["last_hidden_state"]), expected, atol=1e-6
         )
 
 
@@ -103,6 +102,6 @@ def test_convert_command_checks_against_transformers(family, tmp_path, capsys):
     worst = float(out.strip().splitlines()[-1].split()[-1])
     assert worst < 1e-5, out
     loaded = getattr(keras_models, FAMILIES[family][5]).from_preset(tmp_path / "out")
-    assert loaded(IDS)["last_hidden_state"].shape[:2] == IDS.shape
+    assert loaded(family_inputs(family))["last_hidden_state"].shape[:2] == IDS.shape
     assert main(["info", str(tmp_path / "out")]) == 0
     assert "parameters:" in capsys.readouterr().out

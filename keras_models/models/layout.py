@@ -11,10 +11,10 @@ import keras
 
 # (regex fully matching variable.path, layout with "model" standing for the model-parallel axis)
 _RULES = (
-    (r"(.*/)?(word_embeddings|embed_tokens|token_embedding)/embeddings", (None, "model")),
+    (r"(.*/)?(word_embeddings|embed_tokens|shared|token_embedding)/embeddings", (None, "model")),
     (r"(.*/)?(query|key|value)/kernel", (None, "model")),
     (r"(.*/)?(query|key|value)/bias", ("model",)),
-    (r"(.*/)?(attention|self_attention|cross_attention)/output/kernel", ("model", None)),
+    (r"(.*/)?(attention|self_attn|encoder_attn)/output/kernel", ("model", None)),
     (r"(.*/)?(intermediate_dense|fc1)/kernel", (None, "model")),
     (r"(.*/)?(intermediate_dense|fc1)/bias", ("model",)),
     (r"(.*/)?(output_dense|fc2)/kernel", ("model", None)),

@@ -25,7 +25,7 @@ def one_step(spec, weights=None):
         model.set_weights(weights)
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     x = {k: np.asarray(v, "int32") for k, v in spec["x"].items()}
-    y = np.asarray(spec["y"])
+    y = None if spec["y"] is None else np.asarray(spec["y"])
     before = [np.array(w) for w in model.get_weights()]
     loss = model.train_on_batch(x, y)
     return model, before, float(loss)
