@@ -3,6 +3,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 
 SAFE_WEIGHTS = "model.safetensors"
@@ -74,13 +75,19 @@ class WeightPorter:
     Args:
         tensors: dict of name -> numpy array.
         source: a description of where the tensors came from, for error messages.
+        progress_min_params: show a progress bar when the checkpoint has at least this many
+            parameters (real checkpoints take seconds to minutes; tiny ones stay quiet).
     """
 
-    def __init__(self, tensors, source="checkpoint"):
+    def __init__(self, tensors, source="checkpoint", progress_min_params=20_000_000):
         self.tensors = tensors
         self.source = source
         self.used = set()
         self.assigned = set()
+        self.progress = None
+        if sum(int(np.prod(v.shape)) for v in tensors.values()) >= progress_min_params:
+            print(f"Converting the {source}")
+            self.progress = keras.utils.Progbar(len(tensors), unit_name="tensor")
 
     def has(self, key):
         return key in self.tensors
@@ -105,6 +112,8 @@ class WeightPorter:
             )
         variable.assign(value.astype(variable.dtype) if variable.dtype != value.dtype else value)
         self.assigned.add(id(variable))
+        if self.progress is not None:
+            self.progress.update(min(len(self.assigned), self.progress.target))
 
     def port(self, variable, *keys, transform=None):
         value = self.get(*keys)
