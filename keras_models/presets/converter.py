@@ -23,13 +23,6 @@ def get_converter(model_type, source="config.json"):
     return _CONVERTERS[model_type]
 
 
-def converter_for_backbone(backbone_cls):
-    for converter in _CONVERTERS.values():
-        if issubclass(backbone_cls, converter.backbone_cls):
-            return converter
-    return None
-
-
 class Converter:
     """Base class of the family converters.
 
@@ -122,7 +115,7 @@ class Converter:
         porter.dense(head.dense, f"{p}.transform.dense")
         porter.layer_norm(head.layer_norm, f"{p}.transform.LayerNorm")
         porter.port(head.bias, f"{p}.bias", f"{p}.decoder.bias")
-        porter.used.update(k for k in (f"{p}.decoder.weight",) if porter.has(k))
+        porter.skip_tied(f"{p}.decoder.weight")
 
 
 def port_post_ln_layers(blocks, porter, prefix):

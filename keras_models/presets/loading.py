@@ -128,7 +128,7 @@ def convert_backbone(cls, directory, **overrides):
     backbone = converter.backbone_cls(**kwargs)
     converter.port_backbone(backbone, porter, prefix)
     _check_complete(backbone, porter, directory)
-    _report_unused(porter, prefix, directory, head_ok=True)
+    _report_unused(porter, prefix, directory)
     return backbone
 
 
@@ -140,7 +140,7 @@ def _check_complete(model, porter, directory, fresh=()):
         raise ValueError(f"The checkpoint in {directory} has no weights for: {missing}.")
 
 
-def _report_unused(porter, prefix, directory, head_ok):
+def _report_unused(porter, prefix, directory):
     """Errors for unused backbone weights; a warning for weights of heads (or a pooler) that
     the model does not have."""
     unused = porter.unused_keys()
@@ -153,12 +153,11 @@ def _report_unused(porter, prefix, directory, head_ok):
             f"Unexpected weights in the checkpoint in {directory} that the model has no place "
             f"for: {inside}."
         )
-    if head_ok:
-        warnings.warn(
-            f"These weights of the checkpoint in {directory} belong to a head (or pooler) this "
-            f"model does not have and were not loaded: {unused}.",
-            stacklevel=3,
-        )
+    warnings.warn(
+        f"These weights of the checkpoint in {directory} belong to a head (or pooler) this "
+        f"model does not have and were not loaded: {unused}.",
+        stacklevel=3,
+    )
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -212,7 +211,7 @@ def convert_task(cls, directory, **overrides):
         )
         fresh.append(pooler)
     _check_complete(task, porter, directory, fresh)
-    _report_unused(porter, prefix, directory, head_ok=True)
+    _report_unused(porter, prefix, directory)
     return task
 
 

@@ -134,6 +134,11 @@ class WeightPorter:
     def embedding(self, layer, *keys):
         self.port(layer.embeddings, *(f"{key}.weight" for key in keys))
 
+    def skip_tied(self, *keys):
+        """Marks present `keys` as read: copies of a tied tensor that was ported under another
+        name (checkpoints may hold either name of a tied pair)."""
+        self.used.update(key for key in keys if key in self.tensors)
+
     def unused_keys(self, prefix=""):
         return sorted(k for k in self.tensors if k not in self.used and k.startswith(prefix))
 

@@ -93,7 +93,7 @@ class OPTConverter(Converter):
 
     def port_head(self, task, porter):
         if isinstance(task, DecoderCausalLM):
-            porter.used.update(k for k in ("lm_head.weight",) if porter.has(k))
+            porter.skip_tied("lm_head.weight")
         elif isinstance(task, SequenceClassification):
             porter.dense(task.classifier.out_proj, "score")
         else:

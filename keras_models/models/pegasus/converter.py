@@ -119,7 +119,7 @@ class PegasusConverter(Converter):
             )
             # The decoder of a full seq2seq checkpoint: its encoder is not needed.
             porter.used.update(porter.unused_keys(f"{p}encoder."))
-            porter.used.update(k for k in (f"{p}shared.weight",) if porter.has(k))
+            porter.skip_tied(f"{p}shared.weight")
         for i, block in enumerate(backbone.decoder_layers_list):
             q = f"{p}decoder.layers.{i}."
             _port_attention(porter, block.self_attn, q + "self_attn")
@@ -149,8 +149,8 @@ class PegasusConverter(Converter):
             else:
                 # transformers treats a missing bias as zeros (`_keys_to_ignore_on_load_missing`).
                 porter.mark_set(task.final_logits_bias)
-            porter.used.update(k for k in ("lm_head.weight",) if porter.has(k))
+            porter.skip_tied("lm_head.weight")
         elif isinstance(task, DecoderCausalLM):
-            porter.used.update(k for k in ("lm_head.weight", "final_logits_bias") if porter.has(k))
+            porter.skip_tied("lm_head.weight", "final_logits_bias")
         else:
             super().port_head(task, porter)

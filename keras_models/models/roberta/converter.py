@@ -65,4 +65,4 @@ class RobertaConverter(Converter):
         porter.dense(head.dense, "lm_head.dense")
         porter.layer_norm(head.layer_norm, "lm_head.layer_norm")
         porter.port(head.bias, "lm_head.bias", "lm_head.decoder.bias")
-        porter.used.update(k for k in ("lm_head.decoder.weight",) if porter.has(k))
+        porter.skip_tied("lm_head.decoder.weight")
