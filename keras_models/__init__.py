@@ -91,6 +91,10 @@ from keras_models.tokenizers.bpe import (
     OPTTokenizer,
     RobertaTokenizer,
 )
+from keras_models.tokenizers.preprocessors import (
+    Preprocessor,
+    QuestionAnsweringPreprocessor,
+)
 from keras_models.tokenizers.sentencepiece import PegasusTokenizer
 from keras_models.tokenizers.wordpiece import (
     MegatronBertTokenizer,
@@ -136,8 +140,10 @@ __all__ = [
     "PegasusForCausalLM",
     "PegasusForConditionalGeneration",
     "PegasusTokenizer",
+    "Preprocessor",
     "Pretraining",
     "QuestionAnswering",
+    "QuestionAnsweringPreprocessor",
     "RoCBertBackbone",
     "RoCBertForCausalLM",
     "RoCBertForMaskedLM",
