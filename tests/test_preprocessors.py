@@ -341,3 +341,61 @@ def test_qa_errors(qa_model, tokenizer):
     with pytest.raises(ValueError, match="n_best"):
         qa_model.answer("Who?", "Nobody.", n_best=0)
     assert keras_models.QuestionAnsweringPreprocessor is QuestionAnsweringPreprocessor
+
+
+def test_qa_preset_round_trip_attaches_tokenizer(qa_model, tok_dir, tmp_path):
+    from transformers import RobertaConfig
+    from transformers import RobertaForQuestionAnswering as HFQA
+
+    # A Hugging Face checkpoint directory with the tokenizer files beside the weights.
+    hf_dir = str(tmp_path / "hf")
+    tok = qa_model.tokenizer
+    config = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=66,
+    )
+    HFQA(config).save_pretrained(hf_dir)
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(tok_dir).save_pretrained(hf_dir)
+    loaded = RobertaForQuestionAnswering.from_preset(hf_dir)
+    assert isinstance(loaded.tokenizer, RobertaTokenizer)
+    assert isinstance(loaded.preprocessor, QuestionAnsweringPreprocessor)
+    np.testing.assert_array_equal(
+        loaded.tokenizer("The cup is red.")["input_ids"], tok("The cup is red.")["input_ids"]
+    )
+    # Keras preset: weights, tokenizer files and preprocessor settings round-trip.
+    keras_dir = str(tmp_path / "keras")
+    qa_model.save_to_preset(keras_dir)
+    assert os.path.exists(os.path.join(keras_dir, "tokenizer.json"))
+    again = RobertaForQuestionAnswering.from_preset(keras_dir)
+    assert again.preprocessor.max_length == 48 and again.preprocessor.doc_stride == 16
+    questions, contexts = long_examples()
+    assert again.answer(questions, contexts) == qa_model.answer(questions, contexts)
+    backbone = RobertaBackbone.from_preset(keras_dir)
+    assert isinstance(backbone.tokenizer, RobertaTokenizer)
+    # A tokenizer built in memory is saved from its pipeline.
+    bare = RobertaTokenizer(*_vocab_merges(tok), pad_token="<pad>")
+    qa_model.tokenizer = bare
+    try:
+        qa_model.save_to_preset(str(tmp_path / "mem"))
+    finally:
+        qa_model.tokenizer = None
+    again = RobertaForQuestionAnswering.from_preset(str(tmp_path / "mem"))
+    np.testing.assert_array_equal(
+        again.tokenizer(["a red cup", "sky"], padding=True)["input_ids"],
+        bare(["a red cup", "sky"], padding=True)["input_ids"],
+    )
+
+
+def _vocab_merges(tokenizer):
+    import json
+
+    data = json.loads(tokenizer.backend.to_str())["model"]
+    return data["vocab"], [
+        tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in data["merges"]
+    ]

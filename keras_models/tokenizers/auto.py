@@ -1,7 +1,6 @@
 """The family tokenizer of a checkpoint, chosen by its Hugging Face `model_type`."""
 
-import os
-
+from keras_models.tokenizers.base import TOKENIZER_FILES, tokenizer_files  # noqa: F401
 from keras_models.tokenizers.bpe import OPTTokenizer, RobertaTokenizer
 from keras_models.tokenizers.sentencepiece import PegasusTokenizer
 from keras_models.tokenizers.wordpiece import (
@@ -18,31 +17,6 @@ TOKENIZERS = {
     "roc_bert": RoCBertTokenizer,
     "roformer": RoFormerTokenizer,
 }
-#: Files whose presence means a directory holds a tokenizer.
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "vocab.json",
-    "merges.txt",
-    "spiece.model",
-    "vocab.txt",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "word_shape.json",
-    "word_pronunciation.json",
-)
-# Without one of these, a directory holding only tokenizer_config.json has no vocabulary.
-_VOCAB_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "vocab.txt")
-
-
-def tokenizer_files(directory):
-    """`{name: path}` of the tokenizer files in `directory` ({} when it has no vocabulary)."""
-    found = {
-        name: os.path.join(directory, name)
-        for name in TOKENIZER_FILES
-        if os.path.isfile(os.path.join(directory, name))
-    }
-    return found if any(name in found for name in _VOCAB_FILES) else {}
 
 
 def tokenizer_class_for(model_type):
@@ -52,3 +26,38 @@ def tokenizer_class_for(model_type):
             f"No tokenizer for model_type {model_type!r}; known: {sorted(TOKENIZERS)}."
         )
     return TOKENIZERS[model_type]
+
+
+def _model_type(model):
+    from keras_models.presets.converter import _CONVERTERS
+
+    backbone = getattr(model, "backbone", model)
+    for model_type, converter in _CONVERTERS.items():
+        if type(backbone) is converter.backbone_cls:
+            return model_type
+    for model_type, converter in _CONVERTERS.items():
+        if isinstance(backbone, converter.backbone_cls):
+            return model_type
+    return None
+
+
+def attach_preprocessing(model, *directories):
+    """Sets `model.tokenizer` and `model.preprocessor` from the first directory holding
+    tokenizer files (the checkpoint's, then its cached conversion); a no-op without any."""
+    from keras_models.tokenizers.preprocessors.base import read_preprocessor_config
+
+    for directory in directories:
+        if directory and tokenizer_files(directory):
+            break
+    else:
+        return model
+    model_type = _model_type(model)
+    if model_type not in TOKENIZERS:
+        return model
+    tokenizer = TOKENIZERS[model_type].from_preset(directory)
+    model.tokenizer = tokenizer
+    cls = model.preprocessor_cls
+    if cls is not None:
+        config = read_preprocessor_config(directory, cls)
+        model.preprocessor = cls.for_model(tokenizer, model, **config)
+    return model

@@ -45,6 +45,42 @@ _CLEANUP = (
 )
 
 
+#: Files that make up a tokenizer in the Hugging Face layouts of the six families.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "word_shape.json",
+    "word_pronunciation.json",
+)
+# A directory holding only tokenizer_config.json has no vocabulary.
+_VOCAB_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "vocab.txt")
+# Constructor options the family tokenizers keep as attributes of the same name.
+_OPTION_NAMES = (
+    "add_prefix_space",
+    "trim_offsets",
+    "add_bos_token",
+    "add_eos_token",
+    "do_lower_case",
+    "offset",
+)
+
+
+def tokenizer_files(directory):
+    """`{name: path}` of the tokenizer files in `directory` ({} when it has no vocabulary)."""
+    found = {
+        name: os.path.join(directory, name)
+        for name in TOKENIZER_FILES
+        if os.path.isfile(os.path.join(directory, name))
+    }
+    return found if any(name in found for name in _VOCAB_FILES) else {}
+
+
 def _token(value):
     """A special token from a config value: a string, or an `AddedToken` serialised as a dict."""
     if value is None or isinstance(value, (str, AddedToken)):
@@ -217,7 +253,43 @@ class Tokenizer:
         directory, _ = resolve_preset(preset)
         config = read_tokenizer_config(directory)
         config.update(kwargs)
-        return cls.from_files(directory, config)
+        tokenizer = cls.from_files(directory, config)
+        if not kwargs:
+            # `save_files` copies these, so a saved model keeps its exact tokenizer files.
+            tokenizer.source_files = tokenizer_files(directory)
+        return tokenizer
+
+    def save_files(self):
+        """`{file name: path or bytes}`: the files `from_preset` reads this tokenizer back from.
+
+        A tokenizer loaded with `from_preset` gives the files it was read from; one built in
+        memory gives `tokenizer.json` and `tokenizer_config.json` written from its pipeline.
+        """
+        files = getattr(self, "source_files", None)
+        if files:
+            return dict(files)
+        config = {name: _str(token) for name, token in self._special.items() if token is not None}
+        config.update(
+            {
+                "tokenizer_class": type(self).__name__,
+                "padding_side": self.padding_side,
+                "truncation_side": self.truncation_side,
+                "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+            }
+        )
+        if self.model_max_length is not None:
+            config["model_max_length"] = self.model_max_length
+        if self.additional_special_tokens:
+            config["additional_special_tokens"] = [_str(t) for t in self.additional_special_tokens]
+        config.update({k: getattr(self, k) for k in _OPTION_NAMES if hasattr(self, k)})
+        files = {
+            "tokenizer.json": self.backend.to_str().encode("utf-8"),
+            "tokenizer_config.json": json.dumps(config, indent=2).encode("utf-8"),
+        }
+        for name in ("word_shape", "word_pronunciation"):
+            if hasattr(self, name):
+                files[f"{name}.json"] = json.dumps(getattr(self, name)).encode("utf-8")
+        return files
 
     @classmethod
     def from_files(cls, directory, config):

@@ -1,5 +1,7 @@
 """What the task preprocessors share: raw-text detection, argument checks, model inputs."""
 
+import inspect
+
 import numpy as np
 
 from keras_models.tokenizers.base import Tokenizer
@@ -136,5 +138,52 @@ class Preprocessor:
         """`(features, labels)` for `fit` / `evaluate` / `predict` from raw text."""
         raise NotImplementedError
 
+    def get_config(self):
+        """The constructor arguments besides the tokenizer (saved in `preprocessor.json`)."""
+        return {"max_length": self.max_length}
+
+    @classmethod
+    def for_model(cls, tokenizer, model, **config):
+        """The preprocessor `from_preset` attaches to `model` (saved settings in `config`)."""
+        if "max_length" not in config and tokenizer.model_max_length is not None:
+            default = inspect.signature(cls.__init__).parameters["max_length"].default
+            config["max_length"] = min(default, tokenizer.model_max_length)
+        return cls(tokenizer, **config)
+
     def __repr__(self):
         return f"{type(self).__name__}(tokenizer={self.tokenizer!r}, max_length={self.max_length})"
+
+
+PREPROCESSOR_FILE = "preprocessor.json"
+
+
+def read_preprocessor_config(directory, cls):
+    """The saved arguments of a `cls` preprocessor in `directory` ({} when none was saved)."""
+    import json
+    import os
+
+    path = os.path.join(directory, PREPROCESSOR_FILE)
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"Could not read {path}: {error}") from error
+    return data.get("config", {}) if data.get("class_name") == cls.__name__ else {}
+
+
+def preset_files(model):
+    """The files `save_to_preset` writes next to the weights: the tokenizer's and the
+    preprocessor's settings (`preprocessor.json`)."""
+    import json
+
+    tokenizer = model.tokenizer
+    if tokenizer is None:
+        return {}
+    files = tokenizer.save_files()
+    preprocessor = model.preprocessor
+    if preprocessor is not None:
+        data = {"class_name": type(preprocessor).__name__, "config": preprocessor.get_config()}
+        files[PREPROCESSOR_FILE] = json.dumps(data, indent=2).encode("utf-8")
+    return files

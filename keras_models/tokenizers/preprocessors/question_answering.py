@@ -55,6 +55,17 @@ class QuestionAnsweringPreprocessor(Preprocessor):
             )
         self.doc_stride = int(doc_stride)
 
+    def get_config(self):
+        return {"max_length": self.max_length, "doc_stride": self.doc_stride}
+
+    @classmethod
+    def for_model(cls, tokenizer, model, **config):
+        preprocessor = super().for_model(tokenizer, model, **config)
+        if "doc_stride" not in config:
+            # A short `model_max_length` gets a stride that still leaves room for the context.
+            preprocessor.doc_stride = min(preprocessor.doc_stride, preprocessor.max_length // 4)
+        return preprocessor
+
     # --- features -----------------------------------------------------------------------
     def features(self, question, context):
         """Tokenized windows: model inputs plus `offset_mapping`, `sequence_ids` and
