@@ -92,8 +92,13 @@ from keras_models.tokenizers.bpe import (
     RobertaTokenizer,
 )
 from keras_models.tokenizers.preprocessors import (
+    CausalLMPreprocessor,
+    MultipleChoicePreprocessor,
     Preprocessor,
     QuestionAnsweringPreprocessor,
+    Seq2SeqLMPreprocessor,
+    SequenceClassificationPreprocessor,
+    TokenClassificationPreprocessor,
 )
 from keras_models.tokenizers.sentencepiece import PegasusTokenizer
 from keras_models.tokenizers.wordpiece import (
@@ -117,6 +122,7 @@ __all__ = [
     "AutoModelForTokenClassification",
     "Backbone",
     "CausalLM",
+    "CausalLMPreprocessor",
     "DecoderCausalLM",
     "MaskedLM",
     "MegatronBertBackbone",
@@ -130,6 +136,7 @@ __all__ = [
     "MegatronBertForTokenClassification",
     "MegatronBertTokenizer",
     "MultipleChoice",
+    "MultipleChoicePreprocessor",
     "NextSentencePrediction",
     "OPTBackbone",
     "OPTForCausalLM",
@@ -170,9 +177,12 @@ __all__ = [
     "RobertaForTokenClassification",
     "RobertaTokenizer",
     "Seq2SeqLM",
+    "Seq2SeqLMPreprocessor",
     "SequenceClassification",
+    "SequenceClassificationPreprocessor",
     "Task",
     "TokenClassification",
+    "TokenClassificationPreprocessor",
     "Tokenizer",
     "layers",
     "list_presets",

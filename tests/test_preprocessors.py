@@ -399,3 +399,127 @@ def _vocab_merges(tokenizer):
     return data["vocab"], [
         tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in data["merges"]
     ]
+
+
+# --- classification, token classification, multiple choice ------------------------------------
+SENTENCES = ["The cup is red.", "It was a long day in the small town.", "The sky is blue."]
+
+
+def test_sequence_classification_raw_text(tokenizer):
+    from keras_models import RobertaForSequenceClassification, SequenceClassificationPreprocessor
+
+    model = RobertaForSequenceClassification(tiny_backbone(tokenizer), num_labels=3)
+    model.preprocessor = SequenceClassificationPreprocessor(
+        tokenizer, max_length=32, id2label=["neg", "neu", "pos"]
+    )
+    arrays = tokenizer(SENTENCES, padding=True)
+    expected = model.predict(arrays, verbose=0)["logits"]
+    np.testing.assert_allclose(model.predict(SENTENCES, verbose=0)["logits"], expected, atol=1e-6)
+    pairs = tokenizer(SENTENCES, SENTENCES[::-1], padding=True)
+    np.testing.assert_allclose(
+        model.predict({"text": SENTENCES, "text_pair": SENTENCES[::-1]}, verbose=0)["logits"],
+        model.predict(pairs, verbose=0)["logits"],
+        atol=1e-6,
+    )
+    model.compile()
+    labels = np.array([0, 2, 1])
+    np.testing.assert_allclose(
+        model.evaluate(SENTENCES, ["neg", "pos", "neu"], verbose=0),
+        model.evaluate(arrays, labels, verbose=0),
+        rtol=1e-5,
+    )
+    model.fit(SENTENCES, labels, epochs=1, verbose=0)
+    out = model.classify(SENTENCES)
+    logits = model.predict(arrays, verbose=0)["logits"]
+    assert [o["label_id"] for o in out] == np.argmax(logits, -1).tolist()
+    assert out[0]["label"] == ["neg", "neu", "pos"][out[0]["label_id"]]
+    np.testing.assert_allclose(sum(out[0]["probabilities"]), 1.0, rtol=1e-6)
+    assert model.classify(SENTENCES[0])["label_id"] == out[0]["label_id"]
+    with pytest.raises(ValueError, match="same length"):
+        model.predict({"text": SENTENCES, "text_pair": SENTENCES[:2]})
+    with pytest.raises(ValueError, match="not in `id2label`"):
+        model.fit(SENTENCES, ["neg", "bad", "pos"])
+
+
+WORDS = [["My", "name", "is", "Ada", "Lovelace"], ["The", "strawberry", "sky", "glows"], ["Hi"]]
+WORD_LABELS = [[0, 0, 0, 1, 2], [0, 3, 0, 0], [4]]
+
+
+def test_token_classification_alignment(tok_dir, tokenizer):
+    from transformers import AutoTokenizer
+
+    from keras_models import RobertaForTokenClassification, TokenClassificationPreprocessor
+
+    hf = AutoTokenizer.from_pretrained(tok_dir, add_prefix_space=True)
+    theirs = hf(WORDS, is_split_into_words=True, padding=True, truncation=True, max_length=32)
+    model = RobertaForTokenClassification(tiny_backbone(tokenizer), num_labels=5)
+    for label_all in (False, True):
+        pre = TokenClassificationPreprocessor(tokenizer, max_length=32, label_all_tokens=label_all)
+        features, y = pre.prepare({"words": WORDS}, WORD_LABELS)
+        np.testing.assert_array_equal(features["input_ids"], theirs["input_ids"])
+        expected = []
+        for i in range(len(WORDS)):
+            row, previous = [], None
+            for word in theirs.word_ids(i):
+                if word is None:
+                    row.append(-100)
+                elif word != previous or label_all:
+                    row.append(WORD_LABELS[i][word])
+                else:
+                    row.append(-100)
+                previous = word
+            expected.append(row)
+        np.testing.assert_array_equal(y, expected)
+    assert (np.asarray(expected) == -100).sum() > 2 * len(WORDS)  # some words split
+    model.preprocessor = TokenClassificationPreprocessor(tokenizer, max_length=32)
+    model.compile()
+    arrays = {k: np.asarray(theirs[k]) for k in ("input_ids", "attention_mask")}
+    first_only = TokenClassificationPreprocessor(tokenizer, 32).prepare(WORDS, WORD_LABELS)[1]
+    np.testing.assert_allclose(
+        model.evaluate({"words": WORDS}, WORD_LABELS, verbose=0),
+        model.evaluate(arrays, first_only, verbose=0),
+        rtol=1e-5,
+    )
+    tags = model.tag(WORDS)
+    logits = model.predict(arrays, verbose=0)["logits"]
+    for i, words in enumerate(WORDS):
+        ids = theirs.word_ids(i)
+        firsts = [ids.index(w) for w in range(len(words))]
+        assert tags[i] == np.argmax(logits[i][firsts], -1).tolist()
+    assert model.tag(WORDS[0]) == tags[0]
+    with pytest.raises(ValueError, match="5 words but 4 labels"):
+        model.fit({"words": WORDS[:1]}, [[0, 0, 0, 1]])
+
+
+def test_multiple_choice_packing(tok_dir, tokenizer, hf_tokenizer):
+    from keras_models import MultipleChoicePreprocessor, RobertaForMultipleChoice
+
+    prompts = ["The cup is", "The sky is"]
+    choices = [["red.", "a long day.", "blue sky"], ["blue.", "green.", "in the town."]]
+    pre = MultipleChoicePreprocessor(tokenizer, max_length=16)
+    features, y = pre.prepare({"prompt": prompts, "choices": choices}, [0, 1])
+    flat = hf_tokenizer(
+        [p for p in prompts for _ in range(3)],
+        [c for cs in choices for c in cs],
+        padding=True,
+        truncation=True,
+        max_length=16,
+    )
+    assert features["input_ids"].shape == (2, 3, len(flat["input_ids"][0]))
+    for key in ("input_ids", "attention_mask"):
+        np.testing.assert_array_equal(
+            features[key], np.asarray(flat[key]).reshape(2, 3, -1), err_msg=key
+        )
+    np.testing.assert_array_equal(y, [0, 1])
+    model = RobertaForMultipleChoice(tiny_backbone(tokenizer))
+    model.preprocessor = pre
+    model.compile()
+    np.testing.assert_allclose(
+        model.evaluate({"prompt": prompts, "choices": choices}, np.array([0, 1]), verbose=0),
+        model.evaluate(features, np.array([0, 1]), verbose=0),
+        rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match="same"):
+        pre.prepare({"prompt": prompts, "choices": [["a", "b"], ["c"]]})
+    with pytest.raises(ValueError, match="prompt"):
+        pre.prepare({"choices": choices})
