@@ -523,3 +523,136 @@ def test_multiple_choice_packing(tok_dir, tokenizer, hf_tokenizer):
         pre.prepare({"prompt": prompts, "choices": [["a", "b"], ["c"]]})
     with pytest.raises(ValueError, match="prompt"):
         pre.prepare({"choices": choices})
+
+
+# --- generation ------------------------------------------------------------------------------
+def _scramble(model, seed):
+    # Larger random weights, so that a tiny model does not repeat one token.
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        if len(variable.shape) >= 2:
+            variable.assign(rng.normal(0.0, 0.5, variable.shape).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def opt_tokenizer(tok_dir, tmp_path_factory):
+    from keras_models import OPTTokenizer
+
+    directory = str(tmp_path_factory.mktemp("opt_tokenizer"))
+    backend = RustTokenizer.from_file(os.path.join(tok_dir, "tokenizer.json"))
+    backend.model.save(directory)
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        f.write(
+            '{"tokenizer_class": "GPT2Tokenizer", "add_bos_token": true, "bos_token": "</s>", '
+            '"eos_token": "</s>", "unk_token": "</s>", "pad_token": "<pad>"}'
+        )
+    return OPTTokenizer.from_preset(directory)
+
+
+def test_causal_lm_generate_and_fit_on_text(opt_tokenizer):
+    from keras_models import CausalLMPreprocessor, OPTBackbone, OPTForCausalLM
+
+    tok = opt_tokenizer
+    backbone = OPTBackbone(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        ffn_dim=64,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = OPTForCausalLM(backbone)
+    _scramble(model, 0)
+    with pytest.raises(ValueError, match="no preprocessor"):
+        model.generate("The cup")
+    model.preprocessor = CausalLMPreprocessor(tok, max_length=32)
+    prompts = ["The cup is", "It was a long day in"]
+    texts = model.generate(prompts, max_new_tokens=6, eos_token_id=[])
+    encoded = tok(prompts, padding=True, padding_side="left")
+    ids = model.generate(dict(encoded), max_new_tokens=6, eos_token_id=[])
+    new = ids[:, encoded["input_ids"].shape[1] :]
+    assert texts == tok.batch_decode(new, skip_special_tokens=True)
+    assert all(texts)
+    features, _ = model.preprocessor.prepare({"text": prompts})
+    right = tok(prompts, padding=True)
+    np.testing.assert_array_equal(
+        features["labels"], np.where(right["attention_mask"] == 1, right["input_ids"], -100)
+    )
+    model.compile()
+    np.testing.assert_allclose(
+        model.evaluate({"text": prompts}, verbose=0),
+        model.evaluate({**right, "labels": features["labels"]}, verbose=0),
+        rtol=1e-5,
+    )
+
+
+@pytest.fixture(scope="module")
+def pegasus_tokenizer(tmp_path_factory):
+    import io
+
+    import sentencepiece as spm
+
+    from keras_models import PegasusTokenizer
+
+    directory = str(tmp_path_factory.mktemp("pegasus_tokenizer"))
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(SENTENCES * 4 + [LONG] * 4 + qa_records(20)["context"]),
+        model_writer=model,
+        vocab_size=120,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    with open(os.path.join(directory, "spiece.model"), "wb") as f:
+        f.write(model.getvalue())
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        f.write('{"tokenizer_class": "PegasusTokenizer"}')
+    return PegasusTokenizer.from_preset(directory)
+
+
+def test_seq2seq_generate_and_fit_on_text(pegasus_tokenizer):
+    from keras_models import PegasusBackbone, PegasusForConditionalGeneration, Seq2SeqLMPreprocessor
+
+    tok = pegasus_tokenizer
+    backbone = PegasusBackbone(
+        vocab_size=len(tok),
+        max_position_embeddings=64,
+        encoder_layers=1,
+        encoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_layers=1,
+        decoder_ffn_dim=32,
+        decoder_attention_heads=2,
+        d_model=16,
+    )
+    model = PegasusForConditionalGeneration(backbone)
+    _scramble(model, 1)
+    model.preprocessor = Seq2SeqLMPreprocessor(tok, max_length=32, max_target_length=8)
+    texts = ["The cup is red.", "It was a long day in the small town."]
+    options = dict(max_new_tokens=5, eos_token_id=[], forced_eos_token_id=-1)
+    out = model.generate(texts, **options)
+    ids = model.generate(dict(tok(texts, padding=True)), **options)
+    assert out == tok.batch_decode(ids, skip_special_tokens=True) and any(out)
+    assert model.generate(texts[0], **options) == out[0]
+    targets = ["red", "a long day"]
+    features, _ = model.preprocessor.prepare({"text": texts, "target": targets})
+    labels = tok(targets, padding=True, truncation=True, max_length=8)
+    np.testing.assert_array_equal(
+        features["labels"], np.where(labels["attention_mask"] == 1, labels["input_ids"], -100)
+    )
+    model.compile()
+    arrays = dict(tok(texts, padding=True))
+    np.testing.assert_allclose(
+        model.evaluate({"text": texts, "target": targets}, verbose=0),
+        model.evaluate(arrays, features["labels"], verbose=0),
+        rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match="target"):
+        model.fit({"text": texts}, epochs=1, verbose=0)
