@@ -393,6 +393,8 @@ def test_qa_preset_round_trip_attaches_tokenizer(qa_model, tok_dir, tmp_path):
     )
     backbone = RobertaBackbone.from_preset(keras_dir)
     assert isinstance(backbone.tokenizer, RobertaTokenizer)
+    hidden = backbone.predict(["The cup is red.", "Hi"], verbose=0)["last_hidden_state"]
+    assert hidden.shape == (2, len(tok("The cup is red.")["input_ids"][0]), 32)
     # A tokenizer built in memory is saved from its pipeline.
     bare = RobertaTokenizer(*_vocab_merges(tok), pad_token="<pad>")
     qa_model.tokenizer = bare

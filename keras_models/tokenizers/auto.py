@@ -1,6 +1,7 @@
 """The family tokenizer of a checkpoint, chosen by its Hugging Face `model_type`."""
 
 import os
+import warnings
 
 from keras_models.tokenizers.base import (  # noqa: F401
     TOKENIZER_FILES,
@@ -60,7 +61,16 @@ def attach_preprocessing(model, *directories):
     model_type = _model_type(model)
     if model_type not in TOKENIZERS:
         return model
-    tokenizer = TOKENIZERS[model_type].from_preset(directory)
+    try:
+        tokenizer = TOKENIZERS[model_type].from_preset(directory)
+    except ValueError as error:
+        # The model loads without its tokenizer rather than not at all.
+        warnings.warn(
+            f"The tokenizer files in {directory} could not be read, so the model has no "
+            f"tokenizer or preprocessor: {error}",
+            stacklevel=4,
+        )
+        return model
     model.tokenizer = tokenizer
     cls = model.preprocessor_cls
     if cls is not None:
