@@ -79,8 +79,15 @@ class SequenceClassificationPreprocessor(_Labelled):
         id2label: optional label names (a dict of id to name, or a list).
 
     Examples:
-    >>> SequenceClassificationPreprocessor.raw_keys
-    ('text', 'text_pair')
+    >>> from keras_models import MegatronBertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ada", "wrote",
+    ...          "it", ".", "my", "name", "is", "lo", "##ve", "##lace"]
+    >>> tokenizer = MegatronBertTokenizer({t: i for i, t in enumerate(vocab)})
+    >>> pre = SequenceClassificationPreprocessor(tokenizer, max_length=16)
+    >>> features, labels = pre.prepare(["Ada wrote it.", "Who?"], [1, 0])
+    >>> features["input_ids"], labels
+    (array([[ 2,  7,  8,  9, 10,  3],
+           [ 2,  5,  6,  3,  0,  0]], dtype=int32), array([1, 0]))
     """
 
     raw_keys = ("text", "text_pair")
@@ -131,8 +138,15 @@ class TokenClassificationPreprocessor(_Labelled):
         id2label: optional label names (a dict of id to name, or a list).
 
     Examples:
-    >>> TokenClassificationPreprocessor.raw_keys
-    ('words',)
+    >>> from keras_models import MegatronBertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ada", "wrote",
+    ...          "it", ".", "my", "name", "is", "lo", "##ve", "##lace"]
+    >>> tokenizer = MegatronBertTokenizer({t: i for i, t in enumerate(vocab)})
+    >>> pre = TokenClassificationPreprocessor(tokenizer, max_length=16)
+    >>> features, labels = pre.prepare({"words": [["My", "name", "is", "Lovelace"]]},
+    ...                                [[0, 0, 0, 1]])
+    >>> features["input_ids"], labels
+    (array([[ 2, 11, 12, 13, 14, 15, 16,  3]], dtype=int32), array([[-100,    0,    0,    0,    1, -100, -100, -100]], dtype=int32))
     """
 
     raw_keys = ("words",)

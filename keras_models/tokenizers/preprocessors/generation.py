@@ -25,8 +25,15 @@ class CausalLMPreprocessor(Preprocessor):
         max_length: the most tokens per training text (prompts are not truncated).
 
     Examples:
-    >>> CausalLMPreprocessor.raw_keys
-    ('text',)
+    >>> from keras_models import MegatronBertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ada", "wrote",
+    ...          "it", ".", "my", "name", "is", "lo", "##ve", "##lace"]
+    >>> tokenizer = MegatronBertTokenizer({t: i for i, t in enumerate(vocab)})
+    >>> pre = CausalLMPreprocessor(tokenizer, max_length=16)
+    >>> features, _ = pre.prepare(["Ada wrote it.", "Who?"])
+    >>> features["labels"]
+    array([[   2,    7,    8,    9,   10,    3],
+           [   2,    5,    6,    3, -100, -100]], dtype=int32)
     """
 
     raw_keys = ("text",)
@@ -72,8 +79,14 @@ class Seq2SeqLMPreprocessor(CausalLMPreprocessor):
         max_target_length: the most target tokens.
 
     Examples:
-    >>> Seq2SeqLMPreprocessor.raw_keys
-    ('text', 'target')
+    >>> from keras_models import MegatronBertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ada", "wrote",
+    ...          "it", ".", "my", "name", "is", "lo", "##ve", "##lace"]
+    >>> tokenizer = MegatronBertTokenizer({t: i for i, t in enumerate(vocab)})
+    >>> pre = Seq2SeqLMPreprocessor(tokenizer, max_length=16, max_target_length=4)
+    >>> features, _ = pre.prepare({"text": ["Ada wrote it."], "target": ["Ada"]})
+    >>> features["input_ids"], features["labels"]
+    (array([[ 2,  7,  8,  9, 10,  3]], dtype=int32), array([[2, 7, 3]], dtype=int32))
     """
 
     raw_keys = ("text", "target")

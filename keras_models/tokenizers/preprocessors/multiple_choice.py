@@ -19,8 +19,16 @@ class MultipleChoicePreprocessor(Preprocessor):
         max_length: the most tokens per (prompt, choice) pair.
 
     Examples:
-    >>> MultipleChoicePreprocessor.raw_keys
-    ('prompt', 'choices')
+    >>> from keras_models import MegatronBertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ada", "wrote",
+    ...          "it", ".", "my", "name", "is", "lo", "##ve", "##lace"]
+    >>> tokenizer = MegatronBertTokenizer({t: i for i, t in enumerate(vocab)})
+    >>> pre = MultipleChoicePreprocessor(tokenizer, max_length=16)
+    >>> features, labels = pre.prepare(
+    ...     {"prompt": ["Who wrote it?"], "choices": [["Ada.", "Lovelace."]]}, [0])
+    >>> features["input_ids"]
+    array([[[ 2,  5,  8,  9,  6,  3,  7, 10,  3,  0,  0],
+            [ 2,  5,  8,  9,  6,  3, 14, 15, 16, 10,  3]]], dtype=int32)
     """
 
     raw_keys = ("prompt", "choices")

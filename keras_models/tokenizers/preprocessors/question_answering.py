@@ -32,11 +32,25 @@ class QuestionAnsweringPreprocessor(Preprocessor):
         max_length: tokens per window (question and special tokens included).
         doc_stride: tokens shared by consecutive windows of one context.
 
+    A model loaded with `from_preset` from a preset with tokenizer files has one attached:
+    `model.answer("Who wrote it?", "Ada wrote it.")` gives
+    `{"answer": "Ada", "score": ..., "start": 0, "end": 3}`, and `model.fit({"question": ...,
+    "context": ..., "answer_text": ..., "answer_start": ...})` trains on raw records
+    (`predict` on raw questions returns the logits of every window).
+
     Examples:
-    >>> # With a model loaded by `from_preset` the preprocessor is already attached:
-    >>> # model.answer("Who?", "Ada wrote it.") -> {"answer": "Ada", "score": ..., ...}
-    >>> QuestionAnsweringPreprocessor.raw_keys
-    ('question', 'context')
+    >>> from keras_models import MegatronBertTokenizer
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "ada", "wrote",
+    ...          "it", ".", "my", "name", "is", "lo", "##ve", "##lace"]
+    >>> tokenizer = MegatronBertTokenizer({t: i for i, t in enumerate(vocab)})
+    >>> pre = QuestionAnsweringPreprocessor(tokenizer, max_length=8, doc_stride=2)
+    >>> features, _ = pre.prepare({"question": ["Who?"], "context": ["Ada wrote it."],
+    ...                            "answer_text": ["Ada"], "answer_start": [0]})
+    >>> features["input_ids"]  # two windows over the context
+    array([[ 2,  5,  6,  3,  7,  8,  9,  3],
+           [ 2,  5,  6,  3,  8,  9, 10,  3]], dtype=int32)
+    >>> features["start_positions"], features["end_positions"]
+    (array([4, 0], dtype=int32), array([4, 0], dtype=int32))
     """
 
     raw_keys = ("question", "context")
