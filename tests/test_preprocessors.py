@@ -89,7 +89,7 @@ def tiny_backbone(tokenizer, max_length=64, **kwargs):
     return RobertaBackbone(
         vocab_size=len(tokenizer),
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=max_length + 2,
@@ -567,7 +567,7 @@ def test_causal_lm_generate_and_fit_on_text(opt_tokenizer):
     backbone = OPTBackbone(
         vocab_size=len(tok),
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=1,
         ffn_dim=64,
         num_attention_heads=2,
         max_position_embeddings=64,
