@@ -371,6 +371,8 @@ def test_qa_preset_round_trip_attaches_tokenizer(qa_model, tok_dir, tmp_path):
     loaded = RobertaForQuestionAnswering.from_preset(hf_dir)
     assert isinstance(loaded.tokenizer, RobertaTokenizer)
     assert isinstance(loaded.preprocessor, QuestionAnsweringPreprocessor)
+    # No model_max_length in the tokenizer config: the position table (66) bounds the windows.
+    assert (loaded.preprocessor.max_length, loaded.preprocessor.doc_stride) == (64, 16)
     np.testing.assert_array_equal(
         loaded.tokenizer("The cup is red.")["input_ids"], tok("The cup is red.")["input_ids"]
     )

@@ -148,16 +148,34 @@ class Preprocessor:
     def for_model(cls, tokenizer, model, hf_config=None, **config):
         """The preprocessor `from_preset` attaches to `model`: saved settings in `config`,
         the checkpoint's `config.json` (when it has one) in `hf_config`."""
-        if "max_length" not in config and tokenizer.model_max_length is not None:
-            default = inspect.signature(cls.__init__).parameters["max_length"].default
-            config["max_length"] = min(default, tokenizer.model_max_length)
+        if "max_length" not in config:
+            config["max_length"] = cls.default_max_length(tokenizer, model)
         return cls(tokenizer, **config)
+
+    @classmethod
+    def default_max_length(cls, tokenizer, model):
+        """The class default, lowered to the tokenizer's `model_max_length` and to what the
+        model's position table holds."""
+        default = inspect.signature(cls.__init__).parameters["max_length"].default
+        limits = [default, tokenizer.model_max_length, _position_limit(model)]
+        return min(limit for limit in limits if limit is not None)
 
     def __repr__(self):
         return f"{type(self).__name__}(tokenizer={self.tokenizer!r}, max_length={self.max_length})"
 
 
 PREPROCESSOR_FILE = "preprocessor.json"
+
+
+def _position_limit(model):
+    """A safe sequence length for the model's position table (two slots are kept for
+    families whose positions start after an offset, such as RoBERTa's), or None."""
+    backbone = getattr(model, "backbone", model)
+    try:
+        size = backbone.get_config().get("max_position_embeddings")
+    except Exception:  # a user backbone whose get_config needs more
+        return None
+    return int(size) - 2 if isinstance(size, int) and size > 4 else None
 
 
 def read_preprocessor_config(directory, cls):

@@ -74,11 +74,11 @@ class QuestionAnsweringPreprocessor(Preprocessor):
 
     @classmethod
     def for_model(cls, tokenizer, model, hf_config=None, **config):
-        preprocessor = super().for_model(tokenizer, model, hf_config, **config)
         if "doc_stride" not in config:
-            # A short `model_max_length` gets a stride that still leaves room for the context.
-            preprocessor.doc_stride = min(preprocessor.doc_stride, preprocessor.max_length // 4)
-        return preprocessor
+            max_length = config.setdefault("max_length", cls.default_max_length(tokenizer, model))
+            # A short `max_length` gets a stride that still leaves room for new context.
+            config["doc_stride"] = 128 if 128 < max_length // 2 else max_length // 4
+        return super().for_model(tokenizer, model, hf_config, **config)
 
     # --- features -----------------------------------------------------------------------
     def features(self, question, context):
