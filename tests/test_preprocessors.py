@@ -451,6 +451,10 @@ def test_sequence_classification_raw_text(tokenizer):
     assert out[0]["label"] == ["neg", "neu", "pos"][out[0]["label_id"]]
     np.testing.assert_allclose(sum(out[0]["probabilities"]), 1.0, rtol=1e-6)
     assert model.classify(SENTENCES[0])["label_id"] == out[0]["label_id"]
+    inside = model.preprocessor.prepare({"text": SENTENCES, "label": [0, 2, 1]})[1]
+    np.testing.assert_array_equal(inside, labels)
+    with pytest.raises(ValueError, match="both"):
+        model.preprocessor.prepare({"text": SENTENCES, "label": [0, 2, 1]}, labels)
     with pytest.raises(ValueError, match="same length"):
         model.predict({"text": SENTENCES, "text_pair": SENTENCES[:2]})
     with pytest.raises(ValueError, match="not in `id2label`"):

@@ -122,6 +122,13 @@ class Preprocessor:
             )
         return x
 
+    def labels_from(self, x, y):
+        """`y`, or the labels given inside the raw dict under one of `label_keys`."""
+        given = [k for k in self.label_keys if x.get(k) is not None]
+        if given and y is not None:
+            raise ValueError(f"Labels were given both as `y` and inside `x` ({given[0]!r}).")
+        return x[given[0]] if given else y
+
     @staticmethod
     def require(x, *names):
         missing = [n for n in names if x.get(n) is None]

@@ -69,8 +69,8 @@ class SequenceClassificationPreprocessor(_Labelled):
     """Texts (or text pairs) to padded model inputs, for classification and for backbones.
 
     `fit` / `evaluate` / `predict` take a string, a list of strings, or a dict
-    `{"text": [...], "text_pair": [...]}`; labels go to `y` (ints, or names from `id2label`;
-    floats for regression). Texts are truncated longest-first to `max_length` tokens and the
+    `{"text": [...], "text_pair": [...]}`; labels go to `y` or into the dict as `"label"`
+    (ints, or names from `id2label`; floats for regression). Texts are truncated longest-first to `max_length` tokens and the
     batch is padded to its longest sequence.
 
     Args:
@@ -91,6 +91,7 @@ class SequenceClassificationPreprocessor(_Labelled):
     """
 
     raw_keys = ("text", "text_pair")
+    label_keys = ("label", "labels")
 
     def encode(self, text, text_pair=None):
         texts, single = text_list(text, "text")
@@ -112,6 +113,7 @@ class SequenceClassificationPreprocessor(_Labelled):
         x = self.raw_dict(x)
         self.require(x, "text")
         encoded, _ = self.encode(x["text"], x.get("text_pair"))
+        y = self.labels_from(x, y)
         count = len(encoded["input_ids"])
         if y is not None and not isinstance(y, dict):
             values = y.tolist() if isinstance(y, np.ndarray) else y
@@ -125,8 +127,8 @@ class TokenClassificationPreprocessor(_Labelled):
     """Pre-split words to sub-token inputs, with word labels aligned to the sub-tokens.
 
     `fit` takes `x = {"words": [["My", "name", ...], ...]}` (or the list of word lists alone)
-    and `y` = one label list per example, one label per word (ints, or names from
-    `id2label`). As in transformers' `run_ner.py`, the first sub-token of each word gets the
+    and `y` (or `"labels"` in the dict) = one label list per example, one label per word
+    (ints, or names from `id2label`). As in transformers' `run_ner.py`, the first sub-token of each word gets the
     word's label and the other sub-tokens -100 (ignored by the loss), or the word's label too
     with `label_all_tokens=True`; special and padding tokens get -100. Byte-level BPE
     tokenizers encode each word with a leading space (transformers' `add_prefix_space=True`).
@@ -150,6 +152,7 @@ class TokenClassificationPreprocessor(_Labelled):
     """
 
     raw_keys = ("words",)
+    label_keys = ("labels",)
 
     def __init__(self, tokenizer, max_length=512, label_all_tokens=False, id2label=None):
         super().__init__(tokenizer, max_length, id2label)
@@ -220,6 +223,7 @@ class TokenClassificationPreprocessor(_Labelled):
         x = self.raw_dict(x)
         self.require(x, "words")
         encoded, _ = self.encode(x["words"])
+        y = self.labels_from(x, y)
         if y is not None and not isinstance(y, dict):
             batch, _ = self._word_lists(x["words"])
             if isinstance(y, np.ndarray):

@@ -8,8 +8,8 @@ from keras_models.tokenizers.preprocessors.base import Preprocessor, label_array
 class MultipleChoicePreprocessor(Preprocessor):
     """Packs each prompt with each of its choices, as transformers' SWAG example does.
 
-    `fit` takes `x = {"prompt": [...], "choices": [["a", "b", ...], ...]}` and `y` = the index
-    of the right choice. Every (prompt, choice) pair is one sequence, the prompt the first
+    `fit` takes `x = {"prompt": [...], "choices": [["a", "b", ...], ...]}` and `y` (or
+    `"label"` in the dict) = the index of the right choice. Every (prompt, choice) pair is one sequence, the prompt the first
     segment and the choice the second, truncated longest-first to `max_length` and padded to
     the longest pair; the inputs are `[batch, num_choices, seq]`. Every prompt needs the same
     number of choices.
@@ -32,6 +32,7 @@ class MultipleChoicePreprocessor(Preprocessor):
     """
 
     raw_keys = ("prompt", "choices")
+    label_keys = ("label", "labels")
 
     def encode(self, prompt, choices):
         prompts, single = text_list(prompt, "prompt")
@@ -63,6 +64,7 @@ class MultipleChoicePreprocessor(Preprocessor):
         x = self.raw_dict(x)
         self.require(x, "prompt", "choices")
         encoded, _ = self.encode(x["prompt"], x["choices"])
+        y = self.labels_from(x, y)
         if y is not None and not isinstance(y, dict):
             y = label_array(y, len(encoded["input_ids"]))
         return self.model_inputs(encoded, input_names), y
