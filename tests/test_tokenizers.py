@@ -401,3 +401,67 @@ def test_bad_arguments(dirs):
         MegatronBertTokenizer.from_preset(dirs["pegasus"])
     with pytest.raises(ValueError, match="word_shape.json"):
         RoCBertTokenizer.from_preset(dirs["bert_uncased"])
+
+
+FAST_FAMILIES = [
+    ("roberta", RobertaTokenizer),
+    ("opt", OPTTokenizer),
+    ("pegasus", PegasusTokenizer),
+    ("bert_uncased", MegatronBertTokenizer),
+    ("roformer", RoFormerTokenizer),
+]
+WORD_LISTS = [["Hello", "world!"], ["Café", "naïve", "résumé", "emoji", "🤗"], ["今天", "好"]]
+
+
+@pytest.mark.parametrize("name,cls", FAST_FAMILIES)
+def test_windows_and_word_ids_match_transformers(dirs, name, cls):
+    from transformers import AutoTokenizer
+
+    ours, theirs = cls.from_preset(dirs[name]), _hf(dirs[name])
+    questions = ["What is it?", "Who?", ""]
+    contexts = [" ".join(CORPUS) * 2, "Hello world", "tabs\tand\nnewlines " * 6]
+    kwargs = dict(
+        truncation="only_second",
+        max_length=24,
+        stride=5,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length",
+    )
+    got = ours(questions, contexts, return_sequence_ids=True, **kwargs)
+    want = theirs(questions, contexts, **kwargs)
+    assert len(want["input_ids"]) > len(questions)
+    for key in want:
+        np.testing.assert_array_equal(got[key], np.asarray(want[key]), err_msg=f"{name} {key}")
+    rows = range(len(want["input_ids"]))
+    expected = [[-1 if s is None else s for s in want.sequence_ids(i)] for i in rows]
+    np.testing.assert_array_equal(got["sequence_ids"], expected)
+    # Pre-split words; byte-level BPE needs the prefix space, as in transformers.
+    options = {"add_prefix_space": True} if name in ("roberta", "opt") else {}
+    ours = cls.from_preset(dirs[name], **options)
+    theirs = AutoTokenizer.from_pretrained(dirs[name], **options)
+    got = ours(WORD_LISTS, is_split_into_words=True, padding=True, return_word_ids=True)
+    want = theirs(WORD_LISTS, is_split_into_words=True, padding=True)
+    np.testing.assert_array_equal(got["input_ids"], np.asarray(want["input_ids"]))
+    expected = [[-1 if w is None else w for w in want.word_ids(i)] for i in range(3)]
+    np.testing.assert_array_equal(got["word_ids"], expected)
+
+
+def test_rocbert_windows(dirs):
+    ours = RoCBertTokenizer.from_preset(dirs["rocbert"])
+    context = " ".join(CORPUS)
+    windows = ours(
+        "What?",
+        context,
+        truncation="only_second",
+        max_length=16,
+        stride=4,
+        return_overflowing_tokens=True,
+        padding="max_length",
+    )
+    assert len(windows["input_ids"]) > 2
+    first = ours("What?", context, truncation="only_second", max_length=16)
+    for key in first:
+        np.testing.assert_array_equal(windows[key][0], first[key][0], err_msg=key)
+    with pytest.raises(ValueError, match="stride"):
+        ours("a", "b", stride=-1)
