@@ -92,18 +92,21 @@ def run_case(spec):
     return results
 
 
-def workflow(cls, preset, spec, keras_preset=None):
-    """from_preset, predict, evaluate, generate and fit; returns what the checks compare."""
+def workflow(cls, preset, spec, checks, keras_preset=None):
+    """from_preset, then the `checks` among predict, evaluate, generate and fit; returns what
+    the comparisons need."""
     model = cls.from_preset(preset)
     out = {"loaded": [np.array(w) for w in model.get_weights()], "sharded": sharded_paths(model)}
     if keras_preset:
         model.save_to_preset(keras_preset)
     x = {k: np.asarray(v, "int32") for k, v in spec["x"].items()}
     y = {k: np.asarray(v, "int32") for k, v in spec["y"].items()}
-    out["predict"] = model.predict(x, batch_size=8, verbose=0)["logits"]
+    if "predict" in checks:
+        out["predict"] = model.predict(x, batch_size=8, verbose=0)["logits"]
     model.compile(optimizer=keras.optimizers.SGD(0.1))
-    out["evaluate"] = float(model.evaluate(x, y, batch_size=8, verbose=0))
-    if spec.get("generate"):
+    if "evaluate" in checks:
+        out["evaluate"] = float(model.evaluate(x, y, batch_size=8, verbose=0))
+    if "generate" in checks:
         prompt = {k: np.asarray(v, "int32") for k, v in spec["generate"].items()}
         out["tokens"] = model.generate(prompt, max_new_tokens=5, eos_token_id=[])
         ids, _, context = model.generation_inputs(prompt)
@@ -116,34 +119,41 @@ def workflow(cls, preset, spec, keras_preset=None):
                 if len(t.shape) == 5
             }
         )
-    history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    out["fit_loss"] = history.history["loss"]
-    out["fitted"] = [np.array(w) for w in model.get_weights()]
+    if "fit" in checks:
+        history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        out["fit_loss"] = history.history["loss"]
+        out["fitted"] = [np.array(w) for w in model.get_weights()]
     return out
 
 
 def run_workflow(spec):
-    """The workflow on one device, under DataParallel and under ModelParallel; for
-    ModelParallel also from the Keras preset saved by the single-device run."""
+    """The workflow on one device, then inside the scope of each plan in `spec["plans"]`
+    (plan name -> checks); under ModelParallel also from the Keras preset saved by the
+    single-device run."""
     devices = keras.distribution.list_devices()
     cls = getattr(keras_models, spec["task"])
-    single = workflow(cls, spec["hf_dir"], spec, keras_preset=spec["keras_dir"])
+    every = sorted({check for checks in spec["plans"].values() for check in checks})
+    single = workflow(cls, spec["hf_dir"], spec, every, keras_preset=spec["keras_dir"])
     results = {"single_cache_specs": single.get("cache_specs")}
     for name, distribution in plans(cls.backbone_cls, devices).items():
-        if name not in spec["plans"]:
+        checks = spec["plans"].get(name)
+        if checks is None:
             continue
         with distribution.scope():
-            ours = workflow(cls, spec["hf_dir"], spec)
+            ours = workflow(cls, spec["hf_dir"], spec, checks)
             from_keras = cls.from_preset(spec["keras_dir"]) if name == "model_parallel" else None
         result = {
             "load_diff": max_diff(ours["loaded"], single["loaded"]),
             "sharded": ours["sharded"],
-            "predict_diff": max_diff([ours["predict"]], [single["predict"]]),
-            "evaluate_diff": abs(ours["evaluate"] - single["evaluate"]),
-            "fit_loss_diff": max_diff([ours["fit_loss"]], [single["fit_loss"]]),
-            "fit_weight_diff": max_diff(ours["fitted"], single["fitted"]),
         }
-        if "tokens" in single:
+        if "predict" in checks:
+            result["predict_diff"] = max_diff([ours["predict"]], [single["predict"]])
+        if "evaluate" in checks:
+            result["evaluate_diff"] = abs(ours["evaluate"] - single["evaluate"])
+        if "fit" in checks:
+            result["fit_loss_diff"] = max_diff([ours["fit_loss"]], [single["fit_loss"]])
+            result["fit_weight_diff"] = max_diff(ours["fitted"], single["fitted"])
+        if "generate" in checks:
             result["tokens_equal"] = bool(np.array_equal(ours["tokens"], single["tokens"]))
             result["tokens"] = ours["tokens"].tolist()
             result["cache_specs"] = ours["cache_specs"]
