@@ -4,7 +4,7 @@ Train on several accelerators, or several hosts, with Keras 3's own distribution
 supplies the sharding plans (`Backbone.get_layout_map`) and every model, `fit` / `evaluate` /
 `predict`, `from_preset` and `generate` work inside `distribution.scope()`.
 
-`keras.distribution` runs on the JAX backend. Run:
+The library's distribution support is built and tested on the JAX backend. Run:
 `KERAS_BACKEND=jax python guides/distributed_training.py`. Without accelerators the script
 simulates 8 CPU devices, so every step below runs on a laptop. On the TensorFlow and torch
 backends it prints the sharding plan and explains the rest. `SMALL=1` shrinks it for the tests.
@@ -126,8 +126,8 @@ for variable in plain.weights:
 
 if not on_jax:
     print(
-        f"keras.distribution runs on the JAX backend; on {keras.backend.backend()} this guide "
-        "stops here. Run it with KERAS_BACKEND=jax."
+        f"Distributed runs are supported on the JAX backend; on {keras.backend.backend()} this "
+        "guide stops here. Run it with KERAS_BACKEND=jax."
     )
 else:
     # The initial weights as a preset, which the distributed runs load, and a one-device

@@ -14,6 +14,8 @@ The loop keeps every shape static (a `[batch, prompt + max_new_tokens]` id buffe
 cache of `max_length` slots written with `slice_update`), so it compiles once per prompt shape:
 `jax.jit` (variables passed as arguments through a `StatelessScope`), `tf.function` with XLA,
 and on torch a `no_grad` eager loop whose tensors keep the same shapes at every step.
+Inside a `keras.distribution` scope (JAX) the caches are laid out by batch and heads
+(`shard_cache`); the sharded variables go into `jax.jit` as they are.
 """
 
 import weakref
@@ -292,6 +294,9 @@ _COMPILED = weakref.WeakKeyDictionary()
 def compiled(model, fn, key):
     """`fn(*tensors)` compiled for the current backend, cached per `model` and `key`."""
     table = _COMPILED.setdefault(model, {})
+    if keras.backend.backend() == "jax":
+        # The traced loop lays out its caches for the distribution current at trace time.
+        key = (key, keras.distribution.distribution())
     if key in table:
         return table[key]
     backend = keras.backend.backend()
