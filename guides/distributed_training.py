@@ -160,9 +160,11 @@ else:
         # ## 7. Checking it: each variable's sharding
         # `variable.value.sharding` is the JAX sharding: its `spec` names the mesh axis of
         # every dimension (None: not split). `jax.debug.visualize_array_sharding(v.value)`
-        # draws 2-D ones.
+        # draws 2-D ones. (On a single device JAX may keep a plain `SingleDeviceSharding`.)
         for variable in model.weights[:8]:
-            print(f"  {variable.path:45s} {tuple(variable.value.sharding.spec)}")
+            sharding = variable.value.sharding
+            spec = tuple(sharding.spec) if hasattr(sharding, "spec") else "one device"
+            print(f"  {variable.path:45s} {spec}")
         model.compile(optimizer=keras.optimizers.SGD(0.1))
         history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
         # `evaluate` and `predict` work the same way inside the scope.
