@@ -14,6 +14,8 @@ The loop keeps every shape static (a `[batch, prompt + max_new_tokens]` id buffe
 cache of `max_length` slots written with `slice_update`), so it compiles once per prompt shape:
 `jax.jit` (variables passed as arguments through a `StatelessScope`), `tf.function` with XLA,
 and on torch a `no_grad` eager loop whose tensors keep the same shapes at every step.
+Inside a `keras.distribution` scope (JAX) the caches are laid out by batch and heads
+(`shard_cache`); the sharded variables go into `jax.jit` as they are.
 """
 
 import weakref
@@ -65,6 +67,50 @@ def _buffers(prompt_ids, prompt_mask, max_new_tokens, pad_id):
     return ids, mask
 
 
+# --- distribution ----------------------------------------------------------------------------
+def _heads_axis(model, distribution):
+    """The mesh axis splitting the attention heads: the one the layout puts on the output
+    columns of the first attention key projection (`None` when they are not split)."""
+    from keras_models.layers.attention import MultiHeadAttention
+
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, MultiHeadAttention):
+            return distribution.get_variable_layout(layer.key_dense.kernel).axes[-1]
+    return None
+
+
+def shard_cache(model, cache):
+    """Lays out every `[batch, 2, length, heads, head_dim]` tensor of `cache` for the current
+    `keras.distribution` (JAX): batch along the data axis, heads along the axis that splits
+    the key/value projections, so each device keeps the keys and values it computed itself
+    and decoding moves no cache between devices. Axes that do not divide stay replicated;
+    without a distribution the cache is returned as is."""
+    if keras.backend.backend() != "jax":
+        return cache
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return cache
+    mesh = distribution.device_mesh
+    sizes = dict(zip(mesh.axis_names, mesh.shape))
+    heads_axis = _heads_axis(model, distribution)
+
+    def fits(axis, dim):
+        return axis in sizes and dim is not None and dim % sizes[axis] == 0
+
+    def place(tensor):
+        if len(tensor.shape) != 5:
+            return tensor
+        axes = [None] * 5
+        if fits(distribution.batch_dim_name, tensor.shape[0]):
+            axes[0] = distribution.batch_dim_name
+        if heads_axis != axes[0] and fits(heads_axis, tensor.shape[3]):
+            axes[3] = heads_axis
+        layout = keras.distribution.TensorLayout(axes, mesh)
+        return keras.distribution.distribute_tensor(tensor, layout)
+
+    return keras.tree.map_structure(place, cache)
+
+
 # --- greedy and sampling -------------------------------------------------------------------
 def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens, config, eos, pad):
     """Greedy or sampled decoding. Returns `(ids [batch, prompt + max_new_tokens], length)`;
@@ -72,7 +118,7 @@ def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens,
     batch, prompt_length = ops.shape(prompt_ids)[0], prompt_ids.shape[1]
     max_length = prompt_length + max_new_tokens
     ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, pad)
-    cache = model.init_cache(batch, max_length, context)
+    cache = shard_cache(model, model.init_cache(batch, max_length, context))
 
     def select(logits, index, ids, mask, finished):
         logits = force_eos(logits, index, max_length, config.forced_eos_token_id)
@@ -97,6 +143,7 @@ def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens,
     def body(index, ids, mask, finished, cache):
         token = ops.slice(ids, (0, index - 1), (batch, 1))
         logits, cache = model.call_with_cache(token, mask, cache, index - 1)
+        cache = shard_cache(model, cache)
         ids, mask, finished = select(logits[:, -1], index, ids, mask, finished)
         return index + 1, ids, mask, finished, cache
 
@@ -132,7 +179,7 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
     penalty = float(config.length_penalty)
     flat_ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, pad)
     running = ops.reshape(flat_ids, (batch, beams, max_length))
-    cache = model.init_cache(flat_batch, max_length, context)
+    cache = shard_cache(model, model.init_cache(flat_batch, max_length, context))
     top_beam = ops.convert_to_tensor(np.arange(keep) < beams)
 
     state = dict(
@@ -215,6 +262,7 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
             go=go,
         )
         cache = keras.tree.map_structure(lambda c: ops.take(c, flat_parents, axis=0), cache)
+        cache = shard_cache(model, cache)
         mask = _write(mask, index, ops.ones((flat_batch,), dtype="int32"))
         return new_state, mask, cache
 
@@ -246,6 +294,9 @@ _COMPILED = weakref.WeakKeyDictionary()
 def compiled(model, fn, key):
     """`fn(*tensors)` compiled for the current backend, cached per `model` and `key`."""
     table = _COMPILED.setdefault(model, {})
+    if keras.backend.backend() == "jax":
+        # The traced loop lays out its caches for the distribution current at trace time.
+        key = (key, keras.distribution.distribution())
     if key in table:
         return table[key]
     backend = keras.backend.backend()
