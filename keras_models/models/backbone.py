@@ -2,7 +2,13 @@
 
 import keras
 
-from keras_models.models.inputs import check_data, check_limits, is_concrete, normalize_inputs
+from keras_models.models.inputs import (
+    check_data,
+    check_lengths,
+    check_limits,
+    is_concrete,
+    normalize_inputs,
+)
 
 
 class InputNormalizingModel(keras.Model):
@@ -35,12 +41,23 @@ class InputNormalizingModel(keras.Model):
         )
         given = tuple(values)
         values = self.fill_defaults(values)
+        self.check_values(values, given)
+        return values, extras
+
+    def check_values(self, values, given=()):
+        """Checks sequence lengths (where the shape is known) and, for concrete values, ids
+        against `input_limits()`; `given` names the inputs the caller passed."""
+        check_lengths(values, self.max_lengths())
         if all(is_concrete(v) for v in values.values()):
             check_limits(values, self.input_limits(), given)
-        return values, extras
 
     def input_limits(self):
         """Allowed id ranges: input name -> `(low, high)`, `high` exclusive."""
+        return {}
+
+    def max_lengths(self):
+        """Longest sequence (last axis) each input may have: input name -> length. For
+        families whose positions are not an input (sinusoidal or rotary tables)."""
         return {}
 
     def fill_defaults(self, inputs):

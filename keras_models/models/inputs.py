@@ -142,11 +142,26 @@ def is_concrete(value):
     return True
 
 
+def check_lengths(inputs, max_lengths):
+    """Refuses a sequence axis (the last one) longer than `max_lengths[name]`; unknown
+    (symbolic) lengths pass."""
+    for name, limit in max_lengths.items():
+        if name not in inputs:
+            continue
+        length = inputs[name].shape[-1]
+        if length is not None and length > limit:
+            raise ValueError(
+                f"`{name}` is too long: {length} positions, but this model's position table "
+                f"holds {limit} (lengths 1 to {limit} are accepted). Shorten `{name}`."
+            )
+
+
 def check_limits(inputs, limits, given=()):
     """Checks concrete id values against `limits` (name -> (low, high), high exclusive).
 
     JAX and XLA clamp an out-of-range embedding index silently while torch raises; this check
-    gives all three backends the same clear error.
+    gives all three backends the same clear error. Of the computed defaults only position ids
+    are checked (the others, such as RoCBert's "not given" fill, are in range by construction).
 
     Args:
         inputs: dict of input name -> concrete value.
@@ -154,7 +169,7 @@ def check_limits(inputs, limits, given=()):
         given: the names the caller passed (the others were computed defaults).
     """
     for name, (low, high) in limits.items():
-        if name not in inputs:
+        if name not in inputs or (name not in given and name != "position_ids"):
             continue
         values = np.asarray(keras.ops.convert_to_numpy(inputs[name]))
         if not values.size:
@@ -166,7 +181,7 @@ def check_limits(inputs, limits, given=()):
         if name == "position_ids" and name not in given:
             raise ValueError(
                 f"The sequence is too long: length {values.shape[-1]} needs position {bad}, but "
-                f"the position table has positions [{low}, {high}). Shorten `input_ids`."
+                f"the largest position of this model is {high - 1}. Shorten `input_ids`."
             )
         raise ValueError(
             f"`{name}` holds {bad}, outside the accepted range [{low}, {high}) of this model."

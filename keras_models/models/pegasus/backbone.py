@@ -279,6 +279,13 @@ class PegasusBackbone(Backbone):
             inputs["decoder_attention_mask"] = ops.ones_like(inputs["decoder_input_ids"])
         return inputs
 
+    def input_limits(self):
+        return {name: (0, self.vocab_size) for name in ("input_ids", "decoder_input_ids")}
+
+    def max_lengths(self):
+        # The sinusoidal table has `max_position_embeddings` rows on each side.
+        return {name: self.max_position_embeddings for name in ("input_ids", "decoder_input_ids")}
+
     # --- the two halves ------------------------------------------------------------------
     def _check_encoder(self):
         if not self.is_encoder_decoder:
