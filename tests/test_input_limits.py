@@ -8,95 +8,63 @@ import pytest
 
 import keras_models
 from tests.families import FAMILIES
-
-TYPE_VOCAB = 2
-
-
-def _config(family):
-    config = dict(FAMILIES[family][4])
-    if family in ("roberta", "megatron_bert", "roc_bert", "roformer"):
-        config["type_vocab_size"] = TYPE_VOCAB
-    return config
-
-
-def max_length(family):
-    config = _config(family)
-    # RoBERTa positions start after the pad id (pad_token_id + 1 + i).
-    if family == "roberta":
-        return config["max_position_embeddings"] - 2
-    return config["max_position_embeddings"]
-
-
-TASKS = {
-    "megatron_bert": "MegatronBertForSequenceClassification",
-    "opt": "OPTForSequenceClassification",
-    "pegasus": "PegasusForConditionalGeneration",
-    "roc_bert": "RoCBertForSequenceClassification",
-    "roberta": "RobertaForSequenceClassification",
-    "roformer": "RoFormerForSequenceClassification",
-}
+from tests.tiny_models import TYPE_VOCAB, config, inputs, labels, max_length
+from tests.tiny_models import backbone as make_backbone
+from tests.tiny_models import task as make_task
 
 
 @pytest.fixture(scope="module")
 def models():
     built = {}
     for family in FAMILIES:
-        backbone = getattr(keras_models, FAMILIES[family][5])(**_config(family))
-        task_cls = getattr(keras_models, TASKS[family])
-        task = task_cls(backbone) if family == "pegasus" else task_cls(backbone, num_labels=2)
+        backbone = make_backbone(family)
+        task = make_task(family, backbone)
         task.compile(optimizer="sgd")
         built[family] = (backbone, task)
     return built
 
 
-def _x(family, ids, **extra):
-    x = {"input_ids": np.asarray(ids, "int32"), **extra}
-    if family == "pegasus" and "decoder_input_ids" not in x:
-        x["decoder_input_ids"] = np.full((x["input_ids"].shape[0], 3), 3, "int32")
-    return x
-
-
-def _labels(family, x):
-    if family == "pegasus":
-        return x["decoder_input_ids"]
-    return np.zeros(x["input_ids"].shape[0], "int32")
-
-
 def bad_inputs(family):
     """(input dict, pattern the error must match) for each way to leave the tables."""
-    config = _config(family)
-    vocab = config["vocab_size"]
+    cfg = config(family)
+    vocab = cfg["vocab_size"]
     ok = np.full((2, 4), 3, "int32")
     too_long = np.full((1, max_length(family) + 1), 3, "int32")
     cases = [
-        (_x(family, [[3, vocab], [3, 4]]), rf"`input_ids` holds {vocab}.*\[0, {vocab}\)"),
-        (_x(family, [[3, -1], [3, 4]]), r"`input_ids` holds -1"),
-        (_x(family, too_long), rf"too long.*{max_length(family) + 1}"),
+        (inputs(family, [[3, vocab], [3, 4]]), rf"`input_ids` holds {vocab}.*\[0, {vocab}\)"),
+        (inputs(family, [[3, -1], [3, 4]]), r"`input_ids` holds -1"),
+        (inputs(family, too_long), rf"too long.*{max_length(family) + 1}"),
     ]
     if family != "pegasus" and family != "opt":
         cases.append(
             (
-                _x(family, ok, token_type_ids=np.full((2, 4), TYPE_VOCAB)),
+                inputs(family, ok, token_type_ids=np.full((2, 4), TYPE_VOCAB)),
                 rf"`token_type_ids` holds {TYPE_VOCAB}.*\[0, {TYPE_VOCAB}\)",
             )
         )
     if family in ("roberta", "megatron_bert", "roc_bert", "opt"):
-        positions = np.full((2, 4), config["max_position_embeddings"], "int32")
-        cases.append((_x(family, ok, position_ids=positions), r"`position_ids` holds"))
+        positions = np.full((2, 4), cfg["max_position_embeddings"], "int32")
+        cases.append((inputs(family, ok, position_ids=positions), r"`position_ids` holds"))
     if family == "roc_bert":
-        shapes = np.full((2, 4), config["shape_vocab_size"], "int32")
-        sounds = np.full((2, 4), config["pronunciation_vocab_size"], "int32")
-        cases.append((_x(family, ok, input_shape_ids=shapes), r"`input_shape_ids` holds 23"))
+        shapes = np.full((2, 4), cfg["shape_vocab_size"], "int32")
+        sounds = np.full((2, 4), cfg["pronunciation_vocab_size"], "int32")
+        cases.append((inputs(family, ok, input_shape_ids=shapes), r"`input_shape_ids` holds 23"))
         cases.append(
-            (_x(family, ok, input_pronunciation_ids=sounds), r"`input_pronunciation_ids` holds 17")
+            (
+                inputs(family, ok, input_pronunciation_ids=sounds),
+                r"`input_pronunciation_ids` holds 17",
+            )
         )
     if family == "pegasus":
         long_decoder = np.full((1, max_length(family) + 1), 3, "int32")
         cases.append(
-            (_x(family, [[3, 4]], decoder_input_ids=long_decoder), r"`decoder_input_ids` is too")
+            (
+                inputs(family, [[3, 4]], decoder_input_ids=long_decoder),
+                r"`decoder_input_ids` is too",
+            )
         )
         cases.append(
-            (_x(family, ok, decoder_input_ids=[[3, vocab]] * 2), r"`decoder_input_ids` holds")
+            (inputs(family, ok, decoder_input_ids=[[3, vocab]] * 2), r"`decoder_input_ids` holds")
         )
     return cases
 
@@ -111,20 +79,20 @@ def test_out_of_range_ids_and_long_sequences_raise(models, family):
             with pytest.raises(ValueError, match=pattern):
                 model(**x)
         with pytest.raises(ValueError, match=pattern):
-            task.fit(x, _labels(family, x), epochs=1, verbose=0)
+            task.fit(x, labels(family, x), epochs=1, verbose=0)
         with pytest.raises(ValueError, match=pattern):
             task.predict(x, verbose=0)
     # The longest accepted sequence runs and gives finite numbers.
-    longest = _x(family, np.full((1, max_length(family)), 3, "int32"))
+    longest = inputs(family, np.full((1, max_length(family)), 3, "int32"))
     for value in backbone(longest).values():
         assert np.isfinite(keras.ops.convert_to_numpy(value)).all()
 
 
 def test_seq2seq_labels_too_long_for_the_decoder_raise_in_fit(models):
     _, task = models["pegasus"]
-    labels = np.full((1, max_length("pegasus") + 1), 3, "int32")
+    too_long = np.full((1, max_length("pegasus") + 1), 3, "int32")
     with pytest.raises(ValueError, match="`decoder_input_ids` is too long"):
-        task.fit({"input_ids": np.full((1, 4), 3, "int32")}, labels, epochs=1, verbose=0)
+        task.fit({"input_ids": np.full((1, 4), 3, "int32")}, too_long, epochs=1, verbose=0)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -137,7 +105,7 @@ def test_all_zero_attention_mask_rows_stay_finite(models, family):
         extra["decoder_attention_mask"] = zero_row
         extra["decoder_input_ids"] = ids
     for model in (backbone, task):
-        outputs = model(_x(family, ids, **extra))
+        outputs = model(inputs(family, ids, **extra))
         for name, value in outputs.items():
             value = keras.ops.convert_to_numpy(value)
             assert np.isfinite(value).all(), f"{family} {name} is not finite"
@@ -145,7 +113,7 @@ def test_all_zero_attention_mask_rows_stay_finite(models, family):
 
 def test_generation_past_the_position_table_raises_before_running(models):
     opt = keras_models.OPTForCausalLM(models["opt"][0])
-    limit = _config("opt")["max_position_embeddings"]
+    limit = config("opt")["max_position_embeddings"]
     prompt = np.full((1, 5), 3, "int32")
     with pytest.raises(ValueError, match=rf"needs {limit + 1} positions.*at most {limit - 5}"):
         opt.generate(prompt, max_new_tokens=limit - 4)
@@ -160,7 +128,7 @@ def test_generation_past_the_position_table_raises_before_running(models):
     )
 
     _, pegasus = models["pegasus"]
-    limit = _config("pegasus")["max_position_embeddings"]
+    limit = config("pegasus")["max_position_embeddings"]
     with pytest.raises(ValueError, match=rf"needs {limit + 1} positions"):
         pegasus.generate(prompt, max_new_tokens=limit)
     with pytest.raises(ValueError, match="`input_ids` is too long"):

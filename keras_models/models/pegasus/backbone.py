@@ -204,6 +204,7 @@ class PegasusBackbone(Backbone):
                     hidden_dropout_prob=dropout,
                     attention_probs_dropout_prob=attention_dropout,
                     normalize_first=True,
+                    clamp_float16=True,
                     kernel_initializer=init,
                     dtype=dtype,
                     name=f"encoder_layer_{i}",
