@@ -110,13 +110,26 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
 
 def check_shapes(inputs):
     """Every input must have the shape of `input_ids` (`decoder_*` inputs: of
-    `decoder_input_ids`); unknown (symbolic) dimensions are not compared."""
+    `decoder_input_ids`, and the batch of `input_ids`); unknown (symbolic) dimensions are not
+    compared."""
+
+    def differ(shape, expected):
+        return any(a is not None and b is not None and a != b for a, b in zip(shape, expected))
+
     for name, value in inputs.items():
+        shape = tuple(value.shape)
+        if name.startswith("decoder_") and "input_ids" in inputs:
+            batch = tuple(inputs["input_ids"].shape)[:-1]
+            if differ(shape[:-1], batch):
+                raise ValueError(
+                    f"`{name}` has shape {shape}, but `input_ids` has shape "
+                    f"{tuple(inputs['input_ids'].shape)}; their batch axes must match."
+                )
         reference = "decoder_input_ids" if name.startswith("decoder_") else "input_ids"
         if reference not in inputs or name == reference:
             continue
-        shape, expected = tuple(value.shape), tuple(inputs[reference].shape)
-        if any(a is not None and b is not None and a != b for a, b in zip(shape, expected)):
+        expected = tuple(inputs[reference].shape)
+        if differ(shape, expected):
             raise ValueError(
                 f"`{name}` has shape {shape}, but `{reference}` has shape {expected}; they must "
                 "match."
