@@ -1,5 +1,8 @@
 """Backbone base class: a functional model that accepts tensors, lists and dicts."""
 
+import os
+import tempfile
+
 import keras
 
 from keras_models.models.inputs import (
@@ -77,6 +80,23 @@ class InputNormalizingModel(keras.Model):
     def call(self, inputs, training=None, mask=None):
         inputs, _ = self.normalize_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """`keras.Model.save`, made atomic for `.keras` files: the file is written under a
+        temporary name in the same directory and renamed over `filepath`, so an interrupted
+        save leaves an earlier file intact."""
+        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else None
+        if path is None or not path.endswith(".keras") or (not overwrite and os.path.exists(path)):
+            return super().save(filepath, overwrite=overwrite, **kwargs)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".keras", dir=directory)
+        os.close(fd)
+        try:
+            super().save(tmp, overwrite=True, **kwargs)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     # Bad data is refused on the host before a compiled step starts: an error raised inside
     # a traced step can leave a JAX model's variables unusable.
