@@ -133,3 +133,18 @@ def test_generation_past_the_position_table_raises_before_running(models):
         pegasus.generate(prompt, max_new_tokens=limit)
     with pytest.raises(ValueError, match="`input_ids` is too long"):
         pegasus.generate(np.full((1, limit + 1), 3, "int32"), max_new_tokens=2)
+
+
+@pytest.mark.parametrize("family", ["roberta", "opt"])
+def test_generator_batches_are_checked_in_fit(models, family):
+    _, task = models[family]
+    vocab = config(family)["vocab_size"]
+    good = inputs(family, np.full((2, 4), 3, "int32"))
+    bad = inputs(family, np.array([[3, vocab, 3, 3], [3, 3, 3, 3]], "int32"))
+
+    def batches():  # the bad batch first: refused before any step is compiled
+        yield bad, labels(family, bad)
+        yield good, labels(family, good)
+
+    with pytest.raises(ValueError, match=rf"`input_ids` holds {vocab}"):
+        task.fit(batches(), epochs=1, steps_per_epoch=2, shuffle=False, verbose=0)

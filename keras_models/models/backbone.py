@@ -1,5 +1,6 @@
 """Backbone base class: a functional model that accepts tensors, lists and dicts."""
 
+import inspect
 import os
 import tempfile
 
@@ -108,17 +109,30 @@ class InputNormalizingModel(keras.Model):
             self.normalize_inputs(model_inputs)  # checks values, computed positions included
         return items
 
+    def _checked_batches(self, x):
+        """A Python generator of batches, each checked on the host before it is used."""
+        if not inspect.isgenerator(x):
+            return x
+
+        def checked():
+            for batch in x:
+                # Keras reads a tuple or list batch as (x, y, sample_weight).
+                self.check_data(batch[0] if isinstance(batch, (tuple, list)) else batch)
+                yield batch
+
+        return checked()
+
     def fit(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y, training=True)
-        return super().fit(x, y, *args, **kwargs)
+        return super().fit(self._checked_batches(x), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y, training=True)
-        return super().evaluate(x, y, *args, **kwargs)
+        return super().evaluate(self._checked_batches(x), y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self.check_data(x)
-        return super().predict(x, *args, **kwargs)
+        return super().predict(self._checked_batches(x), *args, **kwargs)
 
 
 class Backbone(InputNormalizingModel):
