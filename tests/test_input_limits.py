@@ -122,10 +122,10 @@ def test_generation_past_the_position_table_raises_before_running(models):
         "input_ids": np.full((1, 8), 3, "int32"),
         "attention_mask": np.array([[0, 0, 0, 1, 1, 1, 1, 1]], "int32"),
     }
-    assert opt.generate(padded, max_new_tokens=limit - 5, eos_token_id=[]).shape == (
-        1,
-        8 + limit - 5,
-    )
+    ids, mask = opt.generation_inputs(padded)[:2]
+    opt.check_generation_length(ids, mask, limit - 5)  # no error
+    with pytest.raises(ValueError, match=rf"needs {limit + 1} positions"):
+        opt.check_generation_length(ids, mask, limit - 4)
 
     _, pegasus = models["pegasus"]
     limit = config("pegasus")["max_position_embeddings"]
