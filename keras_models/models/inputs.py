@@ -165,7 +165,8 @@ def check_lengths(inputs, max_lengths):
         if length is not None and length > limit:
             raise ValueError(
                 f"`{name}` is too long: {length} positions, but this model's position table "
-                f"holds {limit} (lengths 1 to {limit} are accepted). Shorten `{name}`."
+                f"holds {limit} (`max_position_embeddings`; lengths 1 to {limit} are accepted). "
+                f"Shorten `{name}`."
             )
 
 
