@@ -44,6 +44,26 @@ class GenerationMixin:
         used when `generate` gets none."""
         return {"eos_token_id": None, "pad_token_id": 0}
 
+    def check_generation_length(self, prompt_ids, prompt_mask, max_new_tokens):
+        """Refuses, before decoding starts, a prompt plus `max_new_tokens` that would need
+        positions past the backbone's table (`max_position_embeddings`). Backbones whose
+        positions count only real tokens (`positions_follow_mask`) are measured without the
+        left padding."""
+        limit = getattr(self.backbone, "max_position_embeddings", None)
+        if limit is None:
+            return
+        if getattr(self.backbone, "positions_follow_mask", False):
+            used = int(np.max(np.sum(prompt_mask != 0, axis=-1)))
+        else:
+            used = int(prompt_ids.shape[-1])
+        if used + max_new_tokens > limit:
+            raise ValueError(
+                f"The prompt (length {used}) plus `max_new_tokens`={max_new_tokens} needs "
+                f"{used + max_new_tokens} positions, but this model's position table holds "
+                f"{limit} (`max_position_embeddings`). Lower `max_new_tokens` to at most "
+                f"{max(limit - used, 0)} or shorten the prompt."
+            )
+
     def generate(
         self,
         inputs,
@@ -132,6 +152,7 @@ class GenerationMixin:
             )
         batch = prompt_ids.shape[0]
         max_new_tokens = int(max_new_tokens)
+        self.check_generation_length(prompt_ids, prompt_mask, max_new_tokens)
         key = (prompt_ids.shape, max_new_tokens, config, eos, int(pad))
         if config.num_beams > 1:
             beams = config.num_beams

@@ -1,6 +1,7 @@
 """Transformer encoder block, post-LN (BERT) or pre-LN (Megatron) placement."""
 
 import keras
+from keras import ops
 
 from keras_models.layers.attention import MultiHeadAttention
 
@@ -25,6 +26,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         rotary_embedding: optional rotary layer for the self-attention.
         rotary_value: whether the rotary layer also rotates values.
         kernel_initializer: initializer of every kernel.
+        clamp_float16: in float16, clip the block's output to the float16 range less 1000
+            (transformers' Pegasus/Bart encoder layers do this to keep overflow from turning
+            into inf).
 
     Call arguments:
         inputs: `[batch, seq, hidden_size]`.
@@ -50,6 +54,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         rotary_embedding=None,
         rotary_value=False,
         kernel_initializer="glorot_uniform",
+        clamp_float16=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -67,6 +72,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention_probs_dropout_prob = attention_probs_dropout_prob
         self.normalize_first = normalize_first
         self.rotary_value = rotary_value
+        self.clamp_float16 = clamp_float16
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         policy = self.dtype_policy
         self.attention = MultiHeadAttention(
@@ -117,11 +123,17 @@ class TransformerEncoderBlock(keras.layers.Layer):
             )
             x = x + self.dropout(h, training=training)
             h = self.output_dense(self.intermediate_dense(self.output_layer_norm(x)))
-            return x + self.dropout(h, training=training)
+            return self._clamp(x + self.dropout(h, training=training))
         h = self.attention(x, attention_mask=attention_mask, training=training)
         x = self.attention_layer_norm(x + self.dropout(h, training=training))
         h = self.output_dense(self.intermediate_dense(x))
-        return self.output_layer_norm(x + self.dropout(h, training=training))
+        return self._clamp(self.output_layer_norm(x + self.dropout(h, training=training)))
+
+    def _clamp(self, x):
+        if not self.clamp_float16 or keras.backend.standardize_dtype(x.dtype) != "float16":
+            return x
+        limit = 65504.0 - 1000.0  # float16 max less 1000, as transformers
+        return ops.clip(x, -limit, limit)
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
@@ -144,6 +156,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             ),
             rotary_value=self.rotary_value,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            clamp_float16=self.clamp_float16,
         )
         return config
 

@@ -1,8 +1,18 @@
 """Backbone base class: a functional model that accepts tensors, lists and dicts."""
 
+import inspect
+import os
+import tempfile
+
 import keras
 
-from keras_models.models.inputs import check_data, check_limits, is_concrete, normalize_inputs
+from keras_models.models.inputs import (
+    check_data,
+    check_lengths,
+    check_limits,
+    is_concrete,
+    normalize_inputs,
+)
 from keras_models.tokenizers.preprocessors.base import is_raw_text
 from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
@@ -41,12 +51,23 @@ class InputNormalizingModel(keras.Model):
         )
         given = tuple(values)
         values = self.fill_defaults(values)
+        self.check_values(values, given)
+        return values, extras
+
+    def check_values(self, values, given=()):
+        """Checks sequence lengths (where the shape is known) and, for concrete values, ids
+        against `input_limits()`; `given` names the inputs the caller passed."""
+        check_lengths(values, self.max_lengths())
         if all(is_concrete(v) for v in values.values()):
             check_limits(values, self.input_limits(), given)
-        return values, extras
 
     def input_limits(self):
         """Allowed id ranges: input name -> `(low, high)`, `high` exclusive."""
+        return {}
+
+    def max_lengths(self):
+        """Longest sequence (last axis) each input may have: input name -> length. For
+        families whose positions are not an input (sinusoidal or rotary tables)."""
         return {}
 
     def fill_defaults(self, inputs):
@@ -66,6 +87,23 @@ class InputNormalizingModel(keras.Model):
     def call(self, inputs, training=None, mask=None):
         inputs, _ = self.normalize_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """`keras.Model.save`, made atomic for `.keras` files: the file is written under a
+        temporary name in the same directory and renamed over `filepath`, so an interrupted
+        save leaves an earlier file intact."""
+        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else None
+        if path is None or not path.endswith(".keras") or (not overwrite and os.path.exists(path)):
+            return super().save(filepath, overwrite=overwrite, **kwargs)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".saving-", suffix=".keras", dir=directory)
+        os.close(fd)
+        try:
+            super().save(tmp, overwrite=True, **kwargs)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     # Bad data is refused on the host before a compiled step starts: an error raised inside
     # a traced step can leave a JAX model's variables unusable.
@@ -135,21 +173,34 @@ class InputNormalizingModel(keras.Model):
 
         return preset_files(self)
 
+    def _checked_batches(self, x):
+        """A Python generator of batches, each checked on the host before it is used."""
+        if not inspect.isgenerator(x):
+            return x
+
+        def checked():
+            for batch in x:
+                # Keras reads a tuple or list batch as (x, y, sample_weight).
+                self.check_data(batch[0] if isinstance(batch, (tuple, list)) else batch)
+                yield batch
+
+        return checked()
+
     def fit(self, x=None, y=None, *args, **kwargs):
         x, y = self.preprocess_raw(x, y, training=True)
         self._raw_validation(kwargs)
         self.check_data(x, y, training=True)
-        return super().fit(x, y, *args, **kwargs)
+        return super().fit(self._checked_batches(x), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x, y = self.preprocess_raw(x, y, training=True)
         self.check_data(x, y, training=True)
-        return super().evaluate(x, y, *args, **kwargs)
+        return super().evaluate(self._checked_batches(x), y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         x, _ = self.preprocess_raw(x)
         self.check_data(x)
-        return super().predict(x, *args, **kwargs)
+        return super().predict(self._checked_batches(x), *args, **kwargs)
 
 
 class Backbone(InputNormalizingModel):

@@ -110,13 +110,26 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
 
 def check_shapes(inputs):
     """Every input must have the shape of `input_ids` (`decoder_*` inputs: of
-    `decoder_input_ids`); unknown (symbolic) dimensions are not compared."""
+    `decoder_input_ids`, and the batch of `input_ids`); unknown (symbolic) dimensions are not
+    compared."""
+
+    def differ(shape, expected):
+        return any(a is not None and b is not None and a != b for a, b in zip(shape, expected))
+
     for name, value in inputs.items():
+        shape = tuple(value.shape)
+        if name.startswith("decoder_") and "input_ids" in inputs:
+            batch = tuple(inputs["input_ids"].shape)[:-1]
+            if differ(shape[:-1], batch):
+                raise ValueError(
+                    f"`{name}` has shape {shape}, but `input_ids` has shape "
+                    f"{tuple(inputs['input_ids'].shape)}; their batch axes must match."
+                )
         reference = "decoder_input_ids" if name.startswith("decoder_") else "input_ids"
         if reference not in inputs or name == reference:
             continue
-        shape, expected = tuple(value.shape), tuple(inputs[reference].shape)
-        if any(a is not None and b is not None and a != b for a, b in zip(shape, expected)):
+        expected = tuple(inputs[reference].shape)
+        if differ(shape, expected):
             raise ValueError(
                 f"`{name}` has shape {shape}, but `{reference}` has shape {expected}; they must "
                 "match."
@@ -142,11 +155,27 @@ def is_concrete(value):
     return True
 
 
+def check_lengths(inputs, max_lengths):
+    """Refuses a sequence axis (the last one) longer than `max_lengths[name]`; unknown
+    (symbolic) lengths pass."""
+    for name, limit in max_lengths.items():
+        if name not in inputs:
+            continue
+        length = inputs[name].shape[-1]
+        if length is not None and length > limit:
+            raise ValueError(
+                f"`{name}` is too long: {length} positions, but this model's position table "
+                f"holds {limit} (`max_position_embeddings`; lengths 1 to {limit} are accepted). "
+                f"Shorten `{name}`."
+            )
+
+
 def check_limits(inputs, limits, given=()):
     """Checks concrete id values against `limits` (name -> (low, high), high exclusive).
 
     JAX and XLA clamp an out-of-range embedding index silently while torch raises; this check
-    gives all three backends the same clear error.
+    gives all three backends the same clear error. Of the computed defaults only position ids
+    are checked (the others, such as RoCBert's "not given" fill, are in range by construction).
 
     Args:
         inputs: dict of input name -> concrete value.
@@ -154,7 +183,7 @@ def check_limits(inputs, limits, given=()):
         given: the names the caller passed (the others were computed defaults).
     """
     for name, (low, high) in limits.items():
-        if name not in inputs:
+        if name not in inputs or (name not in given and name != "position_ids"):
             continue
         values = np.asarray(keras.ops.convert_to_numpy(inputs[name]))
         if not values.size:
@@ -166,7 +195,7 @@ def check_limits(inputs, limits, given=()):
         if name == "position_ids" and name not in given:
             raise ValueError(
                 f"The sequence is too long: length {values.shape[-1]} needs position {bad}, but "
-                f"the position table has positions [{low}, {high}). Shorten `input_ids`."
+                f"the largest position of this model is {high - 1}. Shorten `input_ids`."
             )
         raise ValueError(
             f"`{name}` holds {bad}, outside the accepted range [{low}, {high}) of this model."

@@ -48,6 +48,12 @@ class Task(InputNormalizingModel):
     def input_limits(self):
         return self.backbone.input_limits()
 
+    def max_lengths(self):
+        return self.backbone.max_lengths()
+
+    def check_values(self, values, given=()):
+        self.backbone.check_values(values, given)
+
     # --- labels and losses -------------------------------------------------------------
     def check_data(self, x, y=None, training=False):
         items = super().check_data(x, y, training)

@@ -125,7 +125,10 @@ class Seq2SeqLM(GenerationMixin, Task):
                 self.backbone.pad_token_id,
                 self.backbone.decoder_start_token_id,
             )
-        return self.fill_defaults(values), extras
+        given = tuple(values)
+        values = self.fill_defaults(values)
+        self.check_values(values, given)
+        return values, extras
 
     def _with_decoder_inputs(self, x, y):
         """In-memory `x` plus decoder inputs shifted from the labels, when it has none.
@@ -227,6 +230,7 @@ class Seq2SeqLM(GenerationMixin, Task):
     def generation_inputs(self, inputs):
         names = self.input_names
         values, _ = normalize_inputs(inputs, names, self.input_rank, (), None)
+        self.check_values(values, tuple(values))
         ids = np.asarray(ops.convert_to_numpy(values["input_ids"]), "int32")
         mask = values.get("attention_mask")
         mask = np.ones_like(ids) if mask is None else np.asarray(ops.convert_to_numpy(mask))

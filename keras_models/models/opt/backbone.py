@@ -205,6 +205,16 @@ class OPTBackbone(Backbone):
             inputs["position_ids"] = opt_position_ids(inputs["attention_mask"])
         return inputs
 
+    #: Positions count the real tokens only (left padding does not use positions).
+    positions_follow_mask = True
+
+    def input_limits(self):
+        # Position ids index the table after the +2 offset, so -2 is its first row.
+        return {
+            "input_ids": (0, self.vocab_size),
+            "position_ids": (-POSITION_OFFSET, self.max_position_embeddings),
+        }
+
     # --- cached decoding (keras_models.generation) ---------------------------------------
     def init_cache(self, batch_size, max_length):
         """One zero `[batch, 2, max_length, heads, head_dim]` key/value cache per layer."""

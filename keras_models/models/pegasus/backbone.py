@@ -204,6 +204,7 @@ class PegasusBackbone(Backbone):
                     hidden_dropout_prob=dropout,
                     attention_probs_dropout_prob=attention_dropout,
                     normalize_first=True,
+                    clamp_float16=True,
                     kernel_initializer=init,
                     dtype=dtype,
                     name=f"encoder_layer_{i}",
@@ -278,6 +279,13 @@ class PegasusBackbone(Backbone):
         if "decoder_attention_mask" not in inputs:
             inputs["decoder_attention_mask"] = ops.ones_like(inputs["decoder_input_ids"])
         return inputs
+
+    def input_limits(self):
+        return {name: (0, self.vocab_size) for name in ("input_ids", "decoder_input_ids")}
+
+    def max_lengths(self):
+        # The sinusoidal table has `max_position_embeddings` rows on each side.
+        return {name: self.max_position_embeddings for name in ("input_ids", "decoder_input_ids")}
 
     # --- the two halves ------------------------------------------------------------------
     def _check_encoder(self):

@@ -13,11 +13,13 @@ Forward pass (transformers' `RoCBertModel`):
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_models.layers.position_ids import absolute_position_ids
 from keras_models.layers.rocbert_embeddings import RoCBertEmbeddings
 from keras_models.models.bert_encoder import BertStyleBackbone
+from keras_models.models.inputs import is_concrete
 
 #: The id used inside the graph for a shape / pronunciation id tensor that was not given.
 NOT_GIVEN = -1
@@ -168,6 +170,28 @@ class RoCBertBackbone(BertStyleBackbone):
 
     def default_position_ids(self, inputs):
         return absolute_position_ids(inputs["input_ids"])
+
+    def check_values(self, values, given=()):
+        # `call` gets the "not given" fill back as an input; it is not the caller's ids.
+        given = tuple(
+            name
+            for name in given
+            if not (
+                name in self.extra_inputs
+                and is_concrete(values[name])
+                and np.all(ops.convert_to_numpy(values[name]) == NOT_GIVEN)
+            )
+        )
+        super().check_values(values, given)
+
+    def input_limits(self):
+        limits = super().input_limits()
+        # Ids of a disabled table are ignored, as in transformers.
+        if self.enable_shape:
+            limits["input_shape_ids"] = (0, self.shape_vocab_size)
+        if self.enable_pronunciation:
+            limits["input_pronunciation_ids"] = (0, self.pronunciation_vocab_size)
+        return limits
 
     def get_config(self):
         config = super().get_config()

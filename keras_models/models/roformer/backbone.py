@@ -119,16 +119,10 @@ class RoFormerBackbone(BertStyleBackbone):
         self.pad_token_id = pad_token_id
         self.rotary_value = rotary_value
 
-    def fill_defaults(self, inputs):
+    def max_lengths(self):
         # transformers' rotary table has `max_position_embeddings` rows and longer inputs fail
         # there; refuse them here too rather than reading past the table.
-        length = inputs["input_ids"].shape[-1]
-        if length is not None and length > self.max_position_embeddings:
-            raise ValueError(
-                f"`input_ids` has {length} positions, more than this RoFormer's "
-                f"max_position_embeddings ({self.max_position_embeddings})."
-            )
-        return super().fill_defaults(inputs)
+        return {"input_ids": self.max_position_embeddings}
 
     def get_config(self):
         config = super().get_config()
