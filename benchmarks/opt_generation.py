@@ -140,7 +140,7 @@ def limit_threads(threads):
 def worker(args):
     limit_threads(args.threads)
     runner = {"keras_models": run_keras_models, "keras_hub": run_keras_hub}[args.worker]
-    print("RESULT " + json.dumps(runner(args.directory, args)), flush=True)
+    print("\nRESULT " + json.dumps(runner(args.directory, args)), flush=True)
 
 
 def spawn(kind, backend, directory, args):
