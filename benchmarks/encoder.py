@@ -7,7 +7,8 @@ Measures, each in its own subprocess (so its peak memory is its own):
   transformers);
 * train: one AdamW step of a sequence classifier on the same batch (`train_on_batch` for Keras
   models; forward, backward, `torch.optim.AdamW.step` for transformers), dropout on;
-* inference in `mixed_bfloat16` (ours), with the largest difference from our float32 outputs.
+* inference (`bf16`) and the training step (`train_bf16`) in `mixed_bfloat16` (ours), with the
+  difference of the bf16 outputs from our float32 outputs.
 
 for transformers (torch), our models on each Keras backend, and KerasHub's `RobertaBackbone` /
 `RobertaTextClassifier` when `keras_hub` imports. Every implementation gets the same weights
@@ -51,7 +52,7 @@ def flops(args, workload):
     h, f = c["hidden_size"], c["intermediate_size"]
     per_layer = 2 * tokens * (4 * h * h + 2 * h * f) + 2 * 2 * tokens * args.seq * h
     total = c["num_hidden_layers"] * per_layer
-    return 3 * total if workload == "train" else total
+    return 3 * total if workload.startswith("train") else total
 
 
 def batch(args, seed=0):
@@ -134,7 +135,8 @@ def run_keras_models(directory, workload, args):
         out = np.asarray(go()["last_hidden_state"], "float32")
         np.save(os.path.join(args.out_dir, f"{keras.backend.backend()}-{workload}.npy"), out)
     else:
-        model = keras_models.RobertaForSequenceClassification.from_preset(directory)
+        overrides = {"dtype": "mixed_bfloat16"} if workload == "train_bf16" else {}
+        model = keras_models.RobertaForSequenceClassification.from_preset(directory, **overrides)
         model.compile(optimizer=keras.optimizers.AdamW(1e-5))
 
         def go():
@@ -247,7 +249,7 @@ def keras_hub_path():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
-    parser.add_argument("--workloads", nargs="+", default=["infer", "train", "bf16"])
+    parser.add_argument("--workloads", nargs="+", default=["infer", "train", "bf16", "train_bf16"])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
@@ -272,7 +274,7 @@ def main():
         config = transformers.RobertaConfig(**ROBERTA_BASE)
         transformers.RobertaForSequenceClassification(config).save_pretrained(directory)
         for workload in args.workloads:
-            if workload != "bf16":
+            if "bf16" not in workload:
                 rows.append(
                     (
                         workload,
@@ -288,7 +290,7 @@ def main():
                         spawn("keras_models", backend, workload, directory, args),
                     )
                 )
-            if hub is not None and workload != "bf16":
+            if hub is not None and "bf16" not in workload:
                 for backend in args.backends:
                     rows.append(
                         (
@@ -301,7 +303,9 @@ def main():
         for backend in args.backends:
             paths = [os.path.join(out_dir, f"{backend}-{w}.npy") for w in ("infer", "bf16")]
             if all(os.path.exists(p) for p in paths):
-                errors[backend] = float(np.max(np.abs(np.load(paths[0]) - np.load(paths[1]))))
+                reference, bf16 = np.load(paths[0]), np.load(paths[1])
+                diff = np.abs(reference - bf16)
+                errors[backend] = (diff.max(), diff.mean(), diff.max() / np.abs(reference).max())
 
     print(
         f"\nRoBERTa-base shape, random weights, batch {args.batch} x {args.seq}, best of "
@@ -319,13 +323,14 @@ def main():
     print("-" * len(header))
     base = {w: r for w, n, r in rows if n == "transformers" and r}
     base["bf16"] = base.get("infer")
+    base["train_bf16"] = base.get("train")
     for workload, name, result in rows:
         if result is None:
             print(f"{workload:<8}{name:<26}{'failed':>9}")
             continue
         seconds = result["seconds"]
         rate = flops(args, workload) / seconds / 1e9
-        peak = peaks["bfloat16" if workload == "bf16" else "float32"]
+        peak = peaks["bfloat16" if "bf16" in workload else "float32"]
         ref = base.get(workload)
         vs = f"{ref['seconds'] / seconds:.2f}x" if ref else "-"
         cpu_vs = f"{ref['cpu'] / result['cpu']:.2f}x" if ref else "-"
@@ -334,11 +339,14 @@ def main():
             f"{100 * rate / peak:>7.0f}%{result['cpu']:>7.1f}{cpu_vs:>10}{result['peak_mb']:>9.0f}"
             f"{result['peak_mb'] - result['loaded_mb']:>7.0f}"
         )
-    for backend, error in errors.items():
-        print(f"mixed_bfloat16 vs float32 last_hidden_state, {backend}: max |diff| {error:.4f}")
+    for backend, (largest, mean, relative) in errors.items():
+        print(
+            f"mixed_bfloat16 vs float32 last_hidden_state, {backend}: max |diff| {largest:.4f}, "
+            f"mean |diff| {mean:.5f}, max |diff| / max |fp32| {relative:.4f}"
+        )
     print(
-        "ms: best wall time of one call; vs HF: transformers time / this time (inference rows "
-        "for bf16); GFLOP/s over the matmul FLOPs (train = 3x forward); % peak of the fp32 "
+        "ms: best wall time of one call; vs HF: transformers time / this time (its fp32 row for "
+        "bf16 rows); GFLOP/s over the matmul FLOPs (train = 3x forward); % peak of the fp32 "
         "(bf16 rows: bf16) matmul peak; cpu s: CPU seconds of that call (all threads), steadier "
         "than wall time when the machine is shared; peak MB: max RSS of the measuring process; +MB: growth "
         "after the model was loaded."
