@@ -44,13 +44,21 @@ def prompts(batch, length, seed=0):
 
 
 def timed(fn, repeats):
+    """`(best wall seconds, CPU seconds of that call)` after a warm-up call.
+
+    CPU seconds (all threads of the process) are steadier than wall time on a shared machine."""
     fn()  # warm-up: compilation and first-call allocations
-    best = float("inf")
+    best = (float("inf"), 0.0)
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, (time.perf_counter() - start, time.process_time() - cpu))
     return best
+
+
+def rates(tokens, seconds):
+    """`[tokens per wall second, tokens per CPU second]`."""
+    return [tokens / seconds[0], tokens / max(seconds[1], 1e-9)]
 
 
 def run_transformers(directory, args):
@@ -75,7 +83,7 @@ def run_transformers(directory, args):
                 )
             assert out.shape[1] == args.prompt_length + args.new_tokens
 
-        results[batch] = batch * args.new_tokens / timed(go, args.repeats)
+        results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
     return results
 
 
@@ -95,7 +103,7 @@ def run_keras_models(directory, args):
             )
             assert out.shape[1] == args.prompt_length + args.new_tokens
 
-        results[batch] = batch * args.new_tokens / timed(go, args.repeats)
+        results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
     return results
 
 
@@ -116,7 +124,7 @@ def run_keras_hub(directory, args):
         def go(inputs=inputs, width=width):
             model.generate(inputs, max_length=width, stop_token_ids=None)
 
-        results[batch] = batch * args.new_tokens / timed(go, args.repeats)
+        results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
     return results
 
 
@@ -140,7 +148,7 @@ def limit_threads(threads):
 def worker(args):
     limit_threads(args.threads)
     runner = {"keras_models": run_keras_models, "keras_hub": run_keras_hub}[args.worker]
-    print("RESULT " + json.dumps(runner(args.directory, args)), flush=True)
+    print("\nRESULT " + json.dumps(runner(args.directory, args)), flush=True)
 
 
 def spawn(kind, backend, directory, args):
@@ -216,20 +224,27 @@ def main():
         f"{args.new_tokens} new tokens, greedy, best of {args.repeats}; "
         f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs"
     )
-    header = f"{'implementation':<26}" + "".join(
-        f"{f'b={b} tok/s':>13}{'vs HF':>8}{'vs jax':>8}" for b in args.batch_sizes
+    for column, title in ((0, "tok/s"), (1, "tok/CPU-s")):
+        header = f"{'implementation':<26}" + "".join(
+            f"{f'b={b} {title}':>15}{'vs HF':>8}{'vs jax':>8}" for b in args.batch_sizes
+        )
+        print(header)
+        print("-" * len(header))
+        for name, result in rows.items():
+            line = f"{name:<26}"
+            for b in args.batch_sizes:
+                if result is None:
+                    line += f"{'failed':>15}{'':>8}{'':>8}"
+                    continue
+                value = result[b][column]
+                vs_jax = f"{value / jax_row[b][column]:.2f}x" if jax_row else "-"
+                line += f"{value:>15.1f}{value / base[b][column]:>7.2f}x{vs_jax:>8}"
+            print(line)
+        print()
+    print(
+        f"load average {os.getloadavg()[0]:.2f}. tok/CPU-s: tokens per CPU second of the "
+        "measuring process (all threads), steadier than wall time on a shared machine."
     )
-    print(header)
-    print("-" * len(header))
-    for name, result in rows.items():
-        line = f"{name:<26}"
-        for b in args.batch_sizes:
-            if result is None:
-                line += f"{'failed':>13}{'':>8}{'':>8}"
-                continue
-            vs_jax = f"{result[b] / jax_row[b]:.2f}x" if jax_row else "-"
-            line += f"{result[b]:>13.1f}{result[b] / base[b]:>7.2f}x{vs_jax:>8}"
-        print(line)
 
 
 if __name__ == "__main__":

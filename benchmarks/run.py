@@ -1,14 +1,16 @@
 """Runs every benchmark, one after the other: `python -m benchmarks.run` (or `make benchmark`).
 
 Each benchmark compares us with transformers side by side in one run; see its own module for
-options. The encoder inference / training-step comparison (RoBERTa-base shape) and KerasHub
-columns of issue 11 are not written yet.
+options. KerasHub rows appear where `keras_hub` imports (the encoder benchmark also looks in the
+directory named by `KERAS_HUB_PATH`, e.g. one made with `pip install --no-deps --target`).
+The latest table is in benchmarks/RESULTS.md.
 """
 
 import subprocess
 import sys
 
 BENCHMARKS = (
+    "benchmarks.encoder",
     "benchmarks.opt_generation",
     "benchmarks.pegasus_generation",
     "benchmarks.tokenizer_speed",

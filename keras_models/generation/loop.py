@@ -13,11 +13,16 @@ A model plugs in through four methods (see `GenerationMixin`):
 The loop keeps every shape static (a `[batch, prompt + max_new_tokens]` id buffer and mask, a
 cache of `max_length` slots written with `slice_update`), so it compiles once per prompt shape:
 `jax.jit` (variables passed as arguments through a `StatelessScope`), `tf.function` with XLA,
-and on torch a `no_grad` eager loop whose tensors keep the same shapes at every step.
+and on torch a `no_grad` Python loop whose body (one decode step and the token choice) is
+recorded once with `torch.jit.trace` and replayed at every step: the same tensor ops without
+Keras' per-layer and per-op Python dispatch, which otherwise costs more than the matmuls of a
+batch-1 step. The static shapes make the trace valid at every step.
 Inside a `keras.distribution` scope (JAX) the caches are laid out by batch and heads
 (`shard_cache`); the sharded variables go into `jax.jit` as they are.
 """
 
+import contextvars
+import warnings
 import weakref
 
 import keras
@@ -110,6 +115,50 @@ def shard_cache(model, cache):
 
     return keras.tree.map_structure(place, cache)
 
+# --- torch: the loop body as a traced graph ------------------------------------------------
+# The traces of the `compiled` call in progress (None outside it, and on other backends).
+_TORCH_TRACES = contextvars.ContextVar("torch_traces", default=None)
+
+
+def lean_body(model, name, body):
+    """`body(*loop_vars)` replayed from a `torch.jit.trace` on torch inside `compiled`.
+
+    The model's variables are inputs of the trace (bound through a `StatelessScope`), so weight
+    updates are seen; every other tensor the body needs must be a loop variable, since closed-
+    over tensors would be frozen into the trace. Elsewhere `body` is returned unchanged.
+    """
+    traces = _TORCH_TRACES.get()
+    if traces is None:
+        return body
+    import torch
+
+    variables = list(model.variables)
+    structure = {}
+
+    # The trace sees flat lists of tensors: TorchScript wants dicts of one value type.
+    def stateless(weights, flat):
+        args = keras.tree.pack_sequence_as(structure["in"], flat)
+        with keras.StatelessScope(state_mapping=list(zip(variables, weights))):
+            outputs = body(*args)
+        structure["out"] = outputs
+        return keras.tree.flatten(outputs)
+
+    def run(*args):
+        weights = [v.value.detach() for v in variables]
+        flat = keras.tree.flatten(args)
+        if name not in traces:
+            structure["in"] = args
+            with warnings.catch_warnings():
+                # Keras' shape checks read sizes as Python ints while tracing; the shapes are
+                # the same at every step, so those constants are right.
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                traced = torch.jit.trace(stateless, (weights, flat), check_trace=False)
+            traces[name] = (traced, structure["out"])
+        traced, outputs = traces[name]
+        return keras.tree.pack_sequence_as(outputs, traced(weights, flat))
+
+    return run
+
 
 # --- greedy and sampling -------------------------------------------------------------------
 def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens, config, eos, pad):
@@ -120,7 +169,7 @@ def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens,
     ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, pad)
     cache = shard_cache(model, model.init_cache(batch, max_length, context))
 
-    def select(logits, index, ids, mask, finished):
+    def select(logits, index, ids, mask, finished, uniforms):
         logits = force_eos(logits, index, max_length, config.forced_eos_token_id)
         if config.do_sample:
             token = sample(logits, ops.take(uniforms, index - prompt_length, axis=0), config)
@@ -135,20 +184,22 @@ def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens,
 
     logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0)
     finished = ops.zeros((batch,), dtype="bool")
-    ids, mask, finished = select(logits[:, -1], prompt_length, ids, mask, finished)
+    ids, mask, finished = select(logits[:, -1], prompt_length, ids, mask, finished, uniforms)
 
-    def cond(index, ids, mask, finished, cache):
+    def cond(index, ids, mask, finished, cache, uniforms):
         return ops.logical_and(index < max_length, ops.logical_not(ops.all(finished)))
 
-    def body(index, ids, mask, finished, cache):
+    # `uniforms` is a loop variable (unchanged) so that a traced body reads it as an input.
+    def body(index, ids, mask, finished, cache, uniforms):
         token = ops.slice(ids, (0, index - 1), (batch, 1))
         logits, cache = model.call_with_cache(token, mask, cache, index - 1)
         cache = shard_cache(model, cache)
-        ids, mask, finished = select(logits[:, -1], index, ids, mask, finished)
-        return index + 1, ids, mask, finished, cache
+        ids, mask, finished = select(logits[:, -1], index, ids, mask, finished, uniforms)
+        return index + 1, ids, mask, finished, cache, uniforms
 
     start = ops.convert_to_tensor(prompt_length + 1, dtype="int32")
-    index, ids, _, _, _ = ops.while_loop(cond, body, (start, ids, mask, finished, cache))
+    loop_vars = (start, ids, mask, finished, cache, uniforms)
+    index, ids = ops.while_loop(cond, lean_body(model, "search", body), loop_vars)[:2]
     return ids, index
 
 
@@ -281,7 +332,9 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
         return index + 1, state, mask, cache
 
     start = ops.convert_to_tensor(prompt_length + 1, dtype="int32")
-    _, state, _, _ = ops.while_loop(cond, body, (start, state, mask, cache))
+    _, state, _, _ = ops.while_loop(
+        cond, lean_body(model, "beam_search", body), (start, state, mask, cache)
+    )
     best = state["sequences"][:, 0]
     length = prompt_length + ops.max(state["lengths"][:, 0])
     return best, length
@@ -325,9 +378,15 @@ def compiled(model, fn, key):
     elif backend == "torch":
         import torch
 
+        traces = {}  # the loop bodies of this model and key, traced at the first call
+
         def run(*args):
-            with torch.no_grad():
-                return fn(*args)
+            token = _TORCH_TRACES.set(traces)
+            try:
+                with torch.no_grad():
+                    return fn(*args)
+            finally:
+                _TORCH_TRACES.reset(token)
 
     else:
         run = fn

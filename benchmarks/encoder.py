@@ -1,0 +1,357 @@
+"""Encoder speed of a RoBERTa-base-shaped model (random weights), side by side.
+
+Measures, each in its own subprocess (so its peak memory is its own):
+
+* inference: the backbone's outputs for a batch of `--batch x --seq` tokens
+  (`predict_on_batch` for Keras models, `RobertaModel` under `torch.inference_mode` for
+  transformers);
+* train: one AdamW step of a sequence classifier on the same batch (`train_on_batch` for Keras
+  models; forward, backward, `torch.optim.AdamW.step` for transformers), dropout on;
+* inference (`bf16`) and the training step (`train_bf16`) in `mixed_bfloat16` (ours), with the
+  difference of the bf16 outputs from our float32 outputs.
+
+for transformers (torch), our models on each Keras backend, and KerasHub's `RobertaBackbone` /
+`RobertaTextClassifier` when `keras_hub` imports. Every implementation gets the same weights
+(one `save_pretrained` directory; KerasHub gets random weights of the same shapes).
+
+    python -m benchmarks.encoder [--backends jax tensorflow torch] [--workloads infer train bf16]
+
+Prints the best wall time of `--repeats` calls after a warm-up call (compilation), the ratio to
+transformers, the achieved GFLOP/s and its share of an fp32 (or bf16) matmul peak measured at
+the start of the same run, and the peak resident memory of the measuring process.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROBERTA_BASE = dict(
+    vocab_size=50265,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=514,
+    type_vocab_size=1,
+    pad_token_id=1,
+    num_labels=2,
+)
+
+
+def flops(args, workload):
+    """Matmul FLOPs of one forward pass (projections, feed-forward, attention scores and
+    values); a training step counts three passes (forward, two backward products)."""
+    c, tokens = ROBERTA_BASE, args.batch * args.seq
+    h, f = c["hidden_size"], c["intermediate_size"]
+    per_layer = 2 * tokens * (4 * h * h + 2 * h * f) + 2 * 2 * tokens * args.seq * h
+    total = c["num_hidden_layers"] * per_layer
+    return 3 * total if workload.startswith("train") else total
+
+
+def batch(args, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(3, ROBERTA_BASE["vocab_size"], size=(args.batch, args.seq)).astype("int32")
+    ids[:, 0] = 0
+    ids[:, -1] = 2
+    mask = np.ones_like(ids)
+    # A little padding on half the rows, so the mask is exercised.
+    ids[::2, -8:] = ROBERTA_BASE["pad_token_id"]
+    mask[::2, -8:] = 0
+    labels = rng.integers(0, 2, size=(args.batch,)).astype("int32")
+    return ids, mask, labels
+
+
+def timed(fn, repeats):
+    """`(best wall seconds, CPU seconds of that call)` over `repeats` calls after a warm-up.
+
+    CPU seconds (all threads of the process) are steadier than wall time on a loaded machine:
+    their ratio between implementations measures work done, not scheduling luck."""
+    fn()  # warm-up: compilation and first-call allocations
+    best = (float("inf"), 0.0)
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), time.process_time()
+        fn()
+        best = min(best, (time.perf_counter() - start, time.process_time() - cpu))
+    return best
+
+
+def max_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- workers (one measurement per process) -------------------------------------------------
+def run_transformers(directory, workload, args):
+    import torch
+    import transformers
+
+    ids, mask, labels = batch(args)
+    ids_t, mask_t = torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long)
+    if workload == "infer":
+        model = transformers.RobertaModel.from_pretrained(directory).eval()
+
+        def go():
+            with torch.inference_mode():
+                return model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+
+    else:
+        model = transformers.RobertaForSequenceClassification.from_pretrained(directory).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        labels_t = torch.tensor(labels, dtype=torch.long)
+
+        def go():
+            loss = model(input_ids=ids_t, attention_mask=mask_t, labels=labels_t).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+    loaded = max_rss_mb()
+    seconds, cpu = timed(go, args.repeats)
+    return {"seconds": seconds, "cpu": cpu, "loaded_mb": loaded}
+
+
+def run_keras_models(directory, workload, args):
+    import keras
+
+    import keras_models
+
+    ids, mask, labels = batch(args)
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    result = {}
+    if workload in ("infer", "bf16"):
+        dtype = "mixed_bfloat16" if workload == "bf16" else None
+        overrides = {"dtype": dtype} if dtype else {}
+        model = keras_models.RobertaBackbone.from_preset(directory, **overrides)
+
+        def go():
+            return model.predict_on_batch(inputs)
+
+        out = np.asarray(go()["last_hidden_state"], "float32")
+        np.save(os.path.join(args.out_dir, f"{keras.backend.backend()}-{workload}.npy"), out)
+    else:
+        overrides = {"dtype": "mixed_bfloat16"} if workload == "train_bf16" else {}
+        model = keras_models.RobertaForSequenceClassification.from_preset(directory, **overrides)
+        model.compile(optimizer=keras.optimizers.AdamW(1e-5))
+
+        def go():
+            return model.train_on_batch(inputs, labels)
+
+    result["loaded_mb"] = max_rss_mb()
+    result["seconds"], result["cpu"] = timed(go, args.repeats)
+    return result
+
+
+def run_keras_hub(directory, workload, args):
+    import keras
+    import keras_hub
+
+    ids, mask, labels = batch(args)
+    c = ROBERTA_BASE
+    backbone = keras_hub.models.RobertaBackbone(
+        vocabulary_size=c["vocab_size"],
+        num_layers=c["num_hidden_layers"],
+        num_heads=c["num_attention_heads"],
+        hidden_dim=c["hidden_size"],
+        intermediate_dim=c["intermediate_size"],
+        max_sequence_length=c["max_position_embeddings"] - 2,
+    )
+    inputs = {"token_ids": ids, "padding_mask": mask.astype(bool)}
+    if workload == "infer":
+
+        def go():
+            return backbone.predict_on_batch(inputs)
+
+    else:
+        model = keras_hub.models.RobertaTextClassifier(backbone, num_classes=2, preprocessor=None)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(1e-5),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+
+        def go():
+            return model.train_on_batch(inputs, labels)
+
+    loaded = max_rss_mb()
+    seconds, cpu = timed(go, args.repeats)
+    return {"seconds": seconds, "cpu": cpu, "loaded_mb": loaded}
+
+
+def worker(args):
+    runner = {
+        "transformers": run_transformers,
+        "keras_models": run_keras_models,
+        "keras_hub": run_keras_hub,
+    }[args.worker]
+    result = runner(args.directory, args.workload, args)
+    result["peak_mb"] = max_rss_mb()
+    print("\nRESULT " + json.dumps(result), flush=True)
+
+
+def spawn(kind, backend, workload, directory, args, extra_path=None):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [extra_path, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "benchmarks.encoder", "--worker", kind]
+    command += ["--workload", workload, "--directory", directory, "--out-dir", args.out_dir]
+    command += ["--batch", str(args.batch), "--seq", str(args.seq)]
+    command += ["--repeats", str(args.repeats)]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    print(
+        f"[{kind} {workload} on {backend} failed, exit {proc.returncode}]\n"
+        f"{proc.stdout[-1000:]}\n{proc.stderr[-3000:]}",
+        file=sys.stderr,
+    )
+    return None
+
+
+# --- driver --------------------------------------------------------------------------------
+def matmul_peak():
+    """Best GFLOP/s of a 2048^3 torch matmul in float32 and bfloat16 (all threads)."""
+    import torch
+
+    n, peaks = 2048, {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a = torch.randn(n, n, dtype=dtype)
+        b = torch.randn(n, n, dtype=dtype)
+        best = timed(lambda a=a, b=b: a @ b, 10)[0]
+        peaks[name] = 2 * n**3 / best / 1e9
+    a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
+    peaks["numpy float32"] = 2 * n**3 / timed(lambda: a @ a, 10)[0] / 1e9
+    return peaks
+
+
+def keras_hub_path():
+    """The PYTHONPATH entry that makes `keras_hub` importable ("" when it already is; the
+    `KERAS_HUB_PATH` environment variable names a `pip install --target` directory), or None."""
+    for path in ("", os.environ.get("KERAS_HUB_PATH")):
+        if path is None:
+            continue
+        env = dict(os.environ, KERAS_BACKEND="jax")
+        if path:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
+        proc = subprocess.run(
+            [sys.executable, "-c", "import keras_hub"], env=env, capture_output=True
+        )
+        if proc.returncode == 0:
+            return path
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow", "torch"])
+    parser.add_argument("--workloads", nargs="+", default=["infer", "train", "bf16", "train_bf16"])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-keras-hub", action="store_true", help="skip KerasHub rows")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--workload", help=argparse.SUPPRESS)
+    parser.add_argument("--directory", help=argparse.SUPPRESS)
+    parser.add_argument("--out-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    import torch
+    import transformers
+
+    peaks = matmul_peak()
+    hub = None if args.no_keras_hub else keras_hub_path()
+    rows = []  # (workload, name, result)
+    with tempfile.TemporaryDirectory() as directory, tempfile.TemporaryDirectory() as out_dir:
+        args.out_dir = out_dir
+        torch.manual_seed(0)
+        config = transformers.RobertaConfig(**ROBERTA_BASE)
+        transformers.RobertaForSequenceClassification(config).save_pretrained(directory)
+        for workload in args.workloads:
+            if "bf16" not in workload:
+                rows.append(
+                    (
+                        workload,
+                        "transformers",
+                        spawn("transformers", "torch", workload, directory, args),
+                    )
+                )
+            for backend in args.backends:
+                rows.append(
+                    (
+                        workload,
+                        f"keras_models {backend}",
+                        spawn("keras_models", backend, workload, directory, args),
+                    )
+                )
+            if hub is not None and "bf16" not in workload:
+                for backend in args.backends:
+                    rows.append(
+                        (
+                            workload,
+                            f"keras_hub {backend}",
+                            spawn("keras_hub", backend, workload, directory, args, hub),
+                        )
+                    )
+        errors = {}
+        for backend in args.backends:
+            paths = [os.path.join(out_dir, f"{backend}-{w}.npy") for w in ("infer", "bf16")]
+            if all(os.path.exists(p) for p in paths):
+                reference, bf16 = np.load(paths[0]), np.load(paths[1])
+                diff = np.abs(reference - bf16)
+                errors[backend] = (diff.max(), diff.mean(), diff.max() / np.abs(reference).max())
+
+    print(
+        f"\nRoBERTa-base shape, random weights, batch {args.batch} x {args.seq}, best of "
+        f"{args.repeats} after a warm-up; {os.cpu_count()} CPUs, torch threads "
+        f"{torch.get_num_threads()}; load average {os.getloadavg()[0]:.2f}"
+    )
+    print("matmul peak (2048^3, GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
+    if hub is None:
+        print("keras_hub does not import: KerasHub rows skipped.")
+    header = (
+        f"{'workload':<8}{'implementation':<26}{'ms':>9}{'vs HF':>8}{'GFLOP/s':>9}"
+        f"{'% peak':>8}{'cpu s':>7}{'cpu vs HF':>10}{'peak MB':>9}{'+MB':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    base = {w: r for w, n, r in rows if n == "transformers" and r}
+    base["bf16"] = base.get("infer")
+    base["train_bf16"] = base.get("train")
+    for workload, name, result in rows:
+        if result is None:
+            print(f"{workload:<8}{name:<26}{'failed':>9}")
+            continue
+        seconds = result["seconds"]
+        rate = flops(args, workload) / seconds / 1e9
+        peak = peaks["bfloat16" if "bf16" in workload else "float32"]
+        ref = base.get(workload)
+        vs = f"{ref['seconds'] / seconds:.2f}x" if ref else "-"
+        cpu_vs = f"{ref['cpu'] / result['cpu']:.2f}x" if ref else "-"
+        print(
+            f"{workload:<8}{name:<26}{seconds * 1e3:>9.0f}{vs:>8}{rate:>9.0f}"
+            f"{100 * rate / peak:>7.0f}%{result['cpu']:>7.1f}{cpu_vs:>10}{result['peak_mb']:>9.0f}"
+            f"{result['peak_mb'] - result['loaded_mb']:>7.0f}"
+        )
+    for backend, (largest, mean, relative) in errors.items():
+        print(
+            f"mixed_bfloat16 vs float32 last_hidden_state, {backend}: max |diff| {largest:.4f}, "
+            f"mean |diff| {mean:.5f}, max |diff| / max |fp32| {relative:.4f}"
+        )
+    print(
+        "ms: best wall time of one call; vs HF: transformers time / this time (its fp32 row for "
+        "bf16 rows); GFLOP/s over the matmul FLOPs (train = 3x forward); % peak of the fp32 "
+        "(bf16 rows: bf16) matmul peak; cpu s: CPU seconds of that call (all threads), steadier "
+        "than wall time when the machine is shared; peak MB: max RSS of the measuring process; +MB: growth "
+        "after the model was loaded."
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
