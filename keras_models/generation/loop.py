@@ -115,6 +115,7 @@ def shard_cache(model, cache):
 
     return keras.tree.map_structure(place, cache)
 
+
 # --- torch: the loop body as a traced graph ------------------------------------------------
 # The traces of the `compiled` call in progress (None outside it, and on other backends).
 _TORCH_TRACES = contextvars.ContextVar("torch_traces", default=None)
