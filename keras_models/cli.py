@@ -19,9 +19,16 @@ def _presets(args):
     print(header)
     print("-" * len(header))
     for p in rows:
-        params = f"{p.params / 1e6:.0f}M" if p.params < 1e9 else f"{p.params / 1e9:.1f}B"
-        print(f"{p.name:<28} {p.family:<13} {p.task or '-':<20} {params:>8}  {p.source}")
-    print(f"\n{len(rows)} presets")
+        if p.params < 1e6:
+            params = f"{p.params / 1e6:.2f}M"
+        else:
+            params = f"{p.params / 1e6:.0f}M" if p.params < 1e9 else f"{p.params / 1e9:.1f}B"
+        source = "embedded in the package (offline, random weights)" if p.embedded else p.source
+        print(f"{p.name:<28} {p.family:<13} {p.task or '-':<20} {params:>8}  {source}")
+    embedded = sum(p.embedded for p in rows)
+    print(
+        f"\n{len(rows)} presets ({embedded} embedded, {len(rows) - embedded} on the Hugging Face Hub)"
+    )
 
 
 def _model_class(directory):

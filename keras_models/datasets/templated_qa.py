@@ -1,0 +1,338 @@
+"""A small extractive question-answering dataset generated from templates (SQuAD-style rows).
+
+Each context is a short biography of an invented person, three to five facts in random order,
+each fact written with one of several sentence templates; the question asks for one of the facts
+in one of several forms, and the answer is a span of the context. Every pool of values (first
+names, surnames, cities, years, jobs, instruments, pet names, colours, countries) is split into
+a train part and a test part, so the held-out split shares no entity with the training split:
+a model can only score on it by learning *where* an answer sits (which relation the question
+asks about, and where that relation's value starts and ends), not by memorising answers.
+
+Everything is generated from a fixed seed, with no download.
+
+Examples:
+
+>>> from keras_models.datasets import templated_qa
+>>> train, test = templated_qa.load(train_size=4, test_size=2)
+>>> sorted(train)
+['answer_start', 'answer_text', 'context', 'id', 'question']
+>>> row = 0
+>>> start = train["answer_start"][row]
+>>> train["context"][row][start : start + len(train["answer_text"][row])] == train[
+...     "answer_text"
+... ][row]
+True
+>>> templated_qa.exact_match("The Violin.", "violin"), templated_qa.f1("red fox", "a fox")
+(1.0, 0.6666666666666666)
+"""
+
+import collections
+import random
+import re
+import string
+
+FIRST_NAMES = (
+    "Alice Bruno Clara Dmitri Elena Farid Grace Hugo Ines Jonas Keiko Liam Maya Nikolai Olga "
+    "Pablo Quinn Rosa Samir Tara Ulrich Vera Wendell Ximena Yusuf Zora Anton Bianca Cedric "
+    "Daria Emil Fiona Gustav Hana Ivan Jade Kofi Lena Marco Nadia Oscar Priya Rafael Sofia "
+    "Tomas Uma Victor Wanda Xavier Yara Zane Amara Boris Celine Dario Esther Felix Greta Henrik "
+    "Isla Joaquin Kira Lucas Mireille Nils Odette Pedro Rhea Stefan Thea Valentin Willa"
+).split()
+SURNAMES = (
+    "Abbott Becker Castillo Dubois Eriksen Fontaine Garcia Hoffmann Ivanova Jensen Kowalski "
+    "Lindqvist Moreau Novak Okafor Petrov Quintero Rossi Schmidt Tanaka Ulloa Varga Weber "
+    "Yilmaz Zimmermann Almeida Brennan Costa Delgado Engel Farrow Gallagher Haddad Ibsen "
+    "Jovanovic Keller Larsen Mendes Nakamura Oliveira Pereira Quigley Romano Sandoval Takahashi "
+    "Underwood Vasquez Whitfield Young Zeller Arnaud Baptiste Carvalho Drummond Esposito Fischer "
+    "Grant Holm Ishikawa Jaramillo Kaplan Lambert Marsh Nilsen Ortega Pacheco Reyes Santos"
+).split()
+CITIES = (
+    "Lisbon|Vienna|Oslo|Nairobi|Lima|Kyoto|Dublin|Montreal|Seville|Krakow|Porto|Bergen|"
+    "Adelaide|Valparaiso|Marrakesh|Tbilisi|Hanoi|Cork|Ghent|Turin|Salzburg|Tallinn|Riga|"
+    "Zagreb|Ljubljana|Bologna|Lyon|Utrecht|Aarhus|Tampere|Gdansk|Brno|Graz|Basel|Bilbao|"
+    "Malaga|Naples|Palermo|Leipzig|Dresden|Geneva|Quebec City|Buenos Aires|San Diego|"
+    "Cape Town|Hong Kong|New Orleans|Rio de Janeiro|Kuala Lumpur|Mexico City|Tel Aviv|"
+    "Ho Chi Minh City|Santa Fe|Las Vegas|Salt Lake City|St Louis"
+).split("|")
+COUNTRIES = (
+    "Portugal|Austria|Norway|Kenya|Peru|Japan|Ireland|Canada|Spain|Poland|Chile|Morocco|"
+    "Georgia|Vietnam|Belgium|Italy|Estonia|Latvia|Croatia|Slovenia|France|the Netherlands|"
+    "Denmark|Finland|Czechia|Switzerland|Germany|Argentina|Brazil|Malaysia|Mexico|Israel|"
+    "New Zealand|South Africa|the United States|Iceland|Greece|Turkey|Egypt|India"
+).split("|")
+JOBS = (
+    "architect|baker|carpenter|dentist|electrician|farmer|geologist|historian|journalist|"
+    "librarian|marine biologist|nurse|optician|pharmacist|pilot|plumber|software engineer|"
+    "surgeon|teacher|translator|veterinarian|watchmaker|violin maker|data analyst|"
+    "firefighter|photographer|park ranger|chemist|economist|tailor|bus driver|lawyer|"
+    "astronomer|beekeeper|cartographer|florist|glassblower|interior designer"
+).split("|")
+INSTRUMENTS = (
+    "violin|cello|piano|flute|trumpet|guitar|harp|clarinet|saxophone|drums|accordion|oboe|"
+    "banjo|bassoon|ukulele|trombone|harmonica|mandolin|double bass|tuba|bagpipes|viola"
+).split("|")
+PET_NAMES = (
+    "Biscuit Pepper Mango Shadow Noodle Pickles Ziggy Waffles Clover Bandit Marble Olive "
+    "Peanut Rocket Sprout Truffle Button Comet Dumpling Fudge Gizmo Hazel Jellybean Kiwi "
+    "Muffin Nugget Pumpkin Rascal Sesame Tofu Whiskers Yoda Acorn Bubbles Cocoa Dotty"
+).split()
+PETS = ("dog", "cat", "parrot", "rabbit", "tortoise", "hamster", "goldfish", "pony")
+COLOURS = (
+    "crimson|teal|amber|lavender|olive green|navy blue|coral|turquoise|maroon|ivory|"
+    "mustard yellow|charcoal grey|emerald|lilac|burgundy|sky blue|peach|silver|indigo|"
+    "rust orange|mint green|scarlet"
+).split("|")
+
+# Each relation: how its value is drawn, the sentences that state it ({name} is the person,
+# {value} the answer), and the questions that ask for it.
+RELATIONS = {
+    "born_city": (
+        "city",
+        [
+            "{name} was born in {value}.",
+            "{name} was born and raised in {value}.",
+            "The city of {value} is where {name} was born.",
+            "{name} grew up in {value}, the city of their birth.",
+            "Born in {value}, {name} never lost the local accent.",
+        ],
+        [
+            "Where was {name} born?",
+            "In which city was {name} born?",
+            "What is the birthplace of {name}?",
+            "Which city did {name} grow up in?",
+            "{name} was born in which city?",
+        ],
+    ),
+    "born_year": (
+        "year",
+        [
+            "{name} was born in the year {value}.",
+            "{name}'s year of birth is {value}.",
+            "In {value}, {name} was born.",
+            "{name} arrived in the world in {value}.",
+        ],
+        [
+            "In what year was {name} born?",
+            "When was {name} born?",
+            "What year was {name} born in?",
+            "What is the birth year of {name}?",
+        ],
+    ),
+    "job": (
+        "job",
+        [
+            "{name} works as a {value}.",
+            "By profession, {name} is a {value}.",
+            "{name} trained for years to become a {value}.",
+            "These days {name} earns a living as a {value}.",
+            "{name} has been a {value} for a long time.",
+        ],
+        [
+            "What does {name} do for a living?",
+            "What is {name}'s job?",
+            "What is the profession of {name}?",
+            "What does {name} work as?",
+            "Which job does {name} have?",
+        ],
+    ),
+    "instrument": (
+        "instrument",
+        [
+            "{name} plays the {value} in a local band.",
+            "In the evenings, {name} practises the {value}.",
+            "{name} learned to play the {value} as a child.",
+            "The {value} is the instrument {name} loves most.",
+        ],
+        [
+            "Which instrument does {name} play?",
+            "What instrument does {name} practise?",
+            "What does {name} play in the band?",
+            "Which musical instrument does {name} love?",
+        ],
+    ),
+    "pet": (
+        "pet",
+        [
+            "{name} has a {pet} called {value}.",
+            "{name}'s {pet} is named {value}.",
+            "At home, {name} looks after a {pet} named {value}.",
+            "A {pet} called {value} lives with {name}.",
+        ],
+        [
+            "What is the name of {name}'s {pet}?",
+            "What is {name}'s {pet} called?",
+            "What did {name} name the {pet}?",
+            "Whose name is on the collar of {name}'s {pet}?",
+        ],
+    ),
+    "colour": (
+        "colour",
+        [
+            "{name}'s favourite colour is {value}.",
+            "{name} likes {value} more than any other colour.",
+            "Most of {name}'s clothes are {value}.",
+            "{name} painted the front door {value}.",
+        ],
+        [
+            "What is {name}'s favourite colour?",
+            "Which colour does {name} like best?",
+            "What colour does {name} prefer?",
+            "What is the favourite colour of {name}?",
+        ],
+    ),
+    "country": (
+        "country",
+        [
+            "{name} now lives in {value}.",
+            "A few years ago {name} moved to {value}.",
+            "{name} currently resides in {value}.",
+            "Today {name} makes a home in {value}.",
+        ],
+        [
+            "Which country does {name} live in?",
+            "Where does {name} live now?",
+            "To which country did {name} move?",
+            "In what country does {name} reside?",
+        ],
+    ),
+}
+_POOLS = {
+    "first": FIRST_NAMES,
+    "last": SURNAMES,
+    "city": CITIES,
+    "country": COUNTRIES,
+    "job": JOBS,
+    "instrument": INSTRUMENTS,
+    "pet": PET_NAMES,
+    "colour": COLOURS,
+    "year": [str(year) for year in range(1900, 2006)],
+}
+TRAIN_FRACTION = 0.7
+
+
+def split_pools(seed=0):
+    """`(train_pools, test_pools)`: each pool shuffled with `seed` and cut in two disjoint parts."""
+    rng = random.Random(seed)
+    train, test = {}, {}
+    for key, values in _POOLS.items():
+        values = list(values)
+        rng.shuffle(values)
+        cut = int(len(values) * TRAIN_FRACTION)
+        train[key], test[key] = values[:cut], values[cut:]
+    return train, test
+
+
+def _example(rng, pools, index):
+    first, last = rng.choice(pools["first"]), rng.choice(pools["last"])
+    full = f"{first} {last}"
+    relations = rng.sample(sorted(RELATIONS), rng.randint(3, 5))
+    pet = rng.choice(PETS)
+    sentences = []
+    for position, relation in enumerate(relations):
+        pool, statements, _ = RELATIONS[relation]
+        value = rng.choice(pools[pool])
+        # The first sentence names the person in full; later ones use the full or first name.
+        name = full if position == 0 or rng.random() < 0.4 else first
+        sentence = rng.choice(statements).format(name=name, value=value, pet=pet)
+        if value[0] in "aeiou":
+            sentence = sentence.replace(f" a {value}", f" an {value}")
+        sentences.append((relation, value, sentence[0].upper() + sentence[1:]))
+    asked = rng.randrange(len(sentences))
+    relation, answer, _ = sentences[asked]
+    context, start = "", None
+    for i, (_, value, sentence) in enumerate(sentences):
+        if context:
+            context += " "
+        if i == asked:
+            start = len(context) + sentence.index(value)
+        context += sentence
+    name = full if rng.random() < 0.7 else first
+    question = rng.choice(RELATIONS[relation][2]).format(name=name, pet=pet)
+    question = question[0].upper() + question[1:]
+    return {
+        "id": str(index),
+        "question": question,
+        "context": context,
+        "answer_text": answer,
+        "answer_start": start,
+    }
+
+
+def generate(size, pools, seed):
+    """`size` rows drawn from `pools` with a `random.Random(seed)`, as a dict of lists."""
+    rng = random.Random(seed)
+    rows = [_example(rng, pools, i) for i in range(size)]
+    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+
+
+def load(train_size=2000, test_size=200, seed=0):
+    """The train and held-out test splits, as dicts of lists (`id`, `question`, `context`,
+    `answer_text`, `answer_start`: the character offset of the answer in the context).
+
+    Args:
+        train_size: rows in the training split.
+        test_size: rows in the test split (its entities never occur in the training split).
+        seed: the seed of the entity split and of both generators.
+    """
+    if train_size < 1 or test_size < 1:
+        raise ValueError(
+            f"`train_size` and `test_size` must be >= 1; got {train_size}, {test_size}."
+        )
+    train_pools, test_pools = split_pools(seed)
+    return (
+        generate(train_size, train_pools, seed + 1),
+        generate(test_size, test_pools, seed + 2),
+    )
+
+
+def corpus():
+    """The text of the templates with every value filled in once: the English text the embedded
+    tokenizers are trained on (besides Python's own docstrings)."""
+    lines = []
+    for _, statements, questions in RELATIONS.values():
+        lines += statements + questions
+    for values in _POOLS.values():
+        lines.append(" ".join(values))
+    lines.append(" ".join(PETS))
+    return lines
+
+
+# --- SQuAD-style scoring -------------------------------------------------------------------
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text):
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction, truth):
+    """1.0 when the normalised answers are equal, else 0.0."""
+    return float(normalize_answer(prediction) == normalize_answer(truth))
+
+
+def f1(prediction, truth):
+    """SQuAD's token-overlap F1 between normalised answers."""
+    pred, gold = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    if not pred or not gold:
+        return float(pred == gold)
+    common = sum((collections.Counter(pred) & collections.Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def score(predictions, truths):
+    """`{"exact_match", "f1"}`: the means over rows (fractions in [0, 1])."""
+    if len(predictions) != len(truths):
+        raise ValueError(
+            f"`predictions` has {len(predictions)} rows but `truths` has {len(truths)}."
+        )
+    n = max(len(truths), 1)
+    return {
+        "exact_match": sum(map(exact_match, predictions, truths)) / n,
+        "f1": sum(map(f1, predictions, truths)) / n,
+    }
