@@ -92,6 +92,10 @@ from keras_models.tokenizers.bpe import (
     OPTTokenizer,
     RobertaTokenizer,
 )
+from keras_models.tokenizers.preprocessors import (
+    Preprocessor,
+    QuestionAnsweringPreprocessor,
+)
 from keras_models.tokenizers.sentencepiece import PegasusTokenizer
 from keras_models.tokenizers.wordpiece import (
     MegatronBertTokenizer,
@@ -137,8 +141,10 @@ __all__ = [
     "PegasusForCausalLM",
     "PegasusForConditionalGeneration",
     "PegasusTokenizer",
+    "Preprocessor",
     "Pretraining",
     "QuestionAnswering",
+    "QuestionAnsweringPreprocessor",
     "RoCBertBackbone",
     "RoCBertForCausalLM",
     "RoCBertForMaskedLM",

@@ -3,6 +3,7 @@
 import keras
 
 from keras_models.models.inputs import check_data, check_limits, is_concrete, normalize_inputs
+from keras_models.tokenizers.preprocessors.base import is_raw_text
 
 
 class InputNormalizingModel(keras.Model):
@@ -17,6 +18,8 @@ class InputNormalizingModel(keras.Model):
     input_rank = 2
     #: Extra names accepted in an input dict (labels); removed before the graph runs.
     extra_input_names = ()
+    #: The preprocessor class `from_preset` attaches when the preset has tokenizer files.
+    preprocessor_cls = None
 
     @property
     def input_names(self):
@@ -71,15 +74,77 @@ class InputNormalizingModel(keras.Model):
             self.normalize_inputs(model_inputs)  # checks values, computed positions included
         return items
 
+    # --- raw text ------------------------------------------------------------------------
+    # `preprocessor` (raw text -> arrays) and `tokenizer` are plain attributes, set by
+    # `from_preset` or by the user; a model without them takes arrays only.
+    @property
+    def preprocessor(self):
+        return self.__dict__.get("_km_preprocessor")
+
+    @preprocessor.setter
+    def preprocessor(self, value):
+        from keras_models.tokenizers.preprocessors.base import Preprocessor
+
+        if value is not None and not isinstance(value, Preprocessor):
+            raise ValueError(
+                f"`preprocessor` must be a keras_models preprocessor or None; got "
+                f"{type(value).__name__}."
+            )
+        self.__dict__["_km_preprocessor"] = value
+
+    @property
+    def tokenizer(self):
+        tokenizer = self.__dict__.get("_km_tokenizer")
+        if tokenizer is None and self.preprocessor is not None:
+            return self.preprocessor.tokenizer
+        return tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, value):
+        self.__dict__["_km_tokenizer"] = value
+
+    def require_preprocessor(self, what):
+        if self.preprocessor is None:
+            raise ValueError(
+                f"{type(self).__name__} has no preprocessor, so {what} needs token ids. Load "
+                "the model with `from_preset` from a directory holding tokenizer files, or "
+                "attach one: `model.preprocessor = keras_models.<Task>Preprocessor(tokenizer)`."
+            )
+        return self.preprocessor
+
+    def preprocess_raw(self, x, y=None, training=False):
+        """`(x, y)` with raw text turned into arrays by the preprocessor; other data as is."""
+        if not is_raw_text(x):
+            return x, y
+        preprocessor = self.require_preprocessor("raw-text data")
+        return preprocessor.prepare(x, y, input_names=self.input_names, training=training)
+
+    def _raw_validation(self, kwargs):
+        data = kwargs.get("validation_data")
+        if isinstance(data, (list, tuple)) and data and is_raw_text(data[0]):
+            kwargs["validation_data"] = self.preprocess_raw(
+                data[0], data[1] if len(data) > 1 else None, training=True
+            )
+
+    def preset_extra_files(self):
+        """`{name: path}` of the tokenizer and preprocessor files `save_to_preset` writes."""
+        from keras_models.tokenizers.preprocessors.base import preset_files
+
+        return preset_files(self)
+
     def fit(self, x=None, y=None, *args, **kwargs):
+        x, y = self.preprocess_raw(x, y, training=True)
+        self._raw_validation(kwargs)
         self.check_data(x, y, training=True)
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        x, y = self.preprocess_raw(x, y, training=True)
         self.check_data(x, y, training=True)
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
+        x, _ = self.preprocess_raw(x)
         self.check_data(x)
         return super().predict(x, *args, **kwargs)
 
@@ -163,4 +228,4 @@ class Backbone(InputNormalizingModel):
         """Writes the backbone as a Keras preset directory."""
         from keras_models.presets.keras_format import save_preset
 
-        save_preset(self, preset_dir)
+        save_preset(self, preset_dir, extra_files=self.preset_extra_files())

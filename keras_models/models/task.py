@@ -143,4 +143,4 @@ class Task(InputNormalizingModel):
         """Writes the task (backbone and head) as a Keras preset directory."""
         from keras_models.presets.keras_format import save_preset
 
-        save_preset(self, preset_dir)
+        save_preset(self, preset_dir, extra_files=self.preset_extra_files())

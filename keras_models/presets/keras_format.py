@@ -23,7 +23,8 @@ def save_preset(model, preset_dir, extra_files=None):
     Args:
         model: a backbone or task.
         preset_dir: the destination directory.
-        extra_files: optional dict of file name -> source path to copy in (tokenizer files).
+        extra_files: optional dict of file name -> source path to copy in, or bytes to write
+            (tokenizer and preprocessor files).
     """
     preset_dir = os.path.abspath(preset_dir)
     parent = os.path.dirname(preset_dir)
@@ -43,7 +44,11 @@ def save_preset(model, preset_dir, extra_files=None):
             )
         model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
         for name, src in (extra_files or {}).items():
-            shutil.copyfile(src, os.path.join(tmp, name))
+            if isinstance(src, bytes):
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(src)
+            else:
+                shutil.copyfile(src, os.path.join(tmp, name))
         old = None
         if os.path.exists(preset_dir):
             old = tempfile.mkdtemp(prefix=".old-preset-", dir=parent)

@@ -95,9 +95,13 @@ def _cached_conversion(cls, directory, from_hub, convert):
 
 
 def load_backbone(cls, preset, **overrides):
-    directory, from_hub = resolve_preset(preset)
-    directory = _cached_conversion(cls, directory, from_hub, convert_backbone)
-    return convert_backbone(cls, directory, **overrides)
+    from keras_models.tokenizers.auto import attach_preprocessing
+
+    source, from_hub = resolve_preset(preset)
+    directory = _cached_conversion(cls, source, from_hub, convert_backbone)
+    # The tokenizer files of the preset, when it has them, give `model.tokenizer` and
+    # `model.preprocessor` (raw text in `fit` / `predict`).
+    return attach_preprocessing(convert_backbone(cls, directory, **overrides), source, directory)
 
 
 def convert_backbone(cls, directory, **overrides):
@@ -163,9 +167,11 @@ def _report_unused(porter, prefix, directory):
 
 # --- tasks ---------------------------------------------------------------------------------
 def load_task(cls, preset, **overrides):
-    directory, from_hub = resolve_preset(preset)
-    directory = _cached_conversion(cls, directory, from_hub, convert_task)
-    return convert_task(cls, directory, **overrides)
+    from keras_models.tokenizers.auto import attach_preprocessing
+
+    source, from_hub = resolve_preset(preset)
+    directory = _cached_conversion(cls, source, from_hub, convert_task)
+    return attach_preprocessing(convert_task(cls, directory, **overrides), source, directory)
 
 
 def convert_task(cls, directory, **overrides):

@@ -145,9 +145,11 @@ class Seq2SeqLM(GenerationMixin, Task):
         return items
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        x, y = self.preprocess_raw(x, y, training=True)
         return super().fit(self._with_decoder_inputs(x, y), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        x, y = self.preprocess_raw(x, y, training=True)
         return super().evaluate(self._with_decoder_inputs(x, y), y, *args, **kwargs)
 
     def hf_loss(self, labels, outputs):

@@ -45,6 +45,42 @@ _CLEANUP = (
 )
 
 
+#: Files that make up a tokenizer in the Hugging Face layouts of the six families.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "word_shape.json",
+    "word_pronunciation.json",
+)
+# A directory holding only tokenizer_config.json has no vocabulary.
+_VOCAB_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "vocab.txt")
+# Constructor options the family tokenizers keep as attributes of the same name.
+_OPTION_NAMES = (
+    "add_prefix_space",
+    "trim_offsets",
+    "add_bos_token",
+    "add_eos_token",
+    "do_lower_case",
+    "offset",
+)
+
+
+def tokenizer_files(directory):
+    """`{name: path}` of the tokenizer files in `directory` ({} when it has no vocabulary)."""
+    found = {
+        name: os.path.join(directory, name)
+        for name in TOKENIZER_FILES
+        if os.path.isfile(os.path.join(directory, name))
+    }
+    return found if any(name in found for name in _VOCAB_FILES) else {}
+
+
 def _token(value):
     """A special token from a config value: a string, or an `AddedToken` serialised as a dict."""
     if value is None or isinstance(value, (str, AddedToken)):
@@ -217,7 +253,43 @@ class Tokenizer:
         directory, _ = resolve_preset(preset)
         config = read_tokenizer_config(directory)
         config.update(kwargs)
-        return cls.from_files(directory, config)
+        tokenizer = cls.from_files(directory, config)
+        if not kwargs:
+            # `save_files` copies these, so a saved model keeps its exact tokenizer files.
+            tokenizer.source_files = tokenizer_files(directory)
+        return tokenizer
+
+    def save_files(self):
+        """`{file name: path or bytes}`: the files `from_preset` reads this tokenizer back from.
+
+        A tokenizer loaded with `from_preset` gives the files it was read from; one built in
+        memory gives `tokenizer.json` and `tokenizer_config.json` written from its pipeline.
+        """
+        files = getattr(self, "source_files", None)
+        if files:
+            return dict(files)
+        config = {name: _str(token) for name, token in self._special.items() if token is not None}
+        config.update(
+            {
+                "tokenizer_class": type(self).__name__,
+                "padding_side": self.padding_side,
+                "truncation_side": self.truncation_side,
+                "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+            }
+        )
+        if self.model_max_length is not None:
+            config["model_max_length"] = self.model_max_length
+        if self.additional_special_tokens:
+            config["additional_special_tokens"] = [_str(t) for t in self.additional_special_tokens]
+        config.update({k: getattr(self, k) for k in _OPTION_NAMES if hasattr(self, k)})
+        files = {
+            "tokenizer.json": self.backend.to_str().encode("utf-8"),
+            "tokenizer_config.json": json.dumps(config, indent=2).encode("utf-8"),
+        }
+        for name in ("word_shape", "word_pronunciation"):
+            if hasattr(self, name):
+                files[f"{name}.json"] = json.dumps(getattr(self, name)).encode("utf-8")
+        return files
 
     @classmethod
     def from_files(cls, directory, config):
@@ -323,6 +395,11 @@ class Tokenizer:
         add_special_tokens=True,
         padding_side=None,
         pad_to_multiple_of=None,
+        stride=0,
+        return_overflowing_tokens=False,
+        is_split_into_words=False,
+        return_sequence_ids=False,
+        return_word_ids=False,
     ):
         """Tokenizes a string, a list of strings, or text pairs, as transformers does.
 
@@ -345,13 +422,30 @@ class Tokenizer:
             add_special_tokens: whether to add the family's special tokens.
             padding_side: `"right"` or `"left"`; defaults to the tokenizer's `padding_side`.
             pad_to_multiple_of: pad the length up to a multiple of this number.
+            stride: with `return_overflowing_tokens`, how many tokens consecutive windows of a
+                truncated text share (transformers' `stride`).
+            return_overflowing_tokens: return every window of a truncated input instead of the
+                first only (each window is one row) and `overflow_to_sample_mapping`, the input
+                index of each row, as transformers' fast tokenizers do.
+            is_split_into_words: `text` (and `text_pair`) hold words: a list of strings is one
+                example, a list of such lists a batch.
+            return_sequence_ids: also return `sequence_ids`: 0 for tokens of `text`, 1 for
+                tokens of `text_pair`, -1 for special and padding tokens (transformers'
+                `BatchEncoding.sequence_ids` with -1 for None).
+            return_word_ids: also return `word_ids`: the word index of each token, -1 for
+                special and padding tokens (transformers' `BatchEncoding.word_ids`).
 
         Returns:
             A dict of int32 numpy arrays of shape `[batch, seq]` (a single string gives a batch
             of one): `input_ids`, `attention_mask`, and where asked or usual for the family
             `token_type_ids` and family extras; `offset_mapping` is `[batch, seq, 2]`.
         """
-        batch = self._batch(text, text_pair)
+        if is_split_into_words:
+            batch = self._word_batch(text, text_pair)
+        else:
+            batch = self._batch(text, text_pair)
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 0:
+            raise ValueError(f"`stride` must be a non-negative int; got {stride!r}.")
         pad, trunc, max_length = self._strategies(padding, truncation, max_length)
         if pad_to_multiple_of is not None and (
             not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1
@@ -382,7 +476,43 @@ class Tokenizer:
             add_special_tokens=bool(add_special_tokens),
             padding_side=padding_side,
             pad_to_multiple_of=pad_to_multiple_of,
+            stride=int(stride),
+            overflow=bool(return_overflowing_tokens),
+            pretokenized=bool(is_split_into_words),
+            sequence_ids=bool(return_sequence_ids),
+            word_ids=bool(return_word_ids),
         )
+
+    def _word_batch(self, text, text_pair):
+        """A list of word lists or `(words_a, words_b)` tuples (`is_split_into_words=True`)."""
+
+        def is_words(value):
+            return isinstance(value, (list, tuple)) and all(_is_text(w) for w in value)
+
+        if isinstance(text, np.ndarray):
+            text = text.tolist()
+        if isinstance(text_pair, np.ndarray):
+            text_pair = text_pair.tolist()
+        single = is_words(text) and (len(text) == 0 or _is_text(text[0]))
+        texts = [text] if single else text
+        pairs = None
+        if text_pair is not None:
+            pairs = [text_pair] if single else text_pair
+        if not isinstance(texts, (list, tuple)) or not all(is_words(t) for t in texts):
+            raise ValueError(
+                "With `is_split_into_words=True`, `text` must be a list of words (strings) or a "
+                "list of such lists."
+            )
+        if pairs is None:
+            return [list(t) for t in texts]
+        if not isinstance(pairs, (list, tuple)) or not all(is_words(t) for t in pairs):
+            raise ValueError(
+                "With `is_split_into_words=True`, `text_pair` must be like `text`: a list of "
+                "words or a list of such lists."
+            )
+        if len(pairs) != len(texts):
+            raise ValueError(f"`text` has {len(texts)} entries but `text_pair` has {len(pairs)}.")
+        return [(list(a), list(b)) for a, b in zip(texts, pairs)]
 
     def _batch(self, text, text_pair):
         """A list of strings or `(a, b)` tuples."""
@@ -482,17 +612,24 @@ class Tokenizer:
             raise ValueError("Padding needs a `pad_token`, and this tokenizer has none.")
         return pad, trunc, None if max_length is None else int(max_length)
 
-    def _configure(self, pad, trunc, max_length, padding_side, pad_to_multiple_of=None):
+    def _configure(self, pad, trunc, max_length, padding_side, pad_to_multiple_of=None, stride=0):
         """Sets padding and truncation on the Rust tokenizer (only when they change)."""
-        settings = (pad, trunc, max_length, padding_side, pad_to_multiple_of)
+        settings = (pad, trunc, max_length, padding_side, pad_to_multiple_of, stride)
         if settings == self._cache_settings:
             return
+        self._cache_settings = None
         if trunc is None:
             self.backend.no_truncation()
         else:
-            self.backend.enable_truncation(
-                max_length, stride=0, strategy=trunc, direction=self.truncation_side
-            )
+            try:
+                self.backend.enable_truncation(
+                    max_length, stride=stride, strategy=trunc, direction=self.truncation_side
+                )
+            except Exception as error:  # the Rust library raises plain Exceptions
+                raise ValueError(
+                    f"Invalid truncation settings (max_length={max_length}, stride={stride}): "
+                    f"{error}"
+                ) from error
         if pad is None:
             self.backend.no_padding()
         else:
@@ -508,11 +645,19 @@ class Tokenizer:
 
     def _run_backend(self, batch, pad, trunc, max_length, add_special_tokens, offsets, **kwargs):
         self._configure(
-            pad, trunc, max_length, kwargs["padding_side"], kwargs["pad_to_multiple_of"]
+            pad,
+            trunc,
+            max_length,
+            kwargs["padding_side"],
+            kwargs["pad_to_multiple_of"],
+            kwargs.get("stride", 0),
         )
+        pretokenized = kwargs.get("pretokenized", False)
         try:
-            if offsets:
-                return self.backend.encode_batch(batch, add_special_tokens=add_special_tokens)
+            if offsets or pretokenized:
+                return self.backend.encode_batch(
+                    batch, add_special_tokens=add_special_tokens, is_pretokenized=pretokenized
+                )
             # The fast path skips computing character offsets.
             return self.backend.encode_batch_fast(batch, add_special_tokens=add_special_tokens)
         except Exception as error:  # the Rust library raises plain Exceptions
@@ -522,7 +667,17 @@ class Tokenizer:
         self, batch, pad, trunc, max_length, offsets, token_types, attention_mask, **kwargs
     ):
         encodings = self._run_backend(batch, pad, trunc, max_length, offsets=offsets, **kwargs)
-        outputs = {"input_ids": _stack([e.ids for e in encodings], "input_ids")}
+        outputs = {}
+        if kwargs.get("overflow"):
+            # transformers' order: each input's first window, then its overflowing windows.
+            windows, mapping = [], []
+            for index, encoding in enumerate(encodings):
+                for window in [encoding, *encoding.overflowing]:
+                    windows.append(window)
+                    mapping.append(index)
+            encodings = windows
+            outputs["overflow_to_sample_mapping"] = np.asarray(mapping, dtype=np.int32)
+        outputs["input_ids"] = _stack([e.ids for e in encodings], "input_ids")
         if token_types:
             outputs["token_type_ids"] = _stack([e.type_ids for e in encodings], "token_type_ids")
         if attention_mask:
@@ -532,6 +687,14 @@ class Tokenizer:
         if offsets:
             outputs["offset_mapping"] = _stack(
                 [e.offsets for e in encodings], "offset_mapping", extra=(2,)
+            )
+        if kwargs.get("sequence_ids"):
+            outputs["sequence_ids"] = _stack(
+                [_none_to_minus_one(e.sequence_ids) for e in encodings], "sequence_ids"
+            )
+        if kwargs.get("word_ids"):
+            outputs["word_ids"] = _stack(
+                [_none_to_minus_one(e.word_ids) for e in encodings], "word_ids"
             )
         return outputs
 
@@ -605,6 +768,10 @@ class Tokenizer:
 
 def _str(token):
     return None if token is None else str(token)
+
+
+def _none_to_minus_one(values):
+    return [-1 if v is None else v for v in values]
 
 
 def _pair_args(item):

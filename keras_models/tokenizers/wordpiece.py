@@ -198,6 +198,10 @@ class RoCBertTokenizer(_BertStyle):
     def _encode(
         self, batch, pad, trunc, max_length, offsets, token_types, attention_mask, **kwargs
     ):
+        if any(kwargs.get(k) for k in ("overflow", "pretokenized", "sequence_ids", "word_ids")):
+            return self._encode_with_backend(
+                batch, pad, trunc, max_length, offsets, token_types, attention_mask, **kwargs
+            )
         padding_side = kwargs["padding_side"]
         add_special = kwargs["add_special_tokens"]
         firsts = [item[0] if isinstance(item, tuple) else item for item in batch]
@@ -271,6 +275,28 @@ class RoCBertTokenizer(_BertStyle):
             outputs["attention_mask"] = mask
         if offsets:
             outputs["offset_mapping"] = offs
+        return outputs
+
+    def _encode_with_backend(self, batch, pad, trunc, max_length, *args, **kwargs):
+        """The Rust pipeline (windows, pre-split words) plus the shape and pronunciation ids.
+
+        transformers' RoCBert tokenizer is Python-only and has no fast equivalent of these
+        options; the windows here follow transformers' fast tokenizers.
+        """
+        outputs = super()._encode(batch, pad, trunc, max_length, *args, **kwargs)
+        ids = outputs["input_ids"]
+        special = np.isin(ids, [self.cls_token_id, self.sep_token_id])
+        padding = ids == self.pad_token_id
+        for name, table, fallback in (
+            ("input_shape_ids", self._shape_by_id, self.word_shape["[UNK]"]),
+            (
+                "input_pronunciation_ids",
+                self._pronunciation_by_id,
+                self.word_pronunciation["[UNK]"],
+            ),
+        ):
+            values = np.where(special, fallback, table[ids])
+            outputs[name] = np.where(padding, self.pad_token_id, values).astype(np.int32)
         return outputs
 
     def _truncated_lengths(self, len_a, b, remove, trunc):
