@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The demo runs offline; BACKEND=tensorflow or BACKEND=torch picks another backend.
+BACKEND ?= jax
 demo: install
-	$(VENV)/bin/keras-models demo
+	KERAS_BACKEND=$(BACKEND) $(VENV)/bin/keras-models demo --backend $(BACKEND)
 
 lint: install
 	$(VENV)/bin/ruff check keras_models tests benchmarks guides

@@ -1,6 +1,6 @@
 """A small extractive question-answering dataset generated from templates (SQuAD-style rows).
 
-Each context is a short biography of an invented person, three to five facts in random order,
+Each context is a short biography of an invented person, two to four facts in random order,
 each fact written with one of several sentence templates; the question asks for one of the facts
 in one of several forms, and the answer is a span of the context. Every pool of values (first
 names, surnames, cities, years, jobs, instruments, pet names, colours, countries) is split into
@@ -222,15 +222,48 @@ def split_pools(seed=0):
     return train, test
 
 
-def _example(rng, pools, index):
-    first, last = rng.choice(pools["first"]), rng.choice(pools["last"])
+_ONSETS = "b c d f g h j k l m n p r s t v w z br ch cl dr fl gr kr pl sh st tr th".split()
+_VOWELS = "a e i o u a e i o ai ea ou".split()
+_CODAS = ["", "", "", "n", "r", "s", "l", "m", "nd", "st", "k"]
+# How many invented words a value of each pool has (min, max), and whether it is capitalised.
+_INVENTED = {
+    "first": (1, 1, True),
+    "last": (1, 1, True),
+    "city": (1, 2, True),
+    "country": (1, 2, True),
+    "job": (1, 2, False),
+    "instrument": (1, 1, False),
+    "pet": (1, 1, True),
+    "colour": (1, 2, False),
+}
+
+
+def _invented_word(rng):
+    syllables = rng.randint(2, 3)
+    word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(syllables))
+    return word + rng.choice(_CODAS)
+
+
+def _value(rng, pools, pool, invented):
+    """A value of `pool`; with probability `invented` (training only) a made-up one, so that
+    the model cannot get by on recognising the values it saw and must read the context."""
+    if pool == "year" or rng.random() >= invented:
+        return rng.choice(pools[pool])
+    low, high, capital = _INVENTED[pool]
+    words = [_invented_word(rng) for _ in range(rng.randint(low, high))]
+    return " ".join(w.capitalize() if capital else w for w in words)
+
+
+def _example(rng, pools, index, invented=0.0):
+    first = _value(rng, pools, "first", invented)
+    last = _value(rng, pools, "last", invented)
     full = f"{first} {last}"
-    relations = rng.sample(sorted(RELATIONS), rng.randint(3, 5))
+    relations = rng.sample(sorted(RELATIONS), rng.randint(2, 4))
     pet = rng.choice(PETS)
     sentences = []
     for position, relation in enumerate(relations):
         pool, statements, _ = RELATIONS[relation]
-        value = rng.choice(pools[pool])
+        value = _value(rng, pools, pool, invented)
         # The first sentence names the person in full; later ones use the full or first name.
         name = full if position == 0 or rng.random() < 0.4 else first
         sentence = rng.choice(statements).format(name=name, value=value, pet=pet)
@@ -258,14 +291,15 @@ def _example(rng, pools, index):
     }
 
 
-def generate(size, pools, seed):
-    """`size` rows drawn from `pools` with a `random.Random(seed)`, as a dict of lists."""
+def generate(size, pools, seed, invented=0.0):
+    """`size` rows drawn from `pools` with a `random.Random(seed)`, as a dict of lists; each
+    value is an invented word with probability `invented`."""
     rng = random.Random(seed)
-    rows = [_example(rng, pools, i) for i in range(size)]
+    rows = [_example(rng, pools, i, invented) for i in range(size)]
     return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
-def load(train_size=2000, test_size=200, seed=0):
+def load(train_size=2000, test_size=200, seed=0, invented=0.5):
     """The train and held-out test splits, as dicts of lists (`id`, `question`, `context`,
     `answer_text`, `answer_start`: the character offset of the answer in the context).
 
@@ -273,28 +307,44 @@ def load(train_size=2000, test_size=200, seed=0):
         train_size: rows in the training split.
         test_size: rows in the test split (its entities never occur in the training split).
         seed: the seed of the entity split and of both generators.
+        invented: the share of training values (names, places, jobs ...; not years) that are
+            invented words instead of draws from the training pools. The test split always
+            uses its own pools.
     """
     if train_size < 1 or test_size < 1:
         raise ValueError(
             f"`train_size` and `test_size` must be >= 1; got {train_size}, {test_size}."
         )
+    if not 0.0 <= invented <= 1.0:
+        raise ValueError(f"`invented` must be in [0, 1]; got {invented}.")
     train_pools, test_pools = split_pools(seed)
-    return (
-        generate(train_size, train_pools, seed + 1),
-        generate(test_size, test_pools, seed + 2),
-    )
+    train = generate(train_size, train_pools, seed + 1, invented)
+    test = generate(test_size, test_pools, seed + 2)
+    # An invented word that happens to be a test value would leak it: such rows are redrawn.
+    held_out = {v.lower() for pool in test_pools.values() for v in pool}
+    leaks = [i for i, text in enumerate(train["context"]) if _mentions(text, held_out)]
+    for offset, i in enumerate(leaks):
+        row = generate(1, train_pools, seed + 1000 + offset, 0.0)
+        for key in row:
+            if key != "id":
+                train[key][i] = row[key][0]
+    return train, test
 
 
-def corpus():
-    """The text of the templates with every value filled in once: the English text the embedded
-    tokenizers are trained on (besides Python's own docstrings)."""
-    lines = []
-    for _, statements, questions in RELATIONS.values():
-        lines += statements + questions
-    for values in _POOLS.values():
-        lines.append(" ".join(values))
-    lines.append(" ".join(PETS))
-    return lines
+def _mentions(text, values):
+    """Whether `text` holds one of `values` (lower-case words or pairs of words)."""
+    words = re.findall(r"[a-z]+|[0-9]+", text.lower())
+    found = set(words) | {f"{a} {b}" for a, b in zip(words, words[1:])}
+    return bool(found & values)
+
+
+def corpus(size=400, seed=1234):
+    """English text the embedded tokenizers are trained on (besides Python's own docstrings):
+    every value of every pool, and `size` questions and contexts drawn from all pools (a
+    tokenizer sees words, never which answer goes with which question)."""
+    lines = [" ".join(values) for values in _POOLS.values()] + [" ".join(PETS)]
+    rows = generate(size, _POOLS, seed)
+    return lines + rows["question"] + rows["context"]
 
 
 # --- SQuAD-style scoring -------------------------------------------------------------------
