@@ -93,8 +93,13 @@ from keras_models.tokenizers.bpe import (
     RobertaTokenizer,
 )
 from keras_models.tokenizers.preprocessors import (
+    CausalLMPreprocessor,
+    MultipleChoicePreprocessor,
     Preprocessor,
     QuestionAnsweringPreprocessor,
+    Seq2SeqLMPreprocessor,
+    SequenceClassificationPreprocessor,
+    TokenClassificationPreprocessor,
 )
 from keras_models.tokenizers.sentencepiece import PegasusTokenizer
 from keras_models.tokenizers.wordpiece import (
@@ -118,6 +123,7 @@ __all__ = [
     "AutoModelForTokenClassification",
     "Backbone",
     "CausalLM",
+    "CausalLMPreprocessor",
     "DecoderCausalLM",
     "MaskedLM",
     "MegatronBertBackbone",
@@ -131,6 +137,7 @@ __all__ = [
     "MegatronBertForTokenClassification",
     "MegatronBertTokenizer",
     "MultipleChoice",
+    "MultipleChoicePreprocessor",
     "NextSentencePrediction",
     "OPTBackbone",
     "OPTForCausalLM",
@@ -171,9 +178,12 @@ __all__ = [
     "RobertaForTokenClassification",
     "RobertaTokenizer",
     "Seq2SeqLM",
+    "Seq2SeqLMPreprocessor",
     "SequenceClassification",
+    "SequenceClassificationPreprocessor",
     "Task",
     "TokenClassification",
+    "TokenClassificationPreprocessor",
     "Tokenizer",
     "layers",
     "list_presets",

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_models.generation.loop import beam_search, compiled, search
 from keras_models.generation.samplers import SamplerConfig
+from keras_models.tokenizers.preprocessors.base import holds_text
 
 
 def _numpy(value):
@@ -29,6 +30,15 @@ class GenerationMixin:
     `keras_models.generation.loop` (`generation_inputs`, `init_cache`, `call_with_cache`,
     `generation_defaults`)."""
 
+    def _generate_text(self, prompts, options):
+        preprocessor = self.require_preprocessor("`generate` on text")
+        inputs, single = preprocessor.prompts(prompts, self.input_names)
+        ids = self.generate(inputs, **options)
+        if not getattr(self, "is_encoder_decoder_generation", False):
+            ids = ids[:, inputs["input_ids"].shape[1] :]
+        texts = preprocessor.decode(ids)
+        return texts[0] if single else texts
+
     def generation_defaults(self):
         """`{"eos_token_id": ..., "pad_token_id": ...}` (optionally `"forced_eos_token_id"`)
         used when `generate` gets none."""
@@ -50,14 +60,22 @@ class GenerationMixin:
         seed=None,
         forced_eos_token_id=None,
     ):
-        """Generates token ids after the prompt(s), with a key/value cache.
+        """Generates token ids after the prompt(s), with a key/value cache; or text from text.
+
+        A string or a list of strings needs the model's preprocessor (attached by
+        `from_preset` when the preset has tokenizer files): the prompts are tokenized (padded
+        on the left for decoder-only models) and the result is the generated text of each
+        prompt, decoded without the prompt and without special tokens (transformers'
+        text-generation pipeline with `return_full_text=False`): a string for a string, a
+        list for a list.
 
         Batched prompts must be left-padded (`attention_mask` 0 on the left), as transformers
         expects for decoder-only models. Rows that produce a stop token get `pad_token_id`
         afterwards; generation ends when every row stopped or after `max_new_tokens`.
 
         Args:
-            inputs: the prompt, in any form the model accepts (ids tensor, list, dict).
+            inputs: the prompt, in any form the model accepts (ids tensor, list, dict), or
+                raw text (a string or a list of strings).
             max_new_tokens: the most tokens to add.
             do_sample: sample instead of greedy decoding.
             temperature: softmax temperature for sampling.
@@ -74,8 +92,14 @@ class GenerationMixin:
 
         Returns:
             A numpy int32 array: the prompt followed by the new tokens (for a decoder-only
-            model), or the decoder sequence (for a seq2seq model), `[batch, length]`.
+            model), or the decoder sequence (for a seq2seq model), `[batch, length]`; for
+            raw-text prompts, the generated text (see above).
         """
+        if holds_text(inputs):
+            options = dict(locals())
+            for name in ("self", "inputs", "__class__"):
+                options.pop(name, None)
+            return self._generate_text(inputs, options)
         if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
             raise ValueError(
                 f"`max_new_tokens` must be a positive integer, got {max_new_tokens!r}."

@@ -4,6 +4,9 @@ import keras
 
 from keras_models.models.inputs import check_data, check_limits, is_concrete, normalize_inputs
 from keras_models.tokenizers.preprocessors.base import is_raw_text
+from keras_models.tokenizers.preprocessors.classification import (
+    SequenceClassificationPreprocessor,
+)
 
 
 class InputNormalizingModel(keras.Model):
@@ -152,10 +155,16 @@ class InputNormalizingModel(keras.Model):
 class Backbone(InputNormalizingModel):
     """Base class of the family backbones.
 
+    A backbone loaded with `from_preset` from a preset with tokenizer files gets `tokenizer`
+    and a `SequenceClassificationPreprocessor`, so `predict` also takes raw text (a string, a
+    list, or `{"text": [...], "text_pair": [...]}`).
+
     A subclass builds its functional graph in `__init__` from `keras.Input`s named after the
     Hugging Face inputs, passes them to `super().__init__(inputs=..., outputs=...)` and sets
     `self._input_order`. `get_config()` returns the constructor arguments.
     """
+
+    preprocessor_cls = SequenceClassificationPreprocessor
 
     def __init__(self, *args, input_order=None, dtype=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -7,6 +7,7 @@ from keras import ops
 from keras_models.generation.mixin import GenerationMixin
 from keras_models.models.task import Task
 from keras_models.tasks.losses import causal_lm_loss, cross_entropy
+from keras_models.tokenizers.preprocessors import CausalLMPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -27,6 +28,7 @@ class DecoderCausalLM(GenerationMixin, Task):
     """
 
     label_names = ("labels",)
+    preprocessor_cls = CausalLMPreprocessor
     #: Whether the loss shifts labels left by one.
     shift_labels = True
     #: Stop token used by `generate` when none is given.

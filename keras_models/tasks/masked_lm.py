@@ -6,6 +6,7 @@ from keras_models.layers.heads import MaskedLMHead
 from keras_models.models.task import Task
 from keras_models.tasks.common import init_range
 from keras_models.tasks.losses import causal_lm_loss, cross_entropy
+from keras_models.tokenizers.preprocessors import CausalLMPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -67,6 +68,8 @@ class CausalLM(MaskedLM):
     The loss shifts labels left by one (position t predicts `labels[t + 1]`). The attention is
     causal only when the backbone has `is_decoder=True`, exactly as in transformers.
     """
+
+    preprocessor_cls = CausalLMPreprocessor
 
     def hf_loss(self, labels, outputs):
         if "labels" not in labels:

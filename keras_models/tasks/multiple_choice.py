@@ -7,6 +7,7 @@ from keras_models.layers.heads import ChoiceHead
 from keras_models.models.task import Task
 from keras_models.tasks.common import hidden_dropout, init_range
 from keras_models.tasks.losses import cross_entropy
+from keras_models.tokenizers.preprocessors import MultipleChoicePreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -44,6 +45,7 @@ class MultipleChoice(Task):
     """
 
     label_names = ("labels",)
+    preprocessor_cls = MultipleChoicePreprocessor
     input_rank = 3
     default_pooling = "pooled"
 

@@ -9,6 +9,7 @@ from keras_models.generation.mixin import GenerationMixin
 from keras_models.models.inputs import _in_memory, match_inputs, normalize_inputs
 from keras_models.models.task import Task
 from keras_models.tasks.losses import IGNORE_INDEX, cross_entropy
+from keras_models.tokenizers.preprocessors import Seq2SeqLMPreprocessor
 
 
 def shift_tokens_right(labels, pad_token_id, decoder_start_token_id):
@@ -86,6 +87,9 @@ class Seq2SeqLM(GenerationMixin, Task):
     """
 
     label_names = ("labels",)
+    preprocessor_cls = Seq2SeqLMPreprocessor
+    # `generate` returns decoder sequences, with no prompt to cut off.
+    is_encoder_decoder_generation = True
 
     def __init__(self, backbone, **kwargs):
         if not getattr(backbone, "is_encoder_decoder", True):

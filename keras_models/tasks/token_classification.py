@@ -6,6 +6,7 @@ from keras_models.layers.heads import ClassificationHead
 from keras_models.models.task import Task
 from keras_models.tasks.common import hidden_dropout, init_range
 from keras_models.tasks.losses import cross_entropy
+from keras_models.tokenizers.preprocessors import TokenClassificationPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -30,6 +31,7 @@ class TokenClassification(Task):
     """
 
     label_names = ("labels",)
+    preprocessor_cls = TokenClassificationPreprocessor
 
     def __init__(self, backbone, num_labels=2, classifier_dropout=None, **kwargs):
         inputs = backbone.input
@@ -51,6 +53,25 @@ class TokenClassification(Task):
         if "labels" not in labels:
             return None
         return cross_entropy(outputs["logits"], labels["labels"])
+
+    def tag(self, words, batch_size=32):
+        """One predicted label per word, with the attached `TokenClassificationPreprocessor`.
+
+        Args:
+            words: a list of words (one example) or a list of such lists.
+            batch_size: examples per forward pass.
+
+        Returns:
+            A list with one label per word (the prediction of the word's first sub-token; a
+            name when the checkpoint has `id2label`, else an int), or a list of those for a
+            batch. Words cut by `max_length` get no label.
+        """
+        preprocessor = self.require_preprocessor("`tag`")
+        encoded, single = preprocessor.encode(words)
+        inputs = preprocessor.model_inputs(encoded, self.input_names)
+        logits = self.predict(inputs, batch_size=batch_size, verbose=0)["logits"]
+        results = preprocessor.word_predictions(encoded["word_ids"], logits)
+        return results[0] if single else results
 
     def get_config(self):
         config = super().get_config()

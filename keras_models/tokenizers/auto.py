@@ -1,6 +1,12 @@
 """The family tokenizer of a checkpoint, chosen by its Hugging Face `model_type`."""
 
-from keras_models.tokenizers.base import TOKENIZER_FILES, tokenizer_files  # noqa: F401
+import os
+
+from keras_models.tokenizers.base import (  # noqa: F401
+    TOKENIZER_FILES,
+    read_json,
+    tokenizer_files,
+)
 from keras_models.tokenizers.bpe import OPTTokenizer, RobertaTokenizer
 from keras_models.tokenizers.sentencepiece import PegasusTokenizer
 from keras_models.tokenizers.wordpiece import (
@@ -59,5 +65,11 @@ def attach_preprocessing(model, *directories):
     cls = model.preprocessor_cls
     if cls is not None:
         config = read_preprocessor_config(directory, cls)
-        model.preprocessor = cls.for_model(tokenizer, model, **config)
+        hf_config = None
+        for source in directories:
+            path = os.path.join(source or "", "config.json")
+            if source and os.path.isfile(path):
+                hf_config = read_json(path)
+                break
+        model.preprocessor = cls.for_model(tokenizer, model, hf_config, **config)
     return model

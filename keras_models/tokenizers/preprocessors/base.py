@@ -7,6 +7,8 @@ import numpy as np
 from keras_models.tokenizers.base import Tokenizer
 
 # Keys the tokenizer returns that are bookkeeping, not model inputs.
+# The label transformers' losses ignore.
+IGNORE_INDEX = -100
 BOOKKEEPING = ("offset_mapping", "overflow_to_sample_mapping", "sequence_ids", "word_ids")
 
 
@@ -143,8 +145,9 @@ class Preprocessor:
         return {"max_length": self.max_length}
 
     @classmethod
-    def for_model(cls, tokenizer, model, **config):
-        """The preprocessor `from_preset` attaches to `model` (saved settings in `config`)."""
+    def for_model(cls, tokenizer, model, hf_config=None, **config):
+        """The preprocessor `from_preset` attaches to `model`: saved settings in `config`,
+        the checkpoint's `config.json` (when it has one) in `hf_config`."""
         if "max_length" not in config and tokenizer.model_max_length is not None:
             default = inspect.signature(cls.__init__).parameters["max_length"].default
             config["max_length"] = min(default, tokenizer.model_max_length)

@@ -59,8 +59,8 @@ class QuestionAnsweringPreprocessor(Preprocessor):
         return {"max_length": self.max_length, "doc_stride": self.doc_stride}
 
     @classmethod
-    def for_model(cls, tokenizer, model, **config):
-        preprocessor = super().for_model(tokenizer, model, **config)
+    def for_model(cls, tokenizer, model, hf_config=None, **config):
+        preprocessor = super().for_model(tokenizer, model, hf_config, **config)
         if "doc_stride" not in config:
             # A short `model_max_length` gets a stride that still leaves room for the context.
             preprocessor.doc_stride = min(preprocessor.doc_stride, preprocessor.max_length // 4)
