@@ -26,58 +26,51 @@ from keras_models.datasets import templated_qa
 small = os.environ.get("SMALL") == "1"
 
 # ## 1. OPT: a decoder-only language model
-# `from_preset` attaches the OPT tokenizer (byte-level BPE; it prepends `</s>` as OPT does).
+# `from_preset` attaches the OPT tokenizer (byte-level BPE; it prepends `</s>` as OPT does) and
+# a `CausalLMPreprocessor`, so `fit` and `generate` take text.
 opt = keras_models.OPTForCausalLM.from_preset("opt_tiny")
-tokenizer = opt.tokenizer
 with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the Zen of Python
     import this
 zen = [line for line in codecs.decode(this.s, "rot13").splitlines()[2:] if line]
 
-# Decoder-only models continue the prompt from its last token, so batched prompts are padded on
-# the LEFT (as with transformers).
 prompts = ["Beautiful is better", "Now is better"]
-batch = tokenizer(prompts, padding=True, padding_side="left")
-before = opt.generate(batch, max_new_tokens=8)
-print("before training:", tokenizer.batch_decode(before, skip_special_tokens=True))
+print("before training:", opt.generate(prompts, max_new_tokens=8))
 
-# Train on the Zen of Python: `labels` are the input ids (the loss shifts them by one and
-# ignores -100, here the padding), exactly transformers' causal-LM loss.
-data = tokenizer(zen, padding=True)
-labels = data["input_ids"].copy()
-labels[data["attention_mask"] == 0] = -100
+# Train on the Zen of Python. On raw text the labels are the text itself (padding ignored);
+# the loss shifts them by one, exactly transformers' causal-LM loss.
 opt.compile(optimizer=keras.optimizers.Adam(1e-2))
-opt.fit({**data, "labels": labels}, epochs=3 if small else 60, batch_size=len(zen), verbose=0)
-greedy = opt.generate(batch, max_new_tokens=8 if small else 12)
-print("greedy:", tokenizer.batch_decode(greedy, skip_special_tokens=True))
+opt.fit({"text": zen}, epochs=3 if small else 60, batch_size=len(zen), verbose=0)
+# `generate` on strings returns the new text only (the prompt and special tokens left out).
+print("greedy:", opt.generate(prompts, max_new_tokens=8 if small else 12))
 if not small:  # each decoding strategy compiles its own loop: skipped in the quick run
-    sampled = opt.generate(batch, max_new_tokens=8, do_sample=True, top_k=20, seed=0)
-    print("sampled:", tokenizer.batch_decode(sampled, skip_special_tokens=True))
-    beams = opt.generate(batch, max_new_tokens=8, num_beams=3)
-    print("beam search:", tokenizer.batch_decode(beams, skip_special_tokens=True))
+    print("sampled:", opt.generate(prompts, max_new_tokens=8, do_sample=True, top_k=20, seed=0))
+    print("beam search:", opt.generate(prompts, max_new_tokens=8, num_beams=3))
+
+# The same on token ids: batched prompts are padded on the LEFT, as transformers expects for
+# decoder-only models; the result holds the prompt followed by the new ids.
+batch = opt.tokenizer(prompts, padding=True, padding_side="left")
+ids = opt.generate(batch, max_new_tokens=8)
+print("ids:", ids.shape, opt.tokenizer.batch_decode(ids, skip_special_tokens=True))
 
 # ## 2. Pegasus: an encoder-decoder for summarisation
 # The encoder reads the document once; the decoder starts from `decoder_start_token_id` (the
 # pad id for Pegasus) and stops at `</s>`.
 pegasus = keras_models.PegasusForConditionalGeneration.from_preset("pegasus_tiny")
-tokenizer = pegasus.tokenizer
 
 # A toy summarisation task: the "summary" of a templated biography is its first sentence
-# (the classic lead-1 baseline). Labels are the summary ids; the decoder inputs are derived
-# from them (shifted right behind the start token), as transformers does.
+# (the classic lead-1 baseline). On raw text `fit` takes `text` and `target`; the labels are
+# the target ids and the decoder inputs those shifted right, as transformers does.
 rows, held_out = templated_qa.load(train_size=16 if small else 400, test_size=3)
-documents = rows["context"]
-summaries = [doc.split(". ")[0].rstrip(".") + "." for doc in documents]
-inputs = tokenizer(documents, padding=True)
-targets = tokenizer(summaries, padding=True)
-labels = targets["input_ids"].copy()
-labels[targets["attention_mask"] == 0] = -100
+summaries = [doc.split(". ")[0].rstrip(".") + "." for doc in rows["context"]]
 pegasus.compile(optimizer=keras.optimizers.Adam(3e-3))
-pegasus.fit({**inputs, "labels": labels}, epochs=1 if small else 15, batch_size=16, verbose=0)
-
-# Batched encoder inputs may be padded on the right; one compiled loop serves the batch.
-ids = pegasus.generate(tokenizer(held_out["context"], padding=True), max_new_tokens=24)
+pegasus.fit(
+    {"text": rows["context"], "target": summaries},
+    epochs=1 if small else 15,
+    batch_size=16,
+    verbose=0,
+)
 for document, summary in zip(
-    held_out["context"], tokenizer.batch_decode(ids, skip_special_tokens=True)
+    held_out["context"], pegasus.generate(held_out["context"], max_new_tokens=24)
 ):
     print("document:", document)
     print("summary: ", summary)
