@@ -62,5 +62,5 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
     assert status == 0, out
     for line in ("exact match", "before fine-tuning", "after fine-tuning", "model(dict input"):
         assert line in out, out
-    assert "same answers on 16 held-out questions: True" in out
-    assert (tmp_path / "roberta_tiny_templated_qa" / "config.json").exists()
+    assert "same answers on 8 held-out questions: True" in out
+    assert (tmp_path / "roberta_tiny_templated_qa" / "preset.json").exists()

@@ -1,12 +1,14 @@
 """A small extractive question-answering dataset generated from templates (SQuAD-style rows).
 
-Each context is a short biography of an invented person, two or three facts in random order,
-each fact written with one of several sentence templates; the question asks for one of the facts
-in one of several forms, and the answer is a span of the context. Every pool of values (first
-names, surnames, cities, years, jobs, instruments, pet names, colours, countries) is split into
-a train part and a test part, so the held-out split shares no entity with the training split:
-a model can only score on it by learning *where* an answer sits (which relation the question
-asks about, and where that relation's value starts and ends), not by memorising answers.
+Each context is a short biography of an invented person: by default one or two facts and one
+sentence without an answer, in random order, each written with one of several sentence
+templates; the question asks for one of the facts in one of several forms, and the answer is a
+span of the context. Every pool of values (first names, surnames, cities, years, jobs,
+instruments, pet names, colours, countries) is split into a train part and a test part, so the
+held-out split shares no entity with the training split, and half of the training values are
+invented words: a model can only score on the held-out split by learning *where* an answer sits
+(which relation the question asks about, and where that value starts and ends), not by
+memorising answers.
 
 Everything is generated from a fixed seed, with no download.
 
@@ -254,11 +256,26 @@ def _value(rng, pools, pool, invented):
     return " ".join(w.capitalize() if capital else w for w in words)
 
 
-def _example(rng, pools, index, invented=0.0):
+# Sentences about the person that hold no answer (distractors around the facts).
+FILLERS = [
+    "{name} enjoys long walks on quiet mornings.",
+    "Friends say that {name} is patient and kind.",
+    "{name} reads a few pages every night before bed.",
+    "On weekends {name} often cooks for the whole family.",
+    "{name} rarely watches television.",
+    "Neighbours know {name} as a generous host.",
+    "{name} keeps a small garden behind the house.",
+    "Every summer {name} travels somewhere new.",
+    "{name} has kept a diary for many years.",
+    "Few people know that {name} is afraid of heights.",
+]
+
+
+def _example(rng, pools, index, invented=0.0, facts=(2, 3), fillers=(0, 0)):
     first = _value(rng, pools, "first", invented)
     last = _value(rng, pools, "last", invented)
     full = f"{first} {last}"
-    relations = rng.sample(sorted(RELATIONS), rng.randint(2, 3))
+    relations = rng.sample(sorted(RELATIONS), rng.randint(*facts))
     pet = rng.choice(PETS)
     sentences = []
     for position, relation in enumerate(relations):
@@ -272,6 +289,10 @@ def _example(rng, pools, index, invented=0.0):
         sentences.append((relation, value, sentence[0].upper() + sentence[1:]))
     asked = rng.randrange(len(sentences))
     relation, answer, _ = sentences[asked]
+    for filler in rng.sample(FILLERS, rng.randint(*fillers)):
+        sentence = filler.format(name=full if rng.random() < 0.4 else first)
+        sentences.insert(rng.randrange(len(sentences) + 1), (None, None, sentence))
+    asked = [i for i, (_, value, _) in enumerate(sentences) if value == answer][0]
     context, start = "", None
     for i, (_, value, sentence) in enumerate(sentences):
         if context:
@@ -291,15 +312,17 @@ def _example(rng, pools, index, invented=0.0):
     }
 
 
-def generate(size, pools, seed, invented=0.0):
+def generate(size, pools, seed, invented=0.0, facts=(2, 3), fillers=(0, 0)):
     """`size` rows drawn from `pools` with a `random.Random(seed)`, as a dict of lists; each
-    value is an invented word with probability `invented`."""
+    value is an invented word with probability `invented`; each context holds between
+    `facts[0]` and `facts[1]` facts and between `fillers[0]` and `fillers[1]` sentences
+    without an answer."""
     rng = random.Random(seed)
-    rows = [_example(rng, pools, i, invented) for i in range(size)]
+    rows = [_example(rng, pools, i, invented, facts, fillers) for i in range(size)]
     return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
-def load(train_size=2000, test_size=200, seed=0, invented=0.5):
+def load(train_size=2000, test_size=200, seed=0, invented=0.5, facts=(1, 2), fillers=(1, 1)):
     """The train and held-out test splits, as dicts of lists (`id`, `question`, `context`,
     `answer_text`, `answer_start`: the character offset of the answer in the context).
 
@@ -310,6 +333,8 @@ def load(train_size=2000, test_size=200, seed=0, invented=0.5):
         invented: the share of training values (names, places, jobs ...; not years) that are
             invented words instead of draws from the training pools. The test split always
             uses its own pools.
+        facts: `(fewest, most)` facts per context (the question asks for one of them).
+        fillers: `(fewest, most)` sentences without an answer per context.
     """
     if train_size < 1 or test_size < 1:
         raise ValueError(
@@ -318,13 +343,13 @@ def load(train_size=2000, test_size=200, seed=0, invented=0.5):
     if not 0.0 <= invented <= 1.0:
         raise ValueError(f"`invented` must be in [0, 1]; got {invented}.")
     train_pools, test_pools = split_pools(seed)
-    train = generate(train_size, train_pools, seed + 1, invented)
-    test = generate(test_size, test_pools, seed + 2)
+    train = generate(train_size, train_pools, seed + 1, invented, facts, fillers)
+    test = generate(test_size, test_pools, seed + 2, 0.0, facts, fillers)
     # An invented word that happens to be a test value would leak it: such rows are redrawn.
     held_out = {v.lower() for pool in test_pools.values() for v in pool}
     leaks = [i for i, text in enumerate(train["context"]) if _mentions(text, held_out)]
     for offset, i in enumerate(leaks):
-        row = generate(1, train_pools, seed + 1000 + offset, 0.0)
+        row = generate(1, train_pools, seed + 1000 + offset, 0.0, facts, fillers)
         for key in row:
             if key != "id":
                 train[key][i] = row[key][0]
@@ -340,10 +365,11 @@ def _mentions(text, values):
 
 def corpus(size=400, seed=1234):
     """English text the embedded tokenizers are trained on (besides Python's own docstrings):
-    `size` questions and contexts whose values are all invented words. No name, place or other
-    value of the pools is in it, so those split into sub-word pieces, as unseen names do."""
-    rows = generate(size, _POOLS, seed, invented=1.0)
-    return rows["question"] + rows["context"]
+    every value of every pool, and `size` questions and contexts drawn from all pools. A
+    tokenizer sees words, never which answer goes with which question."""
+    lines = [" ".join(values) for values in _POOLS.values()] + [" ".join(PETS)]
+    rows = generate(size, _POOLS, seed)
+    return lines + rows["question"] + rows["context"]
 
 
 # --- SQuAD-style scoring -------------------------------------------------------------------
