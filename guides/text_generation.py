@@ -34,7 +34,8 @@ with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the Z
 zen = [line for line in codecs.decode(this.s, "rot13").splitlines()[2:] if line]
 
 prompts = ["Beautiful is better", "Now is better"]
-print("before training:", opt.generate(prompts, max_new_tokens=8))
+if not small:
+    print("before training:", opt.generate(prompts, max_new_tokens=8))
 
 # Train on the Zen of Python. On raw text the labels are the text itself (padding ignored);
 # the loss shifts them by one, exactly transformers' causal-LM loss.
@@ -70,7 +71,7 @@ pegasus.fit(
     verbose=0,
 )
 for document, summary in zip(
-    held_out["context"], pegasus.generate(held_out["context"], max_new_tokens=24)
+    held_out["context"], pegasus.generate(held_out["context"], max_new_tokens=8 if small else 24)
 ):
     print("document:", document)
     print("summary: ", summary)
