@@ -25,7 +25,7 @@ $(VENV)/.demo-$(DEMO_BACKEND): pyproject.toml
 	touch $@
 
 demo: $(VENV)/.demo-$(DEMO_BACKEND)
-	$(VENV)/bin/keras-models demo --backend $(DEMO_BACKEND)
+	KERAS_BACKEND=$(DEMO_BACKEND) $(VENV)/bin/keras-models demo --backend $(DEMO_BACKEND)
 
 lint: install
 	$(VENV)/bin/ruff check keras_models tests benchmarks guides

@@ -61,6 +61,7 @@ from keras_models.models.roformer.tasks import (
     RoFormerForTokenClassification,
 )
 from keras_models.models.task import Task
+from keras_models.presets import embedded  # noqa: F401  (registers the embedded presets)
 from keras_models.presets.auto import (
     AutoModel,
     AutoModelForCausalLM,

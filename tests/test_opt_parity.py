@@ -150,7 +150,7 @@ def test_causal_lm_from_base_checkpoint_and_config_round_trip(checkpoints):
 
 
 def test_registered_presets():
-    names = [p.name for p in keras_models.list_presets(family="opt")]
+    names = [p.name for p in keras_models.list_presets(family="opt", embedded=False)]
     assert names == ["opt_1.3b", "opt_125m", "opt_2.7b", "opt_350m", "opt_6.7b"]
 
 

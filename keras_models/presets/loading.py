@@ -30,7 +30,8 @@ def resolve_preset(preset):
     if preset.startswith("hf://"):
         return download(preset[len("hf://") :]), True
     if preset in PRESETS:
-        return PRESETS[preset].resolve(), True
+        # An embedded preset is a small directory in the package: converted on each load.
+        return PRESETS[preset].resolve(), not PRESETS[preset].embedded
     raise ValueError(
         f"Unknown preset {preset!r}: not a registered name (see keras_models.list_presets()), "
         "not an existing directory, and not 'hf://owner/name'."

@@ -28,6 +28,8 @@ class Preset:
         task: the task head the checkpoint carries, or `None` for a base model.
         params: approximate parameter count.
         description: one line about the checkpoint.
+        embedded: whether the checkpoint ships inside the package (`source` is then its
+            directory relative to the package), so it loads offline.
     """
 
     name: str
@@ -36,8 +38,13 @@ class Preset:
     task: str | None
     params: int
     description: str
+    embedded: bool = False
 
     def resolve(self):
+        if self.embedded:
+            return os.path.join(
+                os.path.dirname(os.path.dirname(os.path.abspath(__file__))), self.source
+            )
         return download(self.source)
 
 
@@ -49,12 +56,14 @@ def register_presets(*presets):
         PRESETS[preset.name] = preset
 
 
-def list_presets(family=None, task=None):
-    """Registered presets, optionally filtered by family and task head.
+def list_presets(family=None, task=None, embedded=None):
+    """Registered presets, optionally filtered by family, task head and where they live.
 
     Args:
         family: e.g. `"roberta"`; `None` for all.
         task: e.g. `"question_answering"`; `None` for all.
+        embedded: `True` for the small presets shipped inside the package (random weights,
+            offline), `False` for the Hugging Face Hub checkpoints, `None` for both.
 
     Returns:
         A list of `Preset` records sorted by name.
@@ -63,12 +72,16 @@ def list_presets(family=None, task=None):
     >>> import keras_models
     >>> [p.name for p in keras_models.list_presets(family="roberta")][:2]
     ['roberta_base', 'roberta_base_squad2']
+    >>> [p.name for p in keras_models.list_presets(family="roberta", embedded=True)]
+    ['roberta_tiny']
     """
     return sorted(
         (
             p
             for p in PRESETS.values()
-            if (family is None or p.family == family) and (task is None or p.task == task)
+            if (family is None or p.family == family)
+            and (task is None or p.task == task)
+            and (embedded is None or p.embedded == embedded)
         ),
         key=lambda p: p.name,
     )
