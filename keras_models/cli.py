@@ -199,7 +199,7 @@ def main(argv=None):
         "answering on a templated dataset (held-out entities) and reports exact match and F1.",
     )
     demo.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default="jax")
-    demo.add_argument("--train-size", type=int, default=6000, help="training examples")
+    demo.add_argument("--train-size", type=int, default=10000, help="training examples")
     demo.add_argument("--test-size", type=int, default=200, help="held-out examples")
     demo.add_argument("--epochs", type=int, default=5)
     demo.add_argument("--batch-size", type=int, default=16)

@@ -3,12 +3,12 @@
 Each context is a short biography of an invented person: by default one or two facts and one
 sentence without an answer, in random order, each written with one of several sentence
 templates; the question asks for one of the facts in one of several forms, and the answer is a
-span of the context. Every pool of values (first names, surnames, cities, years, jobs,
-instruments, pet names, colours, countries) is split into a train part and a test part, so the
-held-out split shares no entity with the training split, and half of the training values are
-invented words: a model can only score on the held-out split by learning *where* an answer sits
-(which relation the question asks about, and where that value starts and ends), not by
-memorising answers.
+span of the context. The people and their pets are split between train and test, so every
+held-out question is about someone the model never saw: it can only score by learning *where*
+an answer sits (which relation the question asks about, and where that value starts and ends),
+not by memorising answers. Places, jobs, years and the other values come from lists shared by
+both splits unless `disjoint="all"`, and `invented` swaps training values for made-up words;
+both make the task much harder.
 
 Everything is generated from a fixed seed, with no download.
 
@@ -210,17 +210,25 @@ _POOLS = {
     "year": [str(year) for year in range(1900, 2006)],
 }
 TRAIN_FRACTION = 0.7
+# The pools naming the entities a question is about (people and their pets).
+ENTITY_POOLS = ("first", "last", "pet")
 
 
-def split_pools(seed=0):
-    """`(train_pools, test_pools)`: each pool shuffled with `seed` and cut in two disjoint parts."""
+def split_pools(seed=0, disjoint=ENTITY_POOLS):
+    """`(train_pools, test_pools)`: each pool named in `disjoint` (or every pool for "all") is
+    shuffled with `seed` and cut in two disjoint parts; the others are shared by both splits."""
+    if disjoint == "all":
+        disjoint = tuple(_POOLS)
+    unknown = set(disjoint) - set(_POOLS)
+    if unknown:
+        raise ValueError(f"`disjoint` names unknown pools {sorted(unknown)}; pools: {list(_POOLS)}.")
     rng = random.Random(seed)
     train, test = {}, {}
     for key, values in _POOLS.items():
         values = list(values)
         rng.shuffle(values)
-        cut = int(len(values) * TRAIN_FRACTION)
-        train[key], test[key] = values[:cut], values[cut:]
+        cut = int(len(values) * TRAIN_FRACTION) if key in disjoint else len(values)
+        train[key], test[key] = values[:cut], values[cut:] or values
     return train, test
 
 
@@ -322,7 +330,15 @@ def generate(size, pools, seed, invented=0.0, facts=(2, 3), fillers=(0, 0)):
     return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
-def load(train_size=2000, test_size=200, seed=0, invented=0.5, facts=(1, 2), fillers=(1, 1)):
+def load(
+    train_size=2000,
+    test_size=200,
+    seed=0,
+    invented=0.0,
+    facts=(1, 2),
+    fillers=(1, 1),
+    disjoint=ENTITY_POOLS,
+):
     """The train and held-out test splits, as dicts of lists (`id`, `question`, `context`,
     `answer_text`, `answer_start`: the character offset of the answer in the context).
 
@@ -335,6 +351,11 @@ def load(train_size=2000, test_size=200, seed=0, invented=0.5, facts=(1, 2), fil
             uses its own pools.
         facts: `(fewest, most)` facts per context (the question asks for one of them).
         fillers: `(fewest, most)` sentences without an answer per context.
+        disjoint: the value pools split between train and test: by default the people and pet
+            names (so every held-out question is about someone never seen in training, while
+            places, jobs, years ... come from shared lists), or "all" to split every pool (a
+            much harder task: the 64-wide random `roberta_tiny` reaches about 0.35 exact match
+            on it within the demo's budget, against 0.8 with the default).
     """
     if train_size < 1 or test_size < 1:
         raise ValueError(
@@ -342,11 +363,13 @@ def load(train_size=2000, test_size=200, seed=0, invented=0.5, facts=(1, 2), fil
         )
     if not 0.0 <= invented <= 1.0:
         raise ValueError(f"`invented` must be in [0, 1]; got {invented}.")
-    train_pools, test_pools = split_pools(seed)
+    train_pools, test_pools = split_pools(seed, disjoint)
+    if disjoint == "all":
+        disjoint = tuple(_POOLS)
     train = generate(train_size, train_pools, seed + 1, invented, facts, fillers)
     test = generate(test_size, test_pools, seed + 2, 0.0, facts, fillers)
     # An invented word that happens to be a test value would leak it: such rows are redrawn.
-    held_out = {v.lower() for pool in test_pools.values() for v in pool}
+    held_out = {v.lower() for key in disjoint for v in test_pools[key]}
     leaks = [i for i, text in enumerate(train["context"]) if _mentions(text, held_out)]
     for offset, i in enumerate(leaks):
         row = generate(1, train_pools, seed + 1000 + offset, 0.0, facts, fillers)
