@@ -199,9 +199,9 @@ def main(argv=None):
         "answering on a templated dataset (held-out entities) and reports exact match and F1.",
     )
     demo.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default="jax")
-    demo.add_argument("--train-size", type=int, default=10000, help="training examples")
+    demo.add_argument("--train-size", type=int, default=20000, help="training examples")
     demo.add_argument("--test-size", type=int, default=200, help="held-out examples")
-    demo.add_argument("--epochs", type=int, default=5)
+    demo.add_argument("--epochs", type=int, default=6)
     demo.add_argument("--batch-size", type=int, default=16)
     demo.add_argument(
         "--output", default=None, help="directory for the fine-tuned preset and loss.png"

@@ -81,9 +81,9 @@ def _plot(losses, path):
 
 
 def run_demo(
-    train_size=10000,
+    train_size=20000,
     test_size=200,
-    epochs=5,
+    epochs=6,
     batch_size=16,
     learning_rate=3e-3,
     max_length=80,
