@@ -221,7 +221,9 @@ def split_pools(seed=0, disjoint=ENTITY_POOLS):
         disjoint = tuple(_POOLS)
     unknown = set(disjoint) - set(_POOLS)
     if unknown:
-        raise ValueError(f"`disjoint` names unknown pools {sorted(unknown)}; pools: {list(_POOLS)}.")
+        raise ValueError(
+            f"`disjoint` names unknown pools {sorted(unknown)}; pools: {list(_POOLS)}."
+        )
     rng = random.Random(seed)
     train, test = {}, {}
     for key, values in _POOLS.items():
