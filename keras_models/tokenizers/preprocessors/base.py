@@ -48,6 +48,19 @@ def text_list(value, name):
     return list(value), False
 
 
+def text_lists(first, second, first_name, second_name):
+    """`(first list, second list, was_single)` for two parallel texts: both strings, or both
+    lists of strings of the same length."""
+    firsts, single = text_list(first, first_name)
+    seconds, single_second = text_list(second, second_name)
+    if single != single_second:
+        raise ValueError(
+            f"`{first_name}` and `{second_name}` must both be strings or both be lists of strings."
+        )
+    same_length(**{first_name: firsts, second_name: seconds})
+    return firsts, seconds, single
+
+
 def same_length(**lists):
     lengths = {name: len(v) for name, v in lists.items() if v is not None}
     if len(set(lengths.values())) > 1:

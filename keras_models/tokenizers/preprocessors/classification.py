@@ -6,8 +6,8 @@ from keras_models.tokenizers.preprocessors.base import (
     IGNORE_INDEX,
     Preprocessor,
     label_array,
-    same_length,
     text_list,
+    text_lists,
 )
 
 
@@ -94,15 +94,10 @@ class SequenceClassificationPreprocessor(_Labelled):
     label_keys = ("label", "labels")
 
     def encode(self, text, text_pair=None):
-        texts, single = text_list(text, "text")
-        pairs = None
-        if text_pair is not None:
-            pairs, single_pair = text_list(text_pair, "text_pair")
-            if single_pair != single:
-                raise ValueError(
-                    "`text` and `text_pair` must both be strings or both be lists of strings."
-                )
-            same_length(text=texts, text_pair=pairs)
+        if text_pair is None:
+            (texts, single), pairs = text_list(text, "text"), None
+        else:
+            texts, pairs, single = text_lists(text, text_pair, "text", "text_pair")
         if not texts:
             raise ValueError("`text` is an empty list.")
         return self.tokenizer(

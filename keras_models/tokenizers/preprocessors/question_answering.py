@@ -7,6 +7,7 @@ from keras_models.tokenizers.preprocessors.base import (
     Preprocessor,
     same_length,
     text_list,
+    text_lists,
 )
 
 
@@ -84,13 +85,7 @@ class QuestionAnsweringPreprocessor(Preprocessor):
     def features(self, question, context):
         """Tokenized windows: model inputs plus `offset_mapping`, `sequence_ids` and
         `overflow_to_sample_mapping` (the example index of each window)."""
-        questions, single_q = text_list(question, "question")
-        contexts, single_c = text_list(context, "context")
-        if single_q != single_c:
-            raise ValueError(
-                "`question` and `context` must both be strings or both be lists of strings."
-            )
-        same_length(question=questions, context=contexts)
+        questions, contexts, _ = text_lists(question, context, "question", "context")
         if not questions:
             raise ValueError("`question` and `context` are empty lists.")
         return self.tokenizer(
