@@ -6,12 +6,14 @@ A model plugs in through four methods (see `GenerationMixin`):
   (left padded) and a dict of extra tensors (a seq2seq model's encoder inputs);
 * `init_cache(batch_size, max_length, context)` -> any nest of tensors, built inside the
   compiled function (a seq2seq model runs its encoder and its cross-attention K/V here, once);
-* `call_with_cache(token_ids, padding_mask, cache, cache_index)` -> `(logits, cache)`: the
-  logits of the current tokens, after writing their keys/values at `cache_index`;
+* `call_with_cache(token_ids, padding_mask, cache, cache_index, last_only=False)` ->
+  `(logits, cache)`: the logits of the current tokens (of the last one only, `[batch, 1,
+  vocab]`, with `last_only`), after writing their keys/values at `cache_index`;
 * `generation_defaults()` -> `{"eos_token_id": ..., "pad_token_id": ...}`.
 
 The loop keeps every shape static (a `[batch, prompt + max_new_tokens]` id buffer and mask, a
-cache of `max_length` slots written with `slice_update`), so it compiles once per prompt shape:
+cache of `max_length` slots written in place, see `write_along`), so it compiles once per prompt
+shape:
 `jax.jit` (variables passed as arguments through a `StatelessScope`), `tf.function` with XLA,
 and on torch a `no_grad` Python loop whose body (one decode step and the token choice) is
 recorded once with `torch.jit.trace` and replayed at every step: the same tensor ops without
@@ -30,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from keras_models.generation.samplers import greedy, sample
+from keras_models.layers.cache_update import write_along
 
 NEG_INF = -1.0e9
 
@@ -42,8 +45,8 @@ def _isin(tokens, eos_ids):
 
 
 def _write(buffer, index, values):
-    """`buffer[:, index] = values` for a `[batch, length]` buffer."""
-    return ops.slice_update(buffer, (0, index), ops.cast(values, buffer.dtype)[:, None])
+    """`buffer[:, index] = values` for a `[batch, length]` buffer (in place on torch)."""
+    return write_along(buffer, 1, index, values[:, None])
 
 
 def force_eos(scores, index, max_length, forced_eos_token_id):
@@ -85,7 +88,7 @@ def _heads_axis(model, distribution):
 
 
 def shard_cache(model, cache):
-    """Lays out every `[batch, 2, length, heads, head_dim]` tensor of `cache` for the current
+    """Lays out every `[batch, 2, heads, length, head_dim]` tensor of `cache` for the current
     `keras.distribution` (JAX): batch along the data axis, heads along the axis that splits
     the key/value projections, so each device keeps the keys and values it computed itself
     and decoding moves no cache between devices. Axes that do not divide stay replicated;
@@ -108,8 +111,8 @@ def shard_cache(model, cache):
         axes = [None] * 5
         if fits(distribution.batch_dim_name, tensor.shape[0]):
             axes[0] = distribution.batch_dim_name
-        if heads_axis != axes[0] and fits(heads_axis, tensor.shape[3]):
-            axes[3] = heads_axis
+        if heads_axis != axes[0] and fits(heads_axis, tensor.shape[2]):
+            axes[2] = heads_axis
         layout = keras.distribution.TensorLayout(axes, mesh)
         return keras.distribution.distribute_tensor(tensor, layout)
 
@@ -183,7 +186,7 @@ def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens,
         mask = _write(mask, index, ops.ones_like(token))
         return ids, mask, finished
 
-    logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0)
+    logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0, last_only=True)
     finished = ops.zeros((batch,), dtype="bool")
     ids, mask, finished = select(logits[:, -1], prompt_length, ids, mask, finished, uniforms)
 
@@ -318,7 +321,7 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
         mask = _write(mask, index, ops.ones((flat_batch,), dtype="int32"))
         return new_state, mask, cache
 
-    logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0)
+    logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0, last_only=True)
     state, mask, cache = step(logits[:, -1], prompt_length, state, mask, cache)
 
     def cond(index, state, mask, cache):

@@ -3,6 +3,20 @@
 import keras
 from keras import ops
 
+from keras_models.layers.cache_update import write_along
+
+
+def _heads_first(key, value):
+    """`[batch, len, heads, head_dim]` keys and values -> `[batch, 2, heads, len, head_dim]`."""
+    return ops.transpose(ops.stack((key, value), axis=1), (0, 1, 3, 2, 4))
+
+
+def _positions_first(key_value):
+    """A `[batch, 2, heads, len, head_dim]` cache -> keys and values `[batch, len, heads,
+    head_dim]`, the layout of `ops.dot_product_attention` (a transposed view: the backends
+    turn it back to heads-first for their kernels without copying the cache)."""
+    return (ops.transpose(key_value[:, i], (0, 2, 1, 3)) for i in (0, 1))
+
 
 @keras.saving.register_keras_serializable(package="keras_models")
 class MultiHeadAttention(keras.layers.Layer):
@@ -28,12 +42,14 @@ class MultiHeadAttention(keras.layers.Layer):
         context: the key/value sequence for cross-attention; defaults to `inputs`.
         attention_mask: boolean or 0/1 mask broadcastable to `[batch, q_len, kv_len]`;
             1 means the key is visible.
-        cache: optional `[batch, 2, max_len, num_heads, head_dim]` key/value cache. When given,
-            the current keys and values are written at `cache_index` and attention runs over the
-            whole cache; the mask must then cover `max_len` keys.
+        cache: optional `[batch, 2, num_heads, max_len, head_dim]` key/value cache. When given,
+            the current keys and values are written at `cache_index` (in place on torch, see
+            `write_along`) and attention runs over the whole cache; the mask must then cover
+            `max_len` keys. Heads come before positions so that the attention products read
+            the cache as it lies, without transposing it at every step.
         cache_index: position of the first current token inside the cache.
         position_offset: absolute position of the first query, for rotary embeddings.
-        key_value: optional precomputed `[batch, 2, kv_len, num_heads, head_dim]` keys and
+        key_value: optional precomputed `[batch, 2, num_heads, kv_len, head_dim]` keys and
             values (from `compute_key_value`), e.g. a cross-attention cache of encoder states
             computed once before decoding; `context` is then not projected.
 
@@ -94,10 +110,10 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def compute_key_value(self, context):
-        """Projected keys and values of `context`, stacked as `[batch, 2, len, heads, head_dim]`."""
+        """Projected keys and values of `context`, stacked as `[batch, 2, heads, len, head_dim]`."""
         key = self._split_heads(self.key_dense(context))
         value = self._split_heads(self.value_dense(context))
-        return ops.stack((key, value), axis=1)
+        return _heads_first(key, value)
 
     def _split_heads(self, x):
         shape = ops.shape(x)
@@ -116,7 +132,8 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         query = self._split_heads(self.query_dense(inputs))
         if key_value is not None:
-            output = self._attend(query, key_value[:, 0], key_value[:, 1], attention_mask, training)
+            key, value = _positions_first(key_value)
+            output = self._attend(query, key, value, attention_mask, training)
             return self._merge_heads(output)
         self_attention = context is None
         context = inputs if context is None else context
@@ -128,11 +145,10 @@ class MultiHeadAttention(keras.layers.Layer):
             if self.rotary_value:
                 value = self.rotary_embedding(value, start_index=position_offset)
         if cache is not None:
-            # One update of the stacked cache (no re-stacking), so a compiled decode loop can
-            # write it in place instead of copying the whole cache at every step.
-            current = ops.stack((key, value), axis=1)
-            cache = ops.slice_update(cache, (0, 0, cache_index, 0, 0), current)
-            key, value = cache[:, 0], cache[:, 1]
+            # One write into the stacked cache (no re-stacking), so a decode step writes its
+            # own keys and values in place instead of copying the whole cache.
+            cache = write_along(cache, 3, cache_index, _heads_first(key, value))
+            key, value = _positions_first(cache)
         output = self._merge_heads(self._attend(query, key, value, attention_mask, training))
         return output if cache is None else (output, cache)
 

@@ -63,7 +63,11 @@ class DecoderCausalLM(GenerationMixin, Task):
     def init_cache(self, batch_size, max_length, context=None):
         return self.backbone.init_cache(batch_size, max_length)
 
-    def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
-        """Logits `[batch, n, vocab]` of the current tokens and the updated cache."""
+    def call_with_cache(self, token_ids, padding_mask, cache, cache_index, last_only=False):
+        """Logits `[batch, n, vocab]` of the current tokens and the updated cache; with
+        `last_only`, of the last one only (`[batch, 1, vocab]`: a prompt's first step needs
+        no vocabulary projection of its other positions)."""
         hidden, cache = self.backbone.call_with_cache(token_ids, padding_mask, cache, cache_index)
+        if last_only:
+            hidden = hidden[:, -1:]
         return self.backbone.token_embedding(hidden, reverse=True), cache

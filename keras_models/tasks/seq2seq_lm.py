@@ -254,7 +254,11 @@ class Seq2SeqLM(GenerationMixin, Task):
         states = self.backbone.encode(context["input_ids"], context["attention_mask"])
         return self.backbone.init_cache(batch_size, max_length, states, context["attention_mask"])
 
-    def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
-        """Logits `[batch, n, vocab]` of the current decoder tokens and the updated cache."""
+    def call_with_cache(self, token_ids, padding_mask, cache, cache_index, last_only=False):
+        """Logits `[batch, n, vocab]` of the current decoder tokens and the updated cache; with
+        `last_only`, of the last one only (`[batch, 1, vocab]`: a prompt's first step needs
+        no vocabulary projection of its other positions)."""
         hidden, cache = self.backbone.call_with_cache(token_ids, padding_mask, cache, cache_index)
+        if last_only:
+            hidden = hidden[:, -1:]
         return self._logits(hidden), cache

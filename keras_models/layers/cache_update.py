@@ -1,0 +1,46 @@
+"""Writing the current step into a preallocated decoding buffer (a key/value cache, an id
+buffer)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def write_along(buffer, axis, index, values):
+    """`buffer` with `values` written at `index...index + n` along `axis` (`n` the size of
+    `values` there; every other dimension of `values` matches `buffer`).
+
+    On jax and tensorflow this is `ops.slice_update`, which their compilers turn into an
+    in-place write inside a decode loop. On torch, where `slice_update` clones the whole
+    buffer (and with a tensor `index` builds a scatter over every element of `values`), the
+    buffer is written in place and returned: a decode step then costs the size of the step,
+    not of the cache. Callers must treat the `buffer` they passed as consumed.
+
+    Args:
+        buffer: the tensor to write into.
+        axis: the axis `index` counts along.
+        index: first position, a Python int or a scalar integer tensor.
+        values: the tensor to write.
+
+    Returns:
+        The updated buffer.
+
+    Examples:
+    >>> buffer = ops.zeros((2, 4))
+    >>> ops.convert_to_numpy(write_along(buffer, 1, 2, ops.ones((2, 1)))).tolist()
+    [[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0]]
+    """
+    buffer = ops.convert_to_tensor(buffer)
+    values = ops.cast(values, buffer.dtype)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        length = values.shape[axis]
+        if isinstance(index, (int, np.integer)):
+            buffer.narrow(axis, index, length).copy_(values)
+            return buffer
+        positions = torch.arange(length, device=buffer.device) + index.to(torch.int64)
+        return buffer.index_copy_(axis, positions, values)
+    start = [0] * len(buffer.shape)
+    start[axis] = index
+    return ops.slice_update(buffer, start, values)
