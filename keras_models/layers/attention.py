@@ -7,15 +7,17 @@ from keras_models.layers.cache_update import write_along
 
 
 def _heads_first(key, value):
-    """`[batch, len, heads, head_dim]` keys and values -> `[batch, 2, heads, len, head_dim]`."""
-    return ops.transpose(ops.stack((key, value), axis=1), (0, 1, 3, 2, 4))
+    """`[batch, len, heads, head_dim]` keys and values -> `[2, batch, heads, len, head_dim]`."""
+    return ops.transpose(ops.stack((key, value)), (0, 1, 3, 2, 4))
 
 
 def _positions_first(key_value):
-    """A `[batch, 2, heads, len, head_dim]` cache -> keys and values `[batch, len, heads,
-    head_dim]`, the layout of `ops.dot_product_attention` (a transposed view: the backends
-    turn it back to heads-first for their kernels without copying the cache)."""
-    return (ops.transpose(key_value[:, i], (0, 2, 1, 3)) for i in (0, 1))
+    """A `[2, batch, heads, len, head_dim]` cache -> keys and values `[batch, len, heads,
+    head_dim]`, the layout of `ops.dot_product_attention`. On torch these are views that the
+    backend turns back to contiguous heads-first tensors for its kernel without copying
+    (keys and values lead the cache for that reason); XLA folds the transposes into the
+    attention products."""
+    return (ops.transpose(key_value[i], (0, 2, 1, 3)) for i in (0, 1))
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -42,14 +44,14 @@ class MultiHeadAttention(keras.layers.Layer):
         context: the key/value sequence for cross-attention; defaults to `inputs`.
         attention_mask: boolean or 0/1 mask broadcastable to `[batch, q_len, kv_len]`;
             1 means the key is visible.
-        cache: optional `[batch, 2, num_heads, max_len, head_dim]` key/value cache. When given,
+        cache: optional `[2, batch, num_heads, max_len, head_dim]` key/value cache. When given,
             the current keys and values are written at `cache_index` (in place on torch, see
             `write_along`) and attention runs over the whole cache; the mask must then cover
             `max_len` keys. Heads come before positions so that the attention products read
             the cache as it lies, without transposing it at every step.
         cache_index: position of the first current token inside the cache.
         position_offset: absolute position of the first query, for rotary embeddings.
-        key_value: optional precomputed `[batch, 2, num_heads, kv_len, head_dim]` keys and
+        key_value: optional precomputed `[2, batch, num_heads, kv_len, head_dim]` keys and
             values (from `compute_key_value`), e.g. a cross-attention cache of encoder states
             computed once before decoding; `context` is then not projected.
 
@@ -110,7 +112,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def compute_key_value(self, context):
-        """Projected keys and values of `context`, stacked as `[batch, 2, heads, len, head_dim]`."""
+        """Projected keys and values of `context`, stacked as `[2, batch, heads, len, head_dim]`."""
         key = self._split_heads(self.key_dense(context))
         value = self._split_heads(self.value_dense(context))
         return _heads_first(key, value)

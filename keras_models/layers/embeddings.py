@@ -1,7 +1,15 @@
 """Token embeddings: a weight-tied reversible table and the BERT-style embedding sum."""
 
+import math
+
 import keras
 from keras import ops
+
+# Up to this many rows (a decoding step), the reverse projection runs as `table @ hidden.T`:
+# with few rows, CPU matmul kernels stream the large table faster in that orientation
+# (measured on a 50272 x 768 table, 8 rows: 14.8 vs 23.0 ms on torch, 14.2 vs 15.7 ms on jax;
+# from about 32 rows on the usual `hidden @ table.T` is as fast or faster).
+_FEW_ROWS = 16
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -21,7 +29,13 @@ class ReversibleEmbedding(keras.layers.Embedding):
     def call(self, inputs, reverse=False):
         if reverse:
             table = ops.cast(self.embeddings, self.compute_dtype)
-            return ops.matmul(ops.cast(inputs, self.compute_dtype), ops.transpose(table))
+            hidden = ops.cast(inputs, self.compute_dtype)
+            lead = tuple(inputs.shape[:-1])
+            if None not in lead and math.prod(lead) <= _FEW_ROWS:
+                rows = ops.reshape(hidden, (math.prod(lead), inputs.shape[-1]))
+                logits = ops.transpose(ops.matmul(table, ops.transpose(rows)))
+                return ops.reshape(logits, lead + (self.input_dim,))
+            return ops.matmul(hidden, ops.transpose(table))
         return super().call(inputs)
 
     def compute_output_shape(self, input_shape, reverse=False):

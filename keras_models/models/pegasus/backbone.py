@@ -332,7 +332,7 @@ class PegasusBackbone(Backbone):
     def init_cache(
         self, batch_size, max_length, encoder_hidden_states=None, encoder_attention_mask=None
     ):
-        """Decoder caches: zero self-attention caches `[batch, 2, heads, max_length, head_dim]`
+        """Decoder caches: zero self-attention caches `[2, batch, heads, max_length, head_dim]`
         per layer and, given encoder states, their cross-attention keys/values (computed here,
         once) and the encoder mask."""
         cache = {
