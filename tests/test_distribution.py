@@ -325,5 +325,5 @@ def test_from_preset_predict_evaluate_fit_generate_in_scope(results, family):
         # Greedy generation: the single-device tokens, with the key/value caches split by
         # batch and by heads (4 heads over the 4-way model axis).
         assert got["tokens_equal"], got["tokens"]
-        assert got["cache_specs"] == ["(None, 'batch', 'model', None, None)"], got["cache_specs"]
+        assert got["cache_specs"] == ["('batch', 'model', None, None)"], got["cache_specs"]
     assert result["single_cache_specs"] == ["()"], result["single_cache_specs"]

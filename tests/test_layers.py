@@ -41,7 +41,7 @@ def test_attention_cache_step_equals_full_attention():
     x = np.random.default_rng(1).normal(size=(1, 5, 8)).astype("float32")
     causal = np.tril(np.ones((5, 5), "int32"))[None]
     full = keras.ops.convert_to_numpy(layer(x, attention_mask=causal))
-    cache = np.zeros((2, 1, 2, 5, 4), "float32")
+    cache = (np.zeros((1, 2, 5, 4), "float32"), np.zeros((1, 2, 5, 4), "float32"))
     outs = []
     for t in range(5):
         out, cache = layer(

@@ -88,7 +88,7 @@ def _heads_axis(model, distribution):
 
 
 def shard_cache(model, cache):
-    """Lays out every `[2, batch, heads, length, head_dim]` tensor of `cache` for the current
+    """Lays out every `[batch, heads, length, head_dim]` tensor of `cache` for the current
     `keras.distribution` (JAX): batch along the data axis, heads along the axis that splits
     the key/value projections, so each device keeps the keys and values it computed itself
     and decoding moves no cache between devices. Axes that do not divide stay replicated;
@@ -106,13 +106,13 @@ def shard_cache(model, cache):
         return axis in sizes and dim is not None and dim % sizes[axis] == 0
 
     def place(tensor):
-        if len(tensor.shape) != 5:
+        if len(tensor.shape) != 4:
             return tensor
-        axes = [None] * 5
-        if fits(distribution.batch_dim_name, tensor.shape[1]):
-            axes[1] = distribution.batch_dim_name
-        if heads_axis != axes[1] and fits(heads_axis, tensor.shape[2]):
-            axes[2] = heads_axis
+        axes = [None] * 4
+        if fits(distribution.batch_dim_name, tensor.shape[0]):
+            axes[0] = distribution.batch_dim_name
+        if heads_axis != axes[0] and fits(heads_axis, tensor.shape[1]):
+            axes[1] = heads_axis
         layout = keras.distribution.TensorLayout(axes, mesh)
         return keras.distribution.distribute_tensor(tensor, layout)
 
@@ -316,11 +316,7 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
             open=still_open,
             go=go,
         )
-        # Key/value caches (`[2, batch * beams, ...]`) carry the rows on axis 1, other
-        # cached tensors (an encoder mask) on axis 0.
-        cache = keras.tree.map_structure(
-            lambda c: ops.take(c, flat_parents, axis=1 if len(c.shape) == 5 else 0), cache
-        )
+        cache = keras.tree.map_structure(lambda c: ops.take(c, flat_parents, axis=0), cache)
         cache = shard_cache(model, cache)
         mask = _write(mask, index, ops.ones((flat_batch,), dtype="int32"))
         return new_state, mask, cache

@@ -6,18 +6,17 @@ from keras import ops
 from keras_models.layers.cache_update import write_along
 
 
-def _heads_first(key, value):
-    """`[batch, len, heads, head_dim]` keys and values -> `[2, batch, heads, len, head_dim]`."""
-    return ops.transpose(ops.stack((key, value)), (0, 1, 3, 2, 4))
+def _heads_first(x):
+    """`[batch, len, heads, head_dim]` -> `[batch, heads, len, head_dim]`, the cache layout."""
+    return ops.transpose(x, (0, 2, 1, 3))
 
 
-def _positions_first(key_value):
-    """A `[2, batch, heads, len, head_dim]` cache -> keys and values `[batch, len, heads,
-    head_dim]`, the layout of `ops.dot_product_attention`. On torch these are views that the
-    backend turns back to contiguous heads-first tensors for its kernel without copying
-    (keys and values lead the cache for that reason); XLA folds the transposes into the
-    attention products."""
-    return (ops.transpose(key_value[i], (0, 2, 1, 3)) for i in (0, 1))
+def _positions_first(x):
+    """A cached `[batch, heads, len, head_dim]` -> `[batch, len, heads, head_dim]`, the layout of
+    `ops.dot_product_attention`. On torch this is a view that the backend turns back into the
+    contiguous heads-first tensor for its kernel without a copy; XLA folds the transpose into
+    the attention products."""
+    return ops.transpose(x, (0, 2, 1, 3))
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -44,15 +43,16 @@ class MultiHeadAttention(keras.layers.Layer):
         context: the key/value sequence for cross-attention; defaults to `inputs`.
         attention_mask: boolean or 0/1 mask broadcastable to `[batch, q_len, kv_len]`;
             1 means the key is visible.
-        cache: optional `[2, batch, num_heads, max_len, head_dim]` key/value cache. When given,
-            the current keys and values are written at `cache_index` (in place on torch, see
-            `write_along`) and attention runs over the whole cache; the mask must then cover
-            `max_len` keys. Heads come before positions so that the attention products read
-            the cache as it lies, without transposing it at every step.
+        cache: optional key/value cache, a pair `(keys, values)` of `[batch, num_heads, max_len,
+            head_dim]` tensors. When given, the current keys and values are written at
+            `cache_index` (in place on torch, see `write_along`) and attention runs over the
+            whole cache; the mask must then cover `max_len` keys. Heads come before positions,
+            and keys and values are separate tensors, so that the attention products read the
+            cache as it lies, without transposing or slicing it at every step.
         cache_index: position of the first current token inside the cache.
         position_offset: absolute position of the first query, for rotary embeddings.
-        key_value: optional precomputed `[2, batch, num_heads, kv_len, head_dim]` keys and
-            values (from `compute_key_value`), e.g. a cross-attention cache of encoder states
+        key_value: optional precomputed `(keys, values)`, each `[batch, num_heads, kv_len,
+            head_dim]` (from `compute_key_value`), e.g. a cross-attention cache of encoder states
             computed once before decoding; `context` is then not projected.
 
     Returns:
@@ -112,10 +112,10 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def compute_key_value(self, context):
-        """Projected keys and values of `context`, stacked as `[2, batch, heads, len, head_dim]`."""
+        """Projected keys and values of `context`: a pair of `[batch, heads, len, head_dim]`."""
         key = self._split_heads(self.key_dense(context))
         value = self._split_heads(self.value_dense(context))
-        return _heads_first(key, value)
+        return _heads_first(key), _heads_first(value)
 
     def _split_heads(self, x):
         shape = ops.shape(x)
@@ -134,7 +134,7 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         query = self._split_heads(self.query_dense(inputs))
         if key_value is not None:
-            key, value = _positions_first(key_value)
+            key, value = (_positions_first(x) for x in key_value)
             output = self._attend(query, key, value, attention_mask, training)
             return self._merge_heads(output)
         self_attention = context is None
@@ -147,10 +147,12 @@ class MultiHeadAttention(keras.layers.Layer):
             if self.rotary_value:
                 value = self.rotary_embedding(value, start_index=position_offset)
         if cache is not None:
-            # One write into the stacked cache (no re-stacking), so a decode step writes its
-            # own keys and values in place instead of copying the whole cache.
-            cache = write_along(cache, 3, cache_index, _heads_first(key, value))
-            key, value = _positions_first(cache)
+            # Writes in place, so a decode step costs its own keys and values, not the cache's.
+            cache = tuple(
+                write_along(past, 2, cache_index, _heads_first(current))
+                for past, current in zip(cache, (key, value))
+            )
+            key, value = (_positions_first(x) for x in cache)
         output = self._merge_heads(self._attend(query, key, value, attention_mask, training))
         return output if cache is None else (output, cache)
 

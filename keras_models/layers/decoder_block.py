@@ -39,7 +39,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
     Post-LN (`normalize_first=False`; OPT-350m):
     `x = LN(x + self_attn(x)); x = LN(x + cross_attn(x, enc)); x = LN(x + ffn(x))`.
 
-    Decoding: pass `cache` (`[2, batch, heads, max_len, head_dim]`, see `init_cache`) and
+    Decoding: pass `cache` (keys and values, each `[batch, heads, max_len, head_dim]`, see
+    `init_cache`) and
     `cache_index`; the current keys/values are written at `cache_index`, attention covers the
     whole cache and the block returns `(output, cache)`. Cross-attention keys/values of the
     encoder states are computed once with `compute_cross_attention_cache` and passed as
@@ -70,9 +71,10 @@ class TransformerDecoderBlock(keras.layers.Layer):
             (with a cache, `key_len` is the cache length). The causal mask is added here.
         encoder_hidden_states: `[batch, src_len, hidden_size]` for cross-attention.
         encoder_attention_mask: optional `[batch, src_len]` padding mask of the encoder states.
-        cache: optional self-attention cache `[2, batch, heads, max_len, head_dim]`.
+        cache: optional self-attention cache: keys and values, each
+            `[batch, heads, max_len, head_dim]`.
         cache_index: position of the first current token in the cache.
-        cross_attention_cache: optional `[2, batch, heads, src_len, head_dim]` encoder keys and
+        cross_attention_cache: optional pair of `[batch, heads, src_len, head_dim]` encoder keys and
             values; replaces `encoder_hidden_states`.
 
     Returns:
@@ -87,8 +89,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
     >>> cache = block.init_cache(2, 6)
     >>> out, cache = block(x[:, :1], cache=cache, cache_index=0,
     ...                    cross_attention_cache=block.compute_cross_attention_cache(enc))
-    >>> out.shape, cache.shape
-    ((2, 1, 8), (2, 2, 2, 6, 4))
+    >>> out.shape, [c.shape for c in cache]
+    ((2, 1, 8), [(2, 2, 6, 4), (2, 2, 6, 4)])
     """
 
     def __init__(
@@ -186,12 +188,13 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.built = True
 
     def init_cache(self, batch_size, max_length, dtype=None):
-        """An all-zero self-attention cache `[2, batch, heads, max_length, head_dim]`."""
-        shape = (2, batch_size, self.num_attention_heads, max_length, self.head_dim)
-        return ops.zeros(shape, dtype=dtype or self.compute_dtype)
+        """An all-zero self-attention cache: keys and values, `[batch, heads, max_length,
+        head_dim]` each."""
+        shape = (batch_size, self.num_attention_heads, max_length, self.head_dim)
+        return tuple(ops.zeros(shape, dtype=dtype or self.compute_dtype) for _ in range(2))
 
     def compute_cross_attention_cache(self, encoder_hidden_states):
-        """Encoder keys and values `[2, batch, heads, src_len, head_dim]`, computed once."""
+        """Encoder keys and values, `[batch, heads, src_len, head_dim]` each, computed once."""
         if not self.use_cross_attention:
             raise ValueError("This block was built without cross-attention.")
         return self.encoder_attn.compute_key_value(encoder_hidden_states)
@@ -219,7 +222,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
         training=None,
     ):
         query_length = ops.shape(inputs)[1]
-        key_length = query_length if cache is None else ops.shape(cache)[3]
+        key_length = query_length if cache is None else ops.shape(cache[0])[2]
         mask = causal_attention_mask(query_length, key_length, cache_index, attention_mask)
         new_cache = []
 

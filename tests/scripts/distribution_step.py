@@ -111,12 +111,12 @@ def workflow(cls, preset, spec, checks, keras_preset=None):
         out["tokens"] = model.generate(prompt, max_new_tokens=5, eos_token_id=[])
         ids, _, context = model.generation_inputs(prompt)
         cache = shard_cache(model, model.init_cache(ids.shape[0], 8, context))
-        # The layout of every [batch, 2, length, heads, head_dim] key/value cache.
+        # The layout of every [batch, heads, length, head_dim] key or value cache.
         out["cache_specs"] = sorted(
             {
                 str(tuple(getattr(t.sharding, "spec", ())))
                 for t in keras.tree.flatten(cache)
-                if len(t.shape) == 5
+                if len(t.shape) == 4
             }
         )
     if "fit" in checks:

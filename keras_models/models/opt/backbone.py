@@ -217,7 +217,7 @@ class OPTBackbone(Backbone):
 
     # --- cached decoding (keras_models.generation) ---------------------------------------
     def init_cache(self, batch_size, max_length):
-        """One zero `[2, batch, heads, max_length, head_dim]` key/value cache per layer."""
+        """One zero key/value cache per layer (`[batch, heads, max_length, head_dim]` each)."""
         return tuple(block.init_cache(batch_size, max_length) for block in self.decoder_layers)
 
     def call_with_cache(self, token_ids, padding_mask, cache, cache_index):

@@ -332,8 +332,8 @@ class PegasusBackbone(Backbone):
     def init_cache(
         self, batch_size, max_length, encoder_hidden_states=None, encoder_attention_mask=None
     ):
-        """Decoder caches: zero self-attention caches `[2, batch, heads, max_length, head_dim]`
-        per layer and, given encoder states, their cross-attention keys/values (computed here,
+        """Decoder caches: zero self-attention caches (keys and values,
+        `[batch, heads, max_length, head_dim]` each) per layer and, given encoder states, their cross-attention keys/values (computed here,
         once) and the encoder mask."""
         cache = {
             "self": tuple(b.init_cache(batch_size, max_length) for b in self.decoder_layers_list)
