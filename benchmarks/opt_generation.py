@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from benchmarks.encoder import keras_hub_path
+
 OPT_125M = dict(
     vocab_size=50272,
     hidden_size=768,
@@ -110,8 +112,19 @@ def run_keras_models(directory, args):
 def run_keras_hub(directory, args):
     import keras_hub  # noqa: F401  (only when installed)
 
-    # KerasHub reads Hugging Face OPT checkpoints through its converters.
-    model = keras_hub.models.OPTCausalLM.from_preset(f"file://{directory}", preprocessor=None)
+    # KerasHub 0.32 has no converter for Hugging Face OPT checkpoints: same shape, its own
+    # random weights (they do not change the speed of greedy decoding with no stop token).
+    backbone = keras_hub.models.OPTBackbone(
+        vocabulary_size=OPT_125M["vocab_size"],
+        num_layers=OPT_125M["num_hidden_layers"],
+        num_heads=OPT_125M["num_attention_heads"],
+        hidden_dim=OPT_125M["hidden_size"],
+        intermediate_dim=OPT_125M["ffn_dim"],
+        dropout=0.0,
+        max_sequence_length=OPT_125M["max_position_embeddings"],
+    )
+    model = keras_hub.models.OPTCausalLM(backbone, preprocessor=None)
+    model.compile(sampler="greedy")
     results = {}
     for batch in args.batch_sizes:
         ids, mask = prompts(batch, args.prompt_length)
@@ -153,6 +166,10 @@ def worker(args):
 
 def spawn(kind, backend, directory, args):
     env = dict(os.environ, KERAS_BACKEND=backend)
+    if kind == "keras_hub" and args.keras_hub_path:
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [args.keras_hub_path, env.get("PYTHONPATH")])
+        )
     command = [
         sys.executable,
         "-m",
@@ -209,13 +226,12 @@ def main():
         rows = {"transformers (torch)": run_transformers(directory, args)}
         for backend in args.backends:
             rows[f"keras_models ({backend})"] = spawn("keras_models", backend, directory, args)
-        try:
-            import keras_hub  # noqa: F401
-
+        args.keras_hub_path = keras_hub_path()
+        if args.keras_hub_path is None:
+            print("keras_hub is not installed: KerasHub OPTCausalLM skipped.")
+        else:
             for backend in args.backends:
                 rows[f"keras_hub ({backend})"] = spawn("keras_hub", backend, directory, args)
-        except ImportError:
-            print("keras_hub is not installed: KerasHub OPTCausalLM skipped.")
 
     base = rows["transformers (torch)"]
     jax_row = rows.get("keras_models (jax)")

@@ -120,7 +120,8 @@ def shard_cache(model, cache):
 
 
 # --- torch: the loop body as a traced graph ------------------------------------------------
-# The traces of the `compiled` call in progress (None outside it, and on other backends).
+# `(traces, per-call values)` of the `compiled` call in progress (None outside it, and on
+# other backends).
 _TORCH_TRACES = contextvars.ContextVar("torch_traces", default=None)
 
 
@@ -131,10 +132,12 @@ def lean_body(model, name, body):
     updates are seen; every other tensor the body needs must be a loop variable, since closed-
     over tensors would be frozen into the trace. Elsewhere `body` is returned unchanged.
     """
-    traces = _TORCH_TRACES.get()
-    if traces is None:
+    state = _TORCH_TRACES.get()
+    if state is None:
         return body
     import torch
+
+    traces, this_call = state
 
     variables = list(model.variables)
     structure = {}
@@ -148,7 +151,11 @@ def lean_body(model, name, body):
         return keras.tree.flatten(outputs)
 
     def run(*args):
-        weights = [v.value.detach() for v in variables]
+        # The weights cannot change during one `compiled` call: collect them once per call
+        # (about 1 ms for OPT-125m's 200 variables, otherwise paid at every step).
+        if "weights" not in this_call:
+            this_call["weights"] = [v.value.detach() for v in variables]
+        weights = this_call["weights"]
         flat = keras.tree.flatten(args)
         if name not in traces:
             structure["in"] = args
@@ -385,7 +392,7 @@ def compiled(model, fn, key):
         traces = {}  # the loop bodies of this model and key, traced at the first call
 
         def run(*args):
-            token = _TORCH_TRACES.set(traces)
+            token = _TORCH_TRACES.set((traces, {}))
             try:
                 with torch.no_grad():
                     return fn(*args)
