@@ -154,12 +154,7 @@ def run_keras_hub(directory, workload, args):
     ids, mask, labels = batch(args)
     c = ROBERTA_BASE
     backbone = keras_hub.models.RobertaBackbone(
-        vocabulary_size=c["vocab_size"],
-        num_layers=c["num_hidden_layers"],
-        num_heads=c["num_attention_heads"],
-        hidden_dim=c["hidden_size"],
-        intermediate_dim=c["intermediate_size"],
-        max_sequence_length=c["max_position_embeddings"] - 2,
+        **keras_hub_sizes(c), max_sequence_length=c["max_position_embeddings"] - 2
     )
     inputs = {"token_ids": ids, "padding_mask": mask.astype(bool)}
     if workload == "infer":
@@ -227,6 +222,17 @@ def matmul_peak():
     a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
     peaks["numpy float32"] = 2 * n**3 / timed(lambda: a @ a, 10)[0] / 1e9
     return peaks
+
+
+def keras_hub_sizes(config, intermediate="intermediate_size"):
+    """KerasHub backbone size arguments from a transformers config dict."""
+    return dict(
+        vocabulary_size=config["vocab_size"],
+        num_layers=config["num_hidden_layers"],
+        num_heads=config["num_attention_heads"],
+        hidden_dim=config["hidden_size"],
+        intermediate_dim=config[intermediate],
+    )
 
 
 def keras_hub_path():

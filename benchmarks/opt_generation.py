@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from benchmarks.encoder import keras_hub_path
+from benchmarks.encoder import keras_hub_path, keras_hub_sizes
 
 OPT_125M = dict(
     vocab_size=50272,
@@ -115,11 +115,7 @@ def run_keras_hub(directory, args):
     # KerasHub 0.32 has no converter for Hugging Face OPT checkpoints: same shape, its own
     # random weights (they do not change the speed of greedy decoding with no stop token).
     backbone = keras_hub.models.OPTBackbone(
-        vocabulary_size=OPT_125M["vocab_size"],
-        num_layers=OPT_125M["num_hidden_layers"],
-        num_heads=OPT_125M["num_attention_heads"],
-        hidden_dim=OPT_125M["hidden_size"],
-        intermediate_dim=OPT_125M["ffn_dim"],
+        **keras_hub_sizes(OPT_125M, intermediate="ffn_dim"),
         dropout=0.0,
         max_sequence_length=OPT_125M["max_position_embeddings"],
     )
