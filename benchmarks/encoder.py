@@ -322,7 +322,7 @@ def main():
     if hub is None:
         print("keras_hub does not import: KerasHub rows skipped.")
     header = (
-        f"{'workload':<8}{'implementation':<26}{'ms':>9}{'vs HF':>8}{'GFLOP/s':>9}"
+        f"{'workload':<11}{'implementation':<26}{'ms':>9}{'vs HF':>8}{'GFLOP/s':>9}"
         f"{'% peak':>8}{'cpu s':>7}{'cpu vs HF':>10}{'peak MB':>9}{'+MB':>7}"
     )
     print(header)
@@ -332,7 +332,7 @@ def main():
     base["train_bf16"] = base.get("train")
     for workload, name, result in rows:
         if result is None:
-            print(f"{workload:<8}{name:<26}{'failed':>9}")
+            print(f"{workload:<11}{name:<26}{'failed':>9}")
             continue
         seconds = result["seconds"]
         rate = flops(args, workload) / seconds / 1e9
@@ -341,7 +341,7 @@ def main():
         vs = f"{ref['seconds'] / seconds:.2f}x" if ref else "-"
         cpu_vs = f"{ref['cpu'] / result['cpu']:.2f}x" if ref else "-"
         print(
-            f"{workload:<8}{name:<26}{seconds * 1e3:>9.0f}{vs:>8}{rate:>9.0f}"
+            f"{workload:<11}{name:<26}{seconds * 1e3:>9.0f}{vs:>8}{rate:>9.0f}"
             f"{100 * rate / peak:>7.0f}%{result['cpu']:>7.1f}{cpu_vs:>10}{result['peak_mb']:>9.0f}"
             f"{result['peak_mb'] - result['loaded_mb']:>7.0f}"
         )
