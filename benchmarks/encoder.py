@@ -6,7 +6,9 @@ Measures, each in its own subprocess (so its peak memory is its own):
   (`predict_on_batch` for Keras models, `RobertaModel` under `torch.inference_mode` for
   transformers);
 * train: one AdamW step of a sequence classifier on the same batch (`train_on_batch` for Keras
-  models; forward, backward, `torch.optim.AdamW.step` for transformers), dropout on;
+  models, ours with `keras_models.optimizers.AdamW`, KerasHub with `keras.optimizers.AdamW`;
+  forward, backward and `torch.optim.AdamW(fused=True).step` for transformers, the optimizer
+  its `Trainer` uses by default with torch >= 2.8), dropout on;
 * inference (`bf16`) and the training step (`train_bf16`) in `mixed_bfloat16` (ours), with the
   difference of the bf16 outputs from our float32 outputs.
 
@@ -102,7 +104,7 @@ def run_transformers(directory, workload, args):
 
     else:
         model = transformers.RobertaForSequenceClassification.from_pretrained(directory).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
         labels_t = torch.tensor(labels, dtype=torch.long)
 
         def go():
@@ -137,7 +139,7 @@ def run_keras_models(directory, workload, args):
     else:
         overrides = {"dtype": "mixed_bfloat16"} if workload == "train_bf16" else {}
         model = keras_models.RobertaForSequenceClassification.from_preset(directory, **overrides)
-        model.compile(optimizer=keras.optimizers.AdamW(1e-5))
+        model.compile(optimizer=keras_models.optimizers.AdamW(1e-5))
 
         def go():
             return model.train_on_batch(inputs, labels)

@@ -1,6 +1,6 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
-from keras_models import layers
+from keras_models import layers, optimizers
 from keras_models.models import (  # noqa: F401  (registers the converters and presets)
     megatron_bert,
     opt,
@@ -186,5 +186,6 @@ __all__ = [
     "TokenClassificationPreprocessor",
     "Tokenizer",
     "layers",
+    "optimizers",
     "list_presets",
 ]

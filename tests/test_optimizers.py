@@ -1,0 +1,71 @@
+"""keras_models.optimizers.AdamW: the same updates as keras.optimizers.AdamW on every backend
+(on torch through the fused kernel)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_models
+
+
+def _train(optimizer, steps=5):
+    rng = np.random.default_rng(0)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="tanh", kernel_initializer="glorot_uniform"),
+            keras.layers.LayerNormalization(),
+            keras.layers.Dense(3),
+        ]
+    )
+    weights = [rng.normal(size=w.shape).astype("float32") for w in model.get_weights()]
+    model.set_weights(weights)
+    model.compile(optimizer=optimizer, loss="mse")
+    x = rng.normal(size=(16, 6)).astype("float32")
+    y = rng.normal(size=(16, 3)).astype("float32")
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return model.get_weights()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(learning_rate=0.05),
+        dict(learning_rate=0.01, weight_decay=0.1, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
+        dict(learning_rate=0.01, amsgrad=True),
+    ],
+)
+def test_fused_adamw_equals_keras_adamw(kwargs):
+    ours = _train(keras_models.optimizers.AdamW(**kwargs))
+    reference = _train(keras.optimizers.AdamW(**kwargs))
+    start = _train(keras.optimizers.AdamW(**kwargs), steps=0)
+    for got, want, before in zip(ours, reference, start):
+        assert np.abs(want - before).max() > 1e-3  # the weights did move
+        # Float32 rounding differs with the order of the fused arithmetic.
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_adamw_respects_exclusions_and_round_trips():
+    optimizer = keras_models.optimizers.AdamW(0.05, weight_decay=0.5)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    reference = keras.optimizers.AdamW(0.05, weight_decay=0.5)
+    reference.exclude_from_weight_decay(var_names=["bias"])
+    for got, want in zip(_train(optimizer), _train(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(restored) is keras_models.optimizers.AdamW
+    assert restored.get_config()["weight_decay"] == 0.5
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the fused kernel is torch's")
+def test_torch_runs_the_fused_kernel(monkeypatch):
+    import torch
+
+    calls = []
+    fused = torch._fused_adam_
+    monkeypatch.setattr(torch, "_fused_adam_", lambda *a, **k: calls.append(1) or fused(*a, **k))
+    _train(keras_models.optimizers.AdamW(0.01), steps=3)
+    assert len(calls) == 3
+    _train(keras_models.optimizers.AdamW(0.01, amsgrad=True), steps=1)  # Keras' own path
+    assert len(calls) == 3
