@@ -6,16 +6,12 @@ from keras import ops
 from keras_models.layers.cache_update import write_along
 
 
-def _heads_first(x):
-    """`[batch, len, heads, head_dim]` -> `[batch, heads, len, head_dim]`, the cache layout."""
-    return ops.transpose(x, (0, 2, 1, 3))
+def _swap_positions_and_heads(x):
+    """`[batch, len, heads, head_dim]` <-> `[batch, heads, len, head_dim]`.
 
-
-def _positions_first(x):
-    """A cached `[batch, heads, len, head_dim]` -> `[batch, len, heads, head_dim]`, the layout of
-    `ops.dot_product_attention`. On torch this is a view that the backend turns back into the
-    contiguous heads-first tensor for its kernel without a copy; XLA folds the transpose into
-    the attention products."""
+    Caches are kept heads-first; `ops.dot_product_attention` takes positions first. On torch
+    the swap is a view that the backend turns back into the contiguous heads-first tensor for
+    its kernel without a copy; XLA folds it into the attention products."""
     return ops.transpose(x, (0, 2, 1, 3))
 
 
@@ -115,7 +111,7 @@ class MultiHeadAttention(keras.layers.Layer):
         """Projected keys and values of `context`: a pair of `[batch, heads, len, head_dim]`."""
         key = self._split_heads(self.key_dense(context))
         value = self._split_heads(self.value_dense(context))
-        return _heads_first(key), _heads_first(value)
+        return _swap_positions_and_heads(key), _swap_positions_and_heads(value)
 
     def _split_heads(self, x):
         shape = ops.shape(x)
@@ -134,7 +130,7 @@ class MultiHeadAttention(keras.layers.Layer):
     ):
         query = self._split_heads(self.query_dense(inputs))
         if key_value is not None:
-            key, value = (_positions_first(x) for x in key_value)
+            key, value = (_swap_positions_and_heads(x) for x in key_value)
             output = self._attend(query, key, value, attention_mask, training)
             return self._merge_heads(output)
         self_attention = context is None
@@ -149,10 +145,10 @@ class MultiHeadAttention(keras.layers.Layer):
         if cache is not None:
             # Writes in place, so a decode step costs its own keys and values, not the cache's.
             cache = tuple(
-                write_along(past, 2, cache_index, _heads_first(current))
+                write_along(past, 2, cache_index, _swap_positions_and_heads(current))
                 for past, current in zip(cache, (key, value))
             )
-            key, value = (_positions_first(x) for x in cache)
+            key, value = (_swap_positions_and_heads(x) for x in cache)
         output = self._merge_heads(self._attend(query, key, value, attention_mask, training))
         return output if cache is None else (output, cache)
 

@@ -40,9 +40,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
     `x = LN(x + self_attn(x)); x = LN(x + cross_attn(x, enc)); x = LN(x + ffn(x))`.
 
     Decoding: pass `cache` (keys and values, each `[batch, heads, max_len, head_dim]`, see
-    `init_cache`) and
-    `cache_index`; the current keys/values are written at `cache_index`, attention covers the
-    whole cache and the block returns `(output, cache)`. Cross-attention keys/values of the
+    `init_cache`) and `cache_index`; the current keys/values are written at `cache_index`,
+    attention covers the whole cache and the block returns `(output, cache)`. Cross-attention keys/values of the
     encoder states are computed once with `compute_cross_attention_cache` and passed as
     `cross_attention_cache` on every step (they never change during decoding).
 
@@ -74,8 +73,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
         cache: optional self-attention cache: keys and values, each
             `[batch, heads, max_len, head_dim]`.
         cache_index: position of the first current token in the cache.
-        cross_attention_cache: optional pair of `[batch, heads, src_len, head_dim]` encoder keys and
-            values; replaces `encoder_hidden_states`.
+        cross_attention_cache: optional encoder keys and values, each `[batch, heads, src_len,
+            head_dim]`; replaces `encoder_hidden_states`.
 
     Returns:
         `[batch, seq, hidden_size]`, or `(output, cache)` when a cache was given.
