@@ -49,6 +49,11 @@ def test_attention_cache_step_equals_full_attention():
         )
         outs.append(keras.ops.convert_to_numpy(out))
     np.testing.assert_allclose(np.concatenate(outs, 1), full, atol=1e-5)
+    # The stacked layout of earlier versions is refused with the expected one named.
+    with pytest.raises(
+        ValueError, match=r"`cache` must be a pair \(keys, values\).*\(2, 1, 2, 5, 4\)"
+    ):
+        layer(x[:, :1], cache=np.zeros((2, 1, 2, 5, 4), "float32"), cache_index=0)
 
 
 @pytest.mark.parametrize("normalize_first", [False, True])

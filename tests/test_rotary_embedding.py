@@ -94,7 +94,7 @@ def test_cached_decoding_matches_full_sequence():
     causal = np.tril(np.ones((length, length), "bool"))[None]
     full = keras.ops.convert_to_numpy(attention(x, attention_mask=causal))
 
-    cache = np.zeros((batch, 2, length, heads, head_dim), "float32")
+    cache = tuple(np.zeros((batch, heads, length, head_dim), "float32") for _ in range(2))
     steps = []
     for start, end in ((0, 3), (3, 4), (4, 5), (5, 6)):
         mask = np.broadcast_to(causal[:, start:end], (batch, end - start, length))

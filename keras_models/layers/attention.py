@@ -128,6 +128,14 @@ class MultiHeadAttention(keras.layers.Layer):
         key_value=None,
         training=None,
     ):
+        for name, pair in (("cache", cache), ("key_value", key_value)):
+            if pair is not None and (not isinstance(pair, (tuple, list)) or len(pair) != 2):
+                raise ValueError(
+                    f"MultiHeadAttention: `{name}` must be a pair (keys, values) of "
+                    f"[batch, {self.num_heads}, length, {self.head_dim}] tensors (see "
+                    f"TransformerDecoderBlock.init_cache); got {type(pair).__name__}"
+                    f"{'' if not hasattr(pair, 'shape') else f' of shape {tuple(pair.shape)}'}."
+                )
         query = self._split_heads(self.query_dense(inputs))
         if key_value is not None:
             key, value = (_swap_positions_and_heads(x) for x in key_value)
