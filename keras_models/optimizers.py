@@ -28,12 +28,12 @@ class AdamW(keras.optimizers.AdamW):
     """
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if not self._fusable(grads, trainable_variables):
+        values = [v.value for v in trainable_variables]
+        if not self._fusable(grads, values):
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         import torch
 
         with torch.no_grad():
-            values = [v.value for v in trainable_variables]
             index = self._get_variable_index
             step = float(self.iterations.value) + 1.0
             steps = torch.full((), step, dtype=torch.float32, device=values[0].device)
@@ -54,10 +54,9 @@ class AdamW(keras.optimizers.AdamW):
                 maximize=False,
             )
 
-    def _fusable(self, grads, variables):
-        if keras.backend.backend() != "torch" or self.amsgrad or not variables:
+    def _fusable(self, grads, values):
+        if keras.backend.backend() != "torch" or self.amsgrad or not values:
             return False
-        values = [v.value for v in variables]
         tensors = values + list(grads)
         return (
             values[0].device.type in ("cpu", "cuda")

@@ -551,6 +551,19 @@ def _scramble(model, seed):
     _init(model, seed, std=0.5)
 
 
+def _masked_labels(encoded):
+    """Language-model labels of padded token ids: -100 where the mask is 0."""
+    return np.where(encoded["attention_mask"] == 1, encoded["input_ids"], -100)
+
+
+def _assert_raw_loss_equals(model, raw, *arrays):
+    """`evaluate` on raw text (through the preprocessor) equals `evaluate` on the arrays."""
+    model.compile()
+    np.testing.assert_allclose(
+        model.evaluate(raw, verbose=0), model.evaluate(*arrays, verbose=0), rtol=1e-5
+    )
+
+
 @pytest.fixture(scope="module")
 def opt_tokenizer(tok_dir, tmp_path_factory):
     from keras_models import OPTTokenizer
@@ -594,15 +607,8 @@ def test_causal_lm_generate_and_fit_on_text(opt_tokenizer):
     assert model.generate(prompts[1], max_new_tokens=6, eos_token_id=[]) == texts[1]
     features, _ = model.preprocessor.prepare({"text": prompts})
     right = tok(prompts, padding=True)
-    np.testing.assert_array_equal(
-        features["labels"], np.where(right["attention_mask"] == 1, right["input_ids"], -100)
-    )
-    model.compile()
-    np.testing.assert_allclose(
-        model.evaluate({"text": prompts}, verbose=0),
-        model.evaluate({**right, "labels": features["labels"]}, verbose=0),
-        rtol=1e-5,
-    )
+    np.testing.assert_array_equal(features["labels"], _masked_labels(right))
+    _assert_raw_loss_equals(model, {"text": prompts}, {**right, "labels": features["labels"]})
 
 
 @pytest.fixture(scope="module")
@@ -661,15 +667,8 @@ def test_seq2seq_generate_and_fit_on_text(pegasus_tokenizer):
     targets = ["red", "a long day"]
     features, _ = model.preprocessor.prepare({"text": texts, "target": targets})
     labels = tok(targets, padding=True, truncation=True, max_length=8)
-    np.testing.assert_array_equal(
-        features["labels"], np.where(labels["attention_mask"] == 1, labels["input_ids"], -100)
-    )
-    model.compile()
-    arrays = dict(tok(texts, padding=True))
-    np.testing.assert_allclose(
-        model.evaluate({"text": texts, "target": targets}, verbose=0),
-        model.evaluate(arrays, features["labels"], verbose=0),
-        rtol=1e-5,
-    )
+    np.testing.assert_array_equal(features["labels"], _masked_labels(labels))
+    raw = {"text": texts, "target": targets}
+    _assert_raw_loss_equals(model, raw, dict(tok(texts, padding=True)), features["labels"])
     with pytest.raises(ValueError, match="target"):
         model.fit({"text": texts}, epochs=1, verbose=0)
