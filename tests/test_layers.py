@@ -103,7 +103,15 @@ def test_choice_head_and_position_rules():
 
 
 def test_dtype_policy_is_honoured():
+    # Mixed: the matmuls run in bfloat16, the residual stream and LayerNorms in float32.
     block = layers.TransformerEncoderBlock(8, 2, 16, dtype="mixed_bfloat16")
-    out = block(np.ones((1, 3, 8), "float32"))
-    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    x = np.ones((1, 3, 8), "float32")
+    out = block(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    assert keras.backend.standardize_dtype(block.attention(x).dtype) == "bfloat16"
+    assert block.output_layer_norm.compute_dtype == "float32"
     assert block.attention.query_dense.kernel.dtype == "float32"
+    # Not mixed: everything in the policy's dtype.
+    block = layers.TransformerEncoderBlock(8, 2, 16, dtype="bfloat16")
+    out = block(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"

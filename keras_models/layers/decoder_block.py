@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.precision import full_precision
 
 
 def causal_attention_mask(query_length, key_length, query_offset=0, padding_mask=None):
@@ -130,6 +131,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.use_cross_attention = use_cross_attention
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         policy = self.dtype_policy
+        full = full_precision(policy)  # LayerNorms, dropout and residual sums
 
         def attention(name):
             return MultiHeadAttention(
@@ -148,7 +150,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 epsilon=layer_norm_eps,
                 center=layer_norm_affine,
                 scale=layer_norm_affine,
-                dtype=policy,
+                dtype=full,
                 name=name,
             )
 
@@ -172,8 +174,14 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.fc1 = dense(intermediate_size, "fc1", get_activation(hidden_act))
         self.fc2 = dense(hidden_size, "fc2")
         self.final_layer_norm = layer_norm("final_layer_norm")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=full)
         self.activation_dropout_layer = keras.layers.Dropout(activation_dropout, dtype=policy)
+
+    @property
+    def input_dtype(self):
+        # The residual stream comes in and stays in full precision under a mixed policy
+        # (see `keras_models.layers.precision`).
+        return self.variable_dtype
 
     def build(self, inputs_shape, *args, **kwargs):
         self.self_attn.build(inputs_shape)
@@ -205,9 +213,10 @@ class TransformerDecoderBlock(keras.layers.Layer):
         return x
 
     def _residual(self, x, layer_norm, sublayer, training):
+        # `ops.add`: a float32 stream plus a 16-bit sublayer output (mixed policies).
         if self.normalize_first:
-            return x + self._dropout(self.dropout_layer, sublayer(layer_norm(x)), training)
-        return layer_norm(x + self._dropout(self.dropout_layer, sublayer(x), training))
+            return ops.add(x, self._dropout(self.dropout_layer, sublayer(layer_norm(x)), training))
+        return layer_norm(ops.add(x, self._dropout(self.dropout_layer, sublayer(x), training)))
 
     def call(
         self,

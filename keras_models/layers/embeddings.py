@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_models.layers.precision import full_precision
+
 # Up to this many rows (a decoding step), the reverse projection runs as `table @ hidden.T`:
 # with few rows, CPU matmul kernels stream the large table faster in that orientation
 # (measured on a 50272 x 768 table, 8 rows: 14.8 vs 23.0 ms on torch, 14.2 vs 15.7 ms on jax;
@@ -26,6 +28,21 @@ class ReversibleEmbedding(keras.layers.Embedding):
     ((1, 2, 4), (1, 2, 10))
     """
 
+    def build(self, input_shape=None):
+        if not self.built and not self.quantization_mode and not self.lora_rank:
+            # Read as stored, not autocast: a mixed-policy lookup would otherwise cast the
+            # whole table (50k x 768 for RoBERTa) to 16 bits at every call to take a few rows.
+            self._embeddings = self.add_weight(
+                shape=(self.input_dim, self.output_dim),
+                initializer=self.embeddings_initializer,
+                name="embeddings",
+                regularizer=self.embeddings_regularizer,
+                constraint=self.embeddings_constraint,
+                autocast=False,
+            )
+            self.built = True
+        super().build(input_shape)
+
     def call(self, inputs, reverse=False):
         if reverse:
             table = ops.cast(self.embeddings, self.compute_dtype)
@@ -36,7 +53,14 @@ class ReversibleEmbedding(keras.layers.Embedding):
                 logits = ops.transpose(ops.matmul(table, ops.transpose(rows)))
                 return ops.reshape(logits, lead + (self.input_dim,))
             return ops.matmul(hidden, ops.transpose(table))
-        return super().call(inputs)
+        if self.quantization_mode or self.lora_rank:
+            return super().call(inputs)
+        ids = (
+            inputs
+            if "int" in keras.backend.standardize_dtype(inputs.dtype)
+            else ops.cast(inputs, "int32")
+        )
+        return ops.take(self.embeddings, ids, axis=0)
 
     def compute_output_shape(self, input_shape, reverse=False):
         if reverse:
@@ -45,7 +69,8 @@ class ReversibleEmbedding(keras.layers.Embedding):
 
     def compute_output_spec(self, inputs, reverse=False):
         shape = self.compute_output_shape(inputs.shape, reverse=reverse)
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+        lookup_dtype = self.compute_dtype if self.quantization_mode else self.variable_dtype
+        return keras.KerasTensor(shape, dtype=self.compute_dtype if reverse else lookup_dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -100,12 +125,13 @@ class TransformerEmbeddings(keras.layers.Layer):
         self.projection_size = projection_size
         self.initializer_range = initializer_range
         policy = self.dtype_policy
+        full = full_precision(policy)  # lookups, sums, LayerNorm and dropout
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
         self.word_embeddings = ReversibleEmbedding(
             vocab_size,
             embedding_size,
             embeddings_initializer=init,
-            dtype=policy,
+            dtype=policy,  # its reverse projection (an LM head) runs in the compute dtype
             name="word_embeddings",
         )
         self.position_embeddings = None
@@ -114,7 +140,7 @@ class TransformerEmbeddings(keras.layers.Layer):
                 max_position_embeddings,
                 embedding_size,
                 embeddings_initializer=init,
-                dtype=policy,
+                dtype=full,
                 name="position_embeddings",
             )
         self.token_type_embeddings = None
@@ -123,15 +149,15 @@ class TransformerEmbeddings(keras.layers.Layer):
                 type_vocab_size,
                 embedding_size,
                 embeddings_initializer=init,
-                dtype=policy,
+                dtype=full,
                 name="token_type_embeddings",
             )
         self.layer_norm = None
         if layer_norm_eps is not None:
             self.layer_norm = keras.layers.LayerNormalization(
-                epsilon=layer_norm_eps, dtype=policy, name="layer_norm"
+                epsilon=layer_norm_eps, dtype=full, name="layer_norm"
             )
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=full)
         self.projection = None
         if projection_size:
             self.projection = keras.layers.Dense(

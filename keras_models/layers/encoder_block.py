@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.precision import full_precision
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -75,6 +76,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.clamp_float16 = clamp_float16
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         policy = self.dtype_policy
+        full = full_precision(policy)  # LayerNorms, dropout and residual sums
         self.attention = MultiHeadAttention(
             num_attention_heads,
             hidden_size // num_attention_heads,
@@ -87,7 +89,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             name="attention",
         )
         self.attention_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_eps, dtype=policy, name="attention_layer_norm"
+            epsilon=layer_norm_eps, dtype=full, name="attention_layer_norm"
         )
         self.intermediate_dense = keras.layers.Dense(
             intermediate_size,
@@ -103,9 +105,15 @@ class TransformerEncoderBlock(keras.layers.Layer):
             name="output_dense",
         )
         self.output_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_eps, dtype=policy, name="output_layer_norm"
+            epsilon=layer_norm_eps, dtype=full, name="output_layer_norm"
         )
-        self.dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=policy)
+        self.dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=full)
+
+    @property
+    def input_dtype(self):
+        # The residual stream comes in and stays in full precision under a mixed policy
+        # (see `keras_models.layers.precision`).
+        return self.variable_dtype
 
     def build(self, inputs_shape):
         self.attention.build(inputs_shape)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.activations import get_activation
+from keras_models.layers.precision import full_precision
 
 
 def _init(initializer_range):
@@ -235,7 +236,7 @@ class MaskedLMHead(keras.layers.Layer):
             name="dense",
         )
         self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_eps, dtype=policy, name="layer_norm"
+            epsilon=layer_norm_eps, dtype=full_precision(policy), name="layer_norm"
         )
 
     def build(self, input_shape):

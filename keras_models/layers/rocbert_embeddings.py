@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_models.layers.embeddings import TransformerEmbeddings
 from keras_models.layers.position_ids import absolute_position_ids
+from keras_models.layers.precision import full_precision
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -113,14 +114,14 @@ class RoCBertEmbeddings(TransformerEmbeddings):
             shape_vocab_size,
             shape_embed_dim,
             embeddings_initializer=init,
-            dtype=policy,
+            dtype=full_precision(policy),
             name="shape_embed",
         )
         self.pronunciation_embed = keras.layers.Embedding(
             pronunciation_vocab_size,
             pronunciation_embed_dim,
             embeddings_initializer=init,
-            dtype=policy,
+            dtype=full_precision(policy),
             name="pronunciation_embed",
         )
         self.map_inputs_layer = None
@@ -165,7 +166,8 @@ class RoCBertEmbeddings(TransformerEmbeddings):
                 ids = ops.zeros_like(input_ids) if ids is None else ops.maximum(ids, 0)
                 parts.append(table(ids))
             x = self.map_inputs_layer(ops.concatenate(parts, axis=-1))
-            x = x + self.token_type_embeddings(token_type_ids)
+            # `ops.add`: the projection's 16-bit output plus float32 tables (mixed policies).
+            x = ops.add(x, self.token_type_embeddings(token_type_ids))
             x = x + self.position_embeddings(position_ids)
             x = self.layer_norm(x)
             return self.dropout_layer(x, training=training)

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.encoder_block import TransformerEncoderBlock
+from keras_models.layers.precision import full_precision
 from keras_models.models.backbone import Backbone
 
 
@@ -89,7 +90,7 @@ class BertStyleBackbone(Backbone):
         final_norm = None
         if final_layer_norm:
             final_norm = keras.layers.LayerNormalization(
-                epsilon=layer_norm_eps, dtype=dtype, name="final_layer_norm"
+                epsilon=layer_norm_eps, dtype=full_precision(dtype), name="final_layer_norm"
             )
             x = final_norm(x)
         outputs = {"last_hidden_state": x}

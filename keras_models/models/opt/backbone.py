@@ -14,6 +14,7 @@ from keras import ops
 
 from keras_models.layers.decoder_block import TransformerDecoderBlock
 from keras_models.layers.embeddings import ReversibleEmbedding
+from keras_models.layers.precision import full_precision
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
 
@@ -109,7 +110,7 @@ class OPTBackbone(Backbone):
             max_position_embeddings + POSITION_OFFSET,
             hidden_size,
             embeddings_initializer=init,
-            dtype=dtype,
+            dtype=full_precision(dtype),
             name="embed_positions",
         )
         project_in = project_out = None
@@ -148,7 +149,7 @@ class OPTBackbone(Backbone):
                 epsilon=layer_norm_eps,
                 center=layer_norm_elementwise_affine,
                 scale=layer_norm_elementwise_affine,
-                dtype=dtype,
+                dtype=full_precision(dtype),
                 name="final_layer_norm",
             )
 

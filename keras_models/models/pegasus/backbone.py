@@ -24,6 +24,7 @@ from keras import ops
 from keras_models.layers.decoder_block import TransformerDecoderBlock
 from keras_models.layers.embeddings import ReversibleEmbedding
 from keras_models.layers.encoder_block import TransformerEncoderBlock
+from keras_models.layers.precision import full_precision
 from keras_models.layers.sinusoidal_embedding import SinusoidalPositionEmbedding
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
@@ -158,7 +159,9 @@ class PegasusBackbone(Backbone):
         inputs = {name: id_input(name) for name in names}
 
         def layer_norm(name):
-            return keras.layers.LayerNormalization(epsilon=layer_norm_eps, dtype=dtype, name=name)
+            return keras.layers.LayerNormalization(
+                epsilon=layer_norm_eps, dtype=full_precision(dtype), name=name
+            )
 
         layers = {
             "scale": math.sqrt(d_model) if scale_embedding else 1.0,
@@ -167,9 +170,14 @@ class PegasusBackbone(Backbone):
             ),
             # One table serves both sides: transformers stores two identical copies.
             "embed_positions": SinusoidalPositionEmbedding(
-                max_position_embeddings, d_model, dtype=dtype, name="embed_positions"
+                max_position_embeddings,
+                d_model,
+                dtype=full_precision(dtype),
+                name="embed_positions",
             ),
-            "dropout": keras.layers.Dropout(dropout, dtype=dtype, name="embed_dropout"),
+            "dropout": keras.layers.Dropout(
+                dropout, dtype=full_precision(dtype), name="embed_dropout"
+            ),
             "encoder_layers": [],
             "encoder_layer_norm": None,
             "decoder_layers": [
