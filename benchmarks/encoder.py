@@ -9,8 +9,9 @@ Measures, each in its own subprocess (so its peak memory is its own):
   models, ours with `keras_models.optimizers.AdamW`, KerasHub with `keras.optimizers.AdamW`;
   forward, backward and `torch.optim.AdamW(fused=True).step` for transformers, the optimizer
   its `Trainer` uses by default with torch >= 2.8), dropout on;
-* inference (`bf16`) and the training step (`train_bf16`) in `mixed_bfloat16` (ours), with the
-  difference of the bf16 outputs from our float32 outputs.
+* inference (`bf16`) and the training step (`train_bf16`) in `mixed_bfloat16` (ours) and under
+  `torch.autocast(dtype=torch.bfloat16)` (transformers), with the difference of each one's bf16
+  outputs from its own float32 outputs.
 
 for transformers (torch), our models on each Keras backend, and KerasHub's `RobertaBackbone` /
 `RobertaTextClassifier` when `keras_hub` imports. Every implementation gets the same weights
@@ -95,20 +96,25 @@ def run_transformers(directory, workload, args):
 
     ids, mask, labels = batch(args)
     ids_t, mask_t = torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long)
-    if workload == "infer":
+    # The bf16 workloads run under torch.autocast, transformers' mixed precision.
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in workload)
+    if workload in ("infer", "bf16"):
         model = transformers.RobertaModel.from_pretrained(directory).eval()
 
         def go():
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast:
                 return model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
 
+        out = go().float().numpy()
+        np.save(os.path.join(args.out_dir, f"transformers-{workload}.npy"), out)
     else:
         model = transformers.RobertaForSequenceClassification.from_pretrained(directory).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
         labels_t = torch.tensor(labels, dtype=torch.long)
 
         def go():
-            loss = model(input_ids=ids_t, attention_mask=mask_t, labels=labels_t).loss
+            with autocast:
+                loss = model(input_ids=ids_t, attention_mask=mask_t, labels=labels_t).loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -282,14 +288,8 @@ def main():
         config = transformers.RobertaConfig(**ROBERTA_BASE)
         transformers.RobertaForSequenceClassification(config).save_pretrained(directory)
         for workload in args.workloads:
-            if "bf16" not in workload:
-                rows.append(
-                    (
-                        workload,
-                        "transformers",
-                        spawn("transformers", "torch", workload, directory, args),
-                    )
-                )
+            name = "transformers" + (" (autocast)" if "bf16" in workload else "")
+            rows.append((workload, name, spawn("transformers", "torch", workload, directory, args)))
             for backend in args.backends:
                 rows.append(
                     (
@@ -308,7 +308,7 @@ def main():
                         )
                     )
         errors = {}
-        for backend in args.backends:
+        for backend in ["transformers", *args.backends]:
             paths = [os.path.join(out_dir, f"{backend}-{w}.npy") for w in ("infer", "bf16")]
             if all(os.path.exists(p) for p in paths):
                 reference, bf16 = np.load(paths[0]), np.load(paths[1])
@@ -329,7 +329,7 @@ def main():
     )
     print(header)
     print("-" * len(header))
-    base = {w: r for w, n, r in rows if n == "transformers" and r}
+    base = {w: r for w, n, r in rows if n == "transformers" and r}  # fp32 rows
     base["bf16"] = base.get("infer")
     base["train_bf16"] = base.get("train")
     for workload, name, result in rows:
@@ -349,7 +349,7 @@ def main():
         )
     for backend, (largest, mean, relative) in errors.items():
         print(
-            f"mixed_bfloat16 vs float32 last_hidden_state, {backend}: max |diff| {largest:.4f}, "
+            f"bf16 vs float32 last_hidden_state, {backend}: max |diff| {largest:.4f}, "
             f"mean |diff| {mean:.5f}, max |diff| / max |fp32| {relative:.4f}"
         )
     print(

@@ -13,6 +13,7 @@ from keras_models.models.inputs import (
     is_concrete,
     normalize_inputs,
 )
+from keras_models.models.torch_inference import traced_call
 from keras_models.tokenizers.preprocessors.base import is_raw_text
 from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
@@ -87,6 +88,14 @@ class InputNormalizingModel(keras.Model):
     def call(self, inputs, training=None, mask=None):
         inputs, _ = self.normalize_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    def predict_step(self, data):
+        if keras.backend.backend() != "torch":
+            return super().predict_step(data)
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        values, _ = self.normalize_inputs(x)
+        graph = super().call  # the functional graph; the inputs are already normalised
+        return traced_call(self, values, lambda v: graph(v, training=False))
 
     def save(self, filepath, overwrite=True, **kwargs):
         """`keras.Model.save`, made atomic for `.keras` files: the file is written under a
