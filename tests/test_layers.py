@@ -115,3 +115,39 @@ def test_dtype_policy_is_honoured():
     block = layers.TransformerEncoderBlock(8, 2, 16, dtype="bfloat16")
     out = block(x)
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_dropout_drops_at_its_rate_and_keeps_the_mean(rate):
+    layer = layers.Dropout(rate)
+    x = np.ones((1000, 1000), "float32")
+    out = np.asarray(keras.ops.convert_to_numpy(layer(x, training=True)))
+    dropped = out == 0
+    assert abs(dropped.mean() - rate) < 3e-3
+    np.testing.assert_allclose(out[~dropped], 1.0 / (1.0 - rate), rtol=1e-4)
+    assert abs(out.mean() - 1.0) < 5e-3
+    # Rows and columns are independent draws, and two calls draw anew.
+    assert dropped.mean(axis=0).std() < 0.05 and dropped.mean(axis=1).std() < 0.05
+    again = np.asarray(keras.ops.convert_to_numpy(layer(x, training=True))) == 0
+    assert abs((again != dropped).mean() - 2 * rate * (1 - rate)) < 5e-3
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)  # inference
+
+
+def test_dropout_gradient_is_its_mask():
+    if keras.backend.backend() != "torch":
+        pytest.skip("the fast mask exists on torch only; elsewhere it is Keras' dropout")
+    import torch
+
+    x = torch.ones((64, 64), requires_grad=True)
+    out = layers.Dropout(0.25)(x, training=True)
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), out.detach().numpy())
+
+
+def test_seeded_dropout_is_keras_dropout():
+    x = np.ones((50, 50), "float32")
+    ours = layers.Dropout(0.3, seed=7)(x, training=True)
+    theirs = keras.layers.Dropout(0.3, seed=7)(x, training=True)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs)
+    )

@@ -3,6 +3,7 @@
 from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
 from keras_models.layers.decoder_block import TransformerDecoderBlock, causal_attention_mask
+from keras_models.layers.dropout import Dropout
 from keras_models.layers.embeddings import ReversibleEmbedding, TransformerEmbeddings
 from keras_models.layers.encoder_block import TransformerEncoderBlock
 from keras_models.layers.heads import (
@@ -26,6 +27,7 @@ from keras_models.layers.sinusoidal_embedding import (
 
 __all__ = [
     "ChoiceHead",
+    "Dropout",
     "ClassificationHead",
     "MaskedLMHead",
     "MultiHeadAttention",

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.cache_update import write_along
+from keras_models.layers.dropout import Dropout
 
 
 def _swap_positions_and_heads(x):
@@ -97,7 +98,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.key_dense = dense(inner, "key")
         self.value_dense = dense(inner, "value")
         self.output_dense = dense(output_dim or inner, "output")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.dropout_layer = Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, inputs_shape, context_shape=None):
         context_shape = context_shape or inputs_shape

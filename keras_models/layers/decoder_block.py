@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.dropout import Dropout
 from keras_models.layers.precision import full_precision
 
 
@@ -174,8 +175,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.fc1 = dense(intermediate_size, "fc1", get_activation(hidden_act))
         self.fc2 = dense(hidden_size, "fc2")
         self.final_layer_norm = layer_norm("final_layer_norm")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=full)
-        self.activation_dropout_layer = keras.layers.Dropout(activation_dropout, dtype=policy)
+        self.dropout_layer = Dropout(dropout, dtype=full)
+        self.activation_dropout_layer = Dropout(activation_dropout, dtype=policy)
 
     @property
     def input_dtype(self):

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_models.layers.dropout import Dropout
 from keras_models.layers.precision import full_precision
 
 # Up to this many rows (a decoding step), the reverse projection runs as `table @ hidden.T`:
@@ -157,7 +158,7 @@ class TransformerEmbeddings(keras.layers.Layer):
             self.layer_norm = keras.layers.LayerNormalization(
                 epsilon=layer_norm_eps, dtype=full, name="layer_norm"
             )
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=full)
+        self.dropout_layer = Dropout(dropout, dtype=full)
         self.projection = None
         if projection_size:
             self.projection = keras.layers.Dense(

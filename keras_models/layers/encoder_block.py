@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.dropout import Dropout
 from keras_models.layers.precision import full_precision
 
 
@@ -107,7 +108,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype=full, name="output_layer_norm"
         )
-        self.dropout = keras.layers.Dropout(hidden_dropout_prob, dtype=full)
+        self.dropout = Dropout(hidden_dropout_prob, dtype=full)
 
     @property
     def input_dtype(self):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.activations import get_activation
+from keras_models.layers.dropout import Dropout
 from keras_models.layers.precision import full_precision
 
 
@@ -121,7 +122,7 @@ class ClassificationHead(keras.layers.Layer):
             dtype=policy,
             name="out_proj",
         )
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=policy)
+        self.dropout_layer = Dropout(dropout, dtype=policy)
 
     def build(self, input_shape):
         if self.dense is not None:
@@ -170,7 +171,7 @@ class ChoiceHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.dropout = dropout
         self.initializer_range = initializer_range
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.dropout_layer = Dropout(dropout, dtype=self.dtype_policy)
         self.dense = keras.layers.Dense(
             1, kernel_initializer=_init(initializer_range), dtype=self.dtype_policy, name="dense"
         )

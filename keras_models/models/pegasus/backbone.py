@@ -22,6 +22,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.decoder_block import TransformerDecoderBlock
+from keras_models.layers.dropout import Dropout
 from keras_models.layers.embeddings import ReversibleEmbedding
 from keras_models.layers.encoder_block import TransformerEncoderBlock
 from keras_models.layers.precision import full_precision
@@ -175,9 +176,7 @@ class PegasusBackbone(Backbone):
                 dtype=full_precision(dtype),
                 name="embed_positions",
             ),
-            "dropout": keras.layers.Dropout(
-                dropout, dtype=full_precision(dtype), name="embed_dropout"
-            ),
+            "dropout": Dropout(dropout, dtype=full_precision(dtype), name="embed_dropout"),
             "encoder_layers": [],
             "encoder_layer_norm": None,
             "decoder_layers": [
