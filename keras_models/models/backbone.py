@@ -89,10 +89,11 @@ class InputNormalizingModel(keras.Model):
         inputs, _ = self.normalize_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
 
-    def predict_step(self, data):
+    def predict_step(self, *args):
+        # JAX's trainer passes `(state, data)`, the others `(data,)`.
         if keras.backend.backend() != "torch":
-            return super().predict_step(data)
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            return super().predict_step(*args)
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(args[0])
         values, _ = self.normalize_inputs(x)
         graph = super().call  # the functional graph; the inputs are already normalised
         return traced_call(self, values, lambda v: graph(v, training=False))
