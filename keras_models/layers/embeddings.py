@@ -70,7 +70,8 @@ class ReversibleEmbedding(keras.layers.Embedding):
 
     def compute_output_spec(self, inputs, reverse=False):
         shape = self.compute_output_shape(inputs.shape, reverse=reverse)
-        lookup_dtype = self.compute_dtype if self.quantization_mode else self.variable_dtype
+        keras_lookup = self.quantization_mode or self.lora_rank  # Keras' call: compute dtype
+        lookup_dtype = self.compute_dtype if keras_lookup else self.variable_dtype
         return keras.KerasTensor(shape, dtype=self.compute_dtype if reverse else lookup_dtype)
 
 
