@@ -24,7 +24,6 @@ Inside a `keras.distribution` scope (JAX) the caches are laid out by batch and h
 """
 
 import contextvars
-import warnings
 import weakref
 
 import keras
@@ -33,6 +32,7 @@ from keras import ops
 
 from keras_models.generation.samplers import greedy, sample
 from keras_models.layers.cache_update import write_along
+from keras_models.models.torch_inference import trace_with_weights, weights_of
 
 NEG_INF = -1.0e9
 
@@ -135,38 +135,19 @@ def lean_body(model, name, body):
     state = _TORCH_TRACES.get()
     if state is None:
         return body
-    import torch
-
     traces, this_call = state
-
     variables = list(model.variables)
-    structure = {}
-
-    # The trace sees flat lists of tensors: TorchScript wants dicts of one value type.
-    def stateless(weights, flat):
-        args = keras.tree.pack_sequence_as(structure["in"], flat)
-        with keras.StatelessScope(state_mapping=list(zip(variables, weights))):
-            outputs = body(*args)
-        structure["out"] = outputs
-        return keras.tree.flatten(outputs)
 
     def run(*args):
         # The weights cannot change during one `compiled` call: collect them once per call
         # (about 1 ms for OPT-125m's 200 variables, otherwise paid at every step).
         if "weights" not in this_call:
-            this_call["weights"] = [v.value.detach() for v in variables]
+            this_call["weights"] = weights_of(variables)
         weights = this_call["weights"]
-        flat = keras.tree.flatten(args)
         if name not in traces:
-            structure["in"] = args
-            with warnings.catch_warnings():
-                # Keras' shape checks read sizes as Python ints while tracing; the shapes are
-                # the same at every step, so those constants are right.
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                traced = torch.jit.trace(stateless, (weights, flat), check_trace=False)
-            traces[name] = (traced, structure["out"])
-        traced, outputs = traces[name]
-        return keras.tree.pack_sequence_as(outputs, traced(weights, flat))
+            # The loop's shapes are the same at every step, so one trace serves them all.
+            traces[name] = trace_with_weights(variables, body, args, weights)
+        return traces[name](weights, args)
 
     return run
 

@@ -26,6 +26,51 @@ MAX_TRACES = 8
 _TRACES = weakref.WeakKeyDictionary()  # model -> OrderedDict(signature -> (trace, outputs))
 
 
+def weights_of(variables):
+    """The current values of `variables`, as the weight inputs of a `trace_with_weights`."""
+    return [v.value.detach() for v in variables]
+
+
+def trace_with_weights(variables, fn, args, weights):
+    """Records `fn(*args)` with `torch.jit.trace`, the `variables` being inputs of the trace.
+
+    `fn` runs inside a `StatelessScope` that binds `variables` to `weights`, so the replay
+    reads whatever weights it is given; every tensor `fn` reads that is neither a variable
+    nor in `args` is frozen into the trace as it was.
+
+    Args:
+        variables: the Keras variables `fn` reads.
+        fn: function of `*args` returning a nest of tensors.
+        args: a tuple of nests of torch tensors: the example arguments.
+        weights: `weights_of(variables)`.
+
+    Returns:
+        `replay(weights, args)`, returning the nest `fn` returns for those arguments.
+    """
+    import torch
+
+    structure = {}
+
+    # The trace sees flat lists of tensors: TorchScript wants dicts of one value type.
+    def flat_fn(weights, flat):
+        with keras.StatelessScope(state_mapping=list(zip(variables, weights))):
+            structure["out"] = fn(*keras.tree.pack_sequence_as(args, flat))
+        return keras.tree.flatten(structure["out"])
+
+    with warnings.catch_warnings():
+        # Keras' shape checks read sizes as Python ints while tracing; callers replay a trace
+        # only for arguments of the shapes it was recorded with, so those constants are right.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        trace = torch.jit.trace(flat_fn, (weights, keras.tree.flatten(args)), check_trace=False)
+
+    def replay(weights, args):
+        return keras.tree.pack_sequence_as(
+            structure["out"], trace(weights, keras.tree.flatten(args))
+        )
+
+    return replay
+
+
 def traced_call(model, inputs, run):
     """`run(inputs)` on torch, replayed from a trace of the same signature.
 
@@ -37,30 +82,13 @@ def traced_call(model, inputs, run):
     Returns:
         The nest `run` returns.
     """
-    import torch
-
-    names = sorted(inputs)
-    tensors = [inputs[name] for name in names]
-    key = tuple((name, tuple(t.shape), str(t.dtype)) for name, t in zip(names, tensors))
+    key = tuple(sorted((name, tuple(t.shape), str(t.dtype)) for name, t in inputs.items()))
     traces = _TRACES.setdefault(model, collections.OrderedDict())
     variables = list(model.variables)
-    weights = [v.value.detach() for v in variables]
+    weights = weights_of(variables)
     if key not in traces:
-        outputs = {}
-
-        def flat_run(weights, tensors):
-            with keras.StatelessScope(state_mapping=list(zip(variables, weights))):
-                outputs["nest"] = run(dict(zip(names, tensors)))
-            return keras.tree.flatten(outputs["nest"])
-
-        with warnings.catch_warnings():
-            # Keras' shape checks read sizes as Python ints while tracing; the shapes are
-            # part of the key, so those constants are right.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            trace = torch.jit.trace(flat_run, (weights, tensors), check_trace=False)
-        traces[key] = (trace, outputs["nest"])
+        traces[key] = trace_with_weights(variables, run, (inputs,), weights)
         while len(traces) > MAX_TRACES:
             traces.popitem(last=False)
     traces.move_to_end(key)
-    trace, nest = traces[key]
-    return keras.tree.pack_sequence_as(nest, trace(weights, tensors))
+    return traces[key](weights, (inputs,))
