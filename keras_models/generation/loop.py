@@ -32,7 +32,7 @@ from keras import ops
 
 from keras_models.generation.samplers import greedy, sample
 from keras_models.layers.cache_update import write_along
-from keras_models.models.torch_inference import trace_with_weights, weights_of
+from keras_models.models.torch_inference import cast_cache, trace_with_weights, weights_of
 
 NEG_INF = -1.0e9
 
@@ -146,7 +146,7 @@ def lean_body(model, name, body):
         weights = this_call["weights"]
         if name not in traces:
             # The loop's shapes are the same at every step, so one trace serves them all.
-            traces[name] = trace_with_weights(variables, body, args, weights)
+            traces[name] = trace_with_weights(variables, body, args, weights, cast_cache(model))
         return traces[name](weights, args)
 
     return run

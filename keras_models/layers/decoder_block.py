@@ -177,12 +177,26 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.final_layer_norm = layer_norm("final_layer_norm")
         self.dropout_layer = Dropout(dropout, dtype=full)
         self.activation_dropout_layer = Dropout(activation_dropout, dtype=policy)
+        self._convert_input_args = False  # `__call__` converts them
 
     @property
     def input_dtype(self):
         # The residual stream comes in and stays in full precision under a mixed policy
         # (see `keras_models.layers.precision`).
         return self.variable_dtype
+
+    def __call__(self, *args, cache=None, cross_attention_cache=None, **kwargs):
+        # Keras casts every float argument of a layer to its `input_dtype` (float32 here): the
+        # 16-bit key/value caches would go to float32 and back to 16 bits in the attention at
+        # every decoding step. They are passed on as they are; the rest is converted as Keras
+        # would.
+        def convert(x):
+            return self.dtype_policy.convert_input(x, self.autocast, self.input_dtype)
+
+        args, kwargs = keras.tree.map_structure(convert, (args, kwargs))
+        return super().__call__(
+            *args, cache=cache, cross_attention_cache=cross_attention_cache, **kwargs
+        )
 
     def build(self, inputs_shape, *args, **kwargs):
         self.self_attn.build(inputs_shape)

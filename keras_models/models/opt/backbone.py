@@ -156,7 +156,7 @@ class OPTBackbone(Backbone):
         x = embed_tokens(inputs["input_ids"])
         if project_in is not None:
             x = project_in(x)
-        x = x + embed_positions(inputs["position_ids"] + POSITION_OFFSET)
+        x = ops.add(x, embed_positions(inputs["position_ids"] + POSITION_OFFSET))
         for block in blocks:
             x = block(x, attention_mask=inputs["attention_mask"])
         if final_layer_norm is not None:
@@ -243,7 +243,7 @@ class OPTBackbone(Backbone):
         x = self.embed_tokens(token_ids)
         if self.project_in is not None:
             x = self.project_in(x)
-        x = x + self.embed_positions(positions + POSITION_OFFSET)
+        x = ops.add(x, self.embed_positions(positions + POSITION_OFFSET))  # 16-bit + float32
         new_cache = []
         for block, layer_cache in zip(self.decoder_layers, cache):
             x, layer_cache = block(
