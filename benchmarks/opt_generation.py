@@ -6,6 +6,11 @@ plus KerasHub's `OPTCausalLM` when `keras_hub` is installed. Greedy decoding, no
 every run makes exactly `--new-tokens` tokens per row.
 
     python -m benchmarks.opt_generation [--backends jax tensorflow torch] [--batch-sizes 1 8]
+        [--mixed-bfloat16]
+
+`--mixed-bfloat16` adds rows in bfloat16: transformers under `torch.autocast` and ours with
+`dtype="mixed_bfloat16"` (their tokens may differ from float32's: greedy choices flip where
+two logits are within bfloat16's rounding).
 
 Prints tokens/s (new tokens of all rows / wall time of one `generate` call, best of
 `--repeats` after one warm-up call that includes compilation; with `--rounds N`, the best of N
@@ -64,7 +69,9 @@ def rates(tokens, seconds):
     return [tokens / seconds[0], tokens / max(seconds[1], 1e-9)]
 
 
-def run_transformers(directory, args):
+def run_transformers(directory, args, autocast=False):
+    import contextlib
+
     import torch
     import transformers
 
@@ -76,7 +83,8 @@ def run_transformers(directory, args):
         ids_t, mask_t = torch.tensor(ids, dtype=torch.long), torch.tensor(mask)
 
         def go(ids_t=ids_t, mask_t=mask_t):
-            with torch.no_grad():
+            bf16 = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else None
+            with torch.no_grad(), bf16 or contextlib.nullcontext():
                 out = model.generate(
                     input_ids=ids_t,
                     attention_mask=mask_t,
@@ -93,7 +101,7 @@ def run_transformers(directory, args):
 def run_keras_models(directory, args):
     import keras_models
 
-    model = keras_models.OPTForCausalLM.from_preset(directory)
+    model = keras_models.OPTForCausalLM.from_preset(directory, dtype=args.dtype)
     results = {}
     for batch in args.batch_sizes:
         ids, mask = prompts(batch, args.prompt_length)
@@ -161,7 +169,7 @@ def worker(args):
     print("\nRESULT " + json.dumps(runner(args.directory, args)), flush=True)
 
 
-def spawn(kind, backend, directory, args):
+def spawn(kind, backend, directory, args, dtype="float32"):
     env = dict(os.environ, KERAS_BACKEND=backend)
     if kind == "keras_hub" and args.keras_hub_path:
         env["PYTHONPATH"] = os.pathsep.join(
@@ -185,6 +193,8 @@ def spawn(kind, backend, directory, args):
         str(args.repeats),
         "--threads",
         str(args.threads),
+        "--dtype",
+        dtype,
     ]
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
@@ -217,6 +227,10 @@ def main():
         default=0,
         help="CPU threads for every implementation (0: each library's default)",
     )
+    parser.add_argument(
+        "--mixed-bfloat16", action="store_true", help="add bfloat16 rows (autocast / ours)"
+    )
+    parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -243,6 +257,14 @@ def main():
                 jobs[f"keras_hub ({backend})"] = lambda b=backend: spawn(
                     "keras_hub", b, directory, args
                 )
+        if args.mixed_bfloat16:
+            jobs["transformers autocast bf16"] = lambda: run_transformers(
+                directory, args, autocast=True
+            )
+            for backend in args.backends:
+                jobs[f"keras_models bf16 ({backend})"] = lambda b=backend: spawn(
+                    "keras_models", b, directory, args, dtype="mixed_bfloat16"
+                )
         rows = dict.fromkeys(jobs)
         for _ in range(args.rounds):
             # Every row once per round: a slow spell of the machine hits one round of a row.
@@ -258,13 +280,13 @@ def main():
         f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs"
     )
     for column, title in ((0, "tok/s"), (1, "tok/CPU-s")):
-        header = f"{'implementation':<26}" + "".join(
+        header = f"{'implementation':<28}" + "".join(
             f"{f'b={b} {title}':>15}{'vs HF':>8}{'vs jax':>8}" for b in args.batch_sizes
         )
         print(header)
         print("-" * len(header))
         for name, result in rows.items():
-            line = f"{name:<26}"
+            line = f"{name:<28}"
             for b in args.batch_sizes:
                 if result is None:
                     line += f"{'failed':>15}{'':>8}{'':>8}"

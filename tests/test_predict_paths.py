@@ -134,3 +134,25 @@ def test_mixed_bfloat16_generation_sees_new_weights(family):
     after = generate(model)
     np.testing.assert_array_equal(after, generate(other))
     assert not np.array_equal(before, after)  # the check above could not pass on stale weights
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
+def test_torch_trace_keeps_casts_that_are_written_in_place():
+    import torch
+
+    from keras_models.models import torch_inference
+
+    def fn(weights, flat):
+        read = weights[0].to(torch.float32).to(torch.bfloat16)  # a no-op conversion first
+        written = weights[1].to(torch.bfloat16)
+        written.add_(1.0)  # a copy fed from the cache must not be written into
+        return [read @ flat[0], written, weights[1] * 2.0]
+
+    weights = [torch.ones(3, 3), torch.ones(3)]
+    example = (weights, [torch.ones(3, 2, dtype=torch.bfloat16)])
+    trace = torch.jit.trace(fn, example, check_trace=False)  # not run before the rewrite
+    assert torch_inference._read_in_half(trace.graph) == [(0, torch.bfloat16)]
+    extended = weights + [weights[0].to(torch.bfloat16)]
+    read, written, doubled = trace(extended, [torch.full((3, 2), 2.0, dtype=torch.bfloat16)])
+    assert read.dtype == torch.bfloat16 and float(read[0, 0]) == 6.0
+    assert float(written[0]) == 2.0 and float(doubled[0]) == 2.0

@@ -15,10 +15,11 @@ are kept.
 
 Under a mixed policy (`mixed_bfloat16`, `mixed_float16`) Keras casts every float32 kernel to
 16 bits at every call, reading all the weights and writing half of them again: about 30 ms of
-a RoBERTa-base-shaped call, and on a decoding step more than the step's own matmuls. A trace
-therefore takes the 16-bit copy of a weight it only ever reads in 16 bits, made once and kept
-per model (`cast_cache`) until the variable is assigned a new value; the arithmetic is the
-same, cast for cast.
+a RoBERTa-base-shaped call, and on an OPT-125m decoding step more than the step's own
+matmuls. A trace therefore reads a 16-bit copy wherever it would cast a weight to 16 bits (the
+tied LM head's table included, whose lookup stays float32); the copies are made once, kept per
+model (`cast_cache`: at most half the memory of the float32 weights) and made again when a
+variable is assigned a new value. The arithmetic is the same, cast for cast.
 """
 
 import collections
@@ -45,8 +46,9 @@ def weights_of(variables):
 
 
 def _half_casts(value, source):
-    """The `aten::to` nodes of `graph` that cast `value` (a weight input of dtype `source`),
-    possibly after no-op conversions to `source`, to a 16-bit dtype."""
+    """The `aten::to` nodes casting `value` (a weight input of dtype `source`) to a 16-bit
+    dtype, directly or after no-op conversions to `source`, whose result is not written in
+    place."""
     import torch
 
     found = []
@@ -57,9 +59,23 @@ def _half_casts(value, source):
         dtype = node.output().type().dtype()
         if dtype == source:  # Keras' conversions of a variable's value: no-ops
             found += _half_casts(node.output(), source)
-        elif dtype in (torch.bfloat16, torch.float16):
+        elif dtype in (torch.bfloat16, torch.float16) and not _written_in_place(node.output()):
             found.append(node)
     return found
+
+
+def _written_in_place(value):
+    """Whether an in-place op writes into `value` or a no-op `aten::to` of it."""
+    for use in value.uses():
+        node = use.user
+        if use.offset != 0:
+            continue
+        if node.kind().endswith("_"):
+            return True
+        same = node.kind() == "aten::to" and node.output().type().dtype() == value.type().dtype()
+        if same and _written_in_place(node.output()):
+            return True
+    return False
 
 
 def _read_in_half(graph):
@@ -67,6 +83,7 @@ def _read_in_half(graph):
 
     Every cast of a weight (input of the weight list) to 16 bits is removed and its uses read
     a new entry appended to the weight list, which the caller feeds with the weight cast.
+    The trace must not have run yet: its executor keeps the graph of its first run.
     Returns `[(index of the weight, torch dtype)]`, one per appended entry.
     """
     import torch
