@@ -280,13 +280,13 @@ def main():
         f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs"
     )
     for column, title in ((0, "tok/s"), (1, "tok/CPU-s")):
-        header = f"{'implementation':<28}" + "".join(
+        header = f"{'implementation':<31}" + "".join(
             f"{f'b={b} {title}':>15}{'vs HF':>8}{'vs jax':>8}" for b in args.batch_sizes
         )
         print(header)
         print("-" * len(header))
         for name, result in rows.items():
-            line = f"{name:<28}"
+            line = f"{name:<31}"
             for b in args.batch_sizes:
                 if result is None:
                     line += f"{'failed':>15}{'':>8}{'':>8}"
