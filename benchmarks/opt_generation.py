@@ -70,8 +70,6 @@ def rates(tokens, seconds):
 
 
 def run_transformers(directory, args, autocast=False):
-    import contextlib
-
     import torch
     import transformers
 
@@ -83,8 +81,8 @@ def run_transformers(directory, args, autocast=False):
         ids_t, mask_t = torch.tensor(ids, dtype=torch.long), torch.tensor(mask)
 
         def go(ids_t=ids_t, mask_t=mask_t):
-            bf16 = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else None
-            with torch.no_grad(), bf16 or contextlib.nullcontext():
+            bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast)
+            with torch.no_grad(), bf16:
                 out = model.generate(
                     input_ids=ids_t,
                     attention_mask=mask_t,

@@ -31,7 +31,7 @@ import keras
 #: Traces kept per model (least recently used dropped first).
 MAX_TRACES = 8
 
-_TRACES = weakref.WeakKeyDictionary()  # model -> OrderedDict(signature -> replay)
+_TRACES = weakref.WeakKeyDictionary()  # model -> OrderedDict(signature -> (feed, replay))
 _CASTS = weakref.WeakKeyDictionary()  # model -> its `cast_cache`
 
 
@@ -126,7 +126,9 @@ def trace_with_weights(variables, fn, args, weights, casts):
         casts: the model's `cast_cache`.
 
     Returns:
-        `replay(weights, args)`, returning the nest `fn` returns for those arguments.
+        `(feed, replay)`: `feed(weights)` is the list the trace takes for `weights` (with the
+        16-bit copies it reads; constant while the weights are), and `replay(fed, args)`
+        returns the nest `fn` returns for those arguments.
     """
     import torch
 
@@ -145,16 +147,15 @@ def trace_with_weights(variables, fn, args, weights, casts):
         trace = torch.jit.trace(flat_fn, (weights, keras.tree.flatten(args)), check_trace=False)
     half = _read_in_half(trace.graph)
 
-    def replay(weights, args):
-        if half:
-            weights = list(weights) + [
-                _cast(casts, variables[index], weights[index], dtype) for index, dtype in half
-            ]
-        return keras.tree.pack_sequence_as(
-            structure["out"], trace(weights, keras.tree.flatten(args))
-        )
+    def feed(weights):
+        return list(weights) + [
+            _cast(casts, variables[index], weights[index], dtype) for index, dtype in half
+        ]
 
-    return replay
+    def replay(fed, args):
+        return keras.tree.pack_sequence_as(structure["out"], trace(fed, keras.tree.flatten(args)))
+
+    return feed, replay
 
 
 def traced_call(model, inputs, run):
@@ -177,4 +178,5 @@ def traced_call(model, inputs, run):
         while len(traces) > MAX_TRACES:
             traces.popitem(last=False)
     traces.move_to_end(key)
-    return traces[key](weights, (inputs,))
+    feed, replay = traces[key]
+    return replay(feed(weights), (inputs,))
