@@ -172,7 +172,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
         if use_cross_attention:
             self.encoder_attn = attention("encoder_attn")
             self.encoder_attn_layer_norm = layer_norm("encoder_attn_layer_norm")
-        self.fc1 = dense(intermediate_size, "fc1", get_activation(hidden_act))
+        self.fc1 = dense(
+            intermediate_size, "fc1", get_activation(hidden_act, field="activation_function")
+        )
         self.fc2 = dense(hidden_size, "fc2")
         self.final_layer_norm = layer_norm("final_layer_norm")
         self.dropout_layer = Dropout(dropout, dtype=full)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
 from keras_models.layers.dropout import Dropout
 from keras_models.layers.precision import full_precision
@@ -94,7 +95,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         )
         self.intermediate_dense = keras.layers.Dense(
             intermediate_size,
-            activation=hidden_act,
+            activation=get_activation(hidden_act, field="hidden_act"),
             kernel_initializer=self.kernel_initializer,
             dtype=policy,
             name="intermediate_dense",

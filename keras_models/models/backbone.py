@@ -6,6 +6,8 @@ import tempfile
 
 import keras
 
+from keras_models.arguments import KERAS_ARGUMENTS, accepted_arguments, refuse_unknown
+from keras_models.models.config_view import ModelConfig
 from keras_models.models.inputs import (
     check_data,
     check_lengths,
@@ -34,6 +36,17 @@ class InputNormalizingModel(keras.Model):
     extra_input_names = ()
     #: The preprocessor class `from_preset` attaches when the preset has tokenizer files.
     preprocessor_cls = None
+    _arguments_end = True
+
+    def __new__(cls, *args, **kwargs):
+        # Keras' functional constructor drops unknown keyword arguments; refuse them first.
+        refuse_unknown(cls.__name__, kwargs, cls.accepted_arguments())
+        return super().__new__(cls, *args, **kwargs)
+
+    @classmethod
+    def accepted_arguments(cls):
+        """The keyword arguments this class's constructor accepts (Keras' own included)."""
+        return accepted_arguments(cls) + KERAS_ARGUMENTS
 
     @property
     def input_names(self):
@@ -226,6 +239,9 @@ class Backbone(InputNormalizingModel):
     """
 
     preprocessor_cls = SequenceClassificationPreprocessor
+    _arguments_end = True
+    #: The Hugging Face `model_type` of the family.
+    model_type = None
 
     def __init__(self, *args, input_order=None, dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -280,6 +296,17 @@ class Backbone(InputNormalizingModel):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    @property
+    def config(self):
+        """A read-only `ModelConfig`: the constructor arguments under their Hugging Face
+        names, plus `model_type`, `architectures` and `dtype` (the policy's name)."""
+        return ModelConfig(self.hf_config_fields())
+
+    def hf_config_fields(self):
+        fields = {k: v for k, v in self.get_config().items() if k not in ("name", "trainable")}
+        fields["dtype"] = self.dtype_policy.name
+        return {"model_type": self.model_type, "architectures": [type(self).__name__], **fields}
 
     @classmethod
     def from_preset(cls, preset, **overrides):

@@ -35,6 +35,7 @@ class BertStyleBackbone(Backbone):
 
     #: Extra id inputs placed after `input_ids` in the documented order.
     extra_inputs = ()
+    _arguments_end = True
 
     def __init__(
         self,

@@ -3,6 +3,15 @@
 import keras
 
 from keras_models.models.backbone import InputNormalizingModel
+from keras_models.models.config_view import ModelConfig
+
+#: transformers' label fields, with the values its configs have by default.
+DEFAULT_LABEL_CONFIG = {
+    "num_labels": 2,
+    "id2label": {0: "LABEL_0", 1: "LABEL_1"},
+    "label2id": {"LABEL_0": 0, "LABEL_1": 1},
+    "problem_type": None,
+}
 
 
 class Task(InputNormalizingModel):
@@ -24,8 +33,17 @@ class Task(InputNormalizingModel):
     label_names = ()
     #: The default feature the head reads (`"pooled"` needs the backbone's pooler).
     default_pooling = None
+    #: Whether the head's output matrix is the backbone's word table.
+    tied_lm_head = False
+    _arguments_end = True
 
-    def __init__(self, backbone, inputs, outputs, **kwargs):
+    def __init__(self, backbone, inputs, outputs, dtype=None, **kwargs):
+        if dtype is not None and keras.dtype_policies.get(dtype).name != backbone.dtype_policy.name:
+            raise ValueError(
+                f"`dtype={dtype!r}` differs from the backbone's policy "
+                f"{backbone.dtype_policy.name!r}: a task computes in its backbone's dtype, so "
+                "build the backbone with that `dtype` (or pass it to `from_preset`)."
+            )
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self._input_order = backbone.input_names
@@ -37,6 +55,34 @@ class Task(InputNormalizingModel):
     def needs_pooler(cls, task_kwargs):
         """Whether the head built from `task_kwargs` reads the backbone's `pooler_output`."""
         return (task_kwargs.get("pooling") or cls.default_pooling) == "pooled"
+
+    def set_label_config(self, num_labels, id2label, label2id, problem_type):
+        """Records transformers' label fields (see `tasks.common.label_maps`)."""
+        self.num_labels = num_labels
+        self.id2label = id2label
+        self.label2id = label2id
+        self.problem_type = problem_type
+
+    def label_config(self):
+        """The label fields for `get_config` (JSON keys are strings)."""
+        return {
+            "num_labels": self.num_labels,
+            "id2label": {str(k): v for k, v in self.id2label.items()},
+            "label2id": dict(self.label2id),
+            "problem_type": self.problem_type,
+        }
+
+    @property
+    def config(self):
+        """A read-only `ModelConfig` in transformers' terms: the backbone's fields, this
+        class as `architectures`, and the label fields (`num_labels`, `id2label`, ...)."""
+        fields = self.backbone.hf_config_fields()
+        fields["architectures"] = [type(self).__name__]
+        for name, default in DEFAULT_LABEL_CONFIG.items():
+            fields[name] = getattr(self, name, default)
+        if getattr(self, "classifier_dropout", None) is not None:
+            fields["classifier_dropout"] = self.classifier_dropout
+        return ModelConfig(fields)
 
     @property
     def extra_input_names(self):

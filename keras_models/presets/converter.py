@@ -6,6 +6,10 @@ choice, tied LM head) share their Hugging Face names across the BERT-style famil
 porting lives here; a family overrides only what differs.
 """
 
+import warnings
+
+from keras_models.presets import config_fields
+
 _CONVERTERS = {}
 
 
@@ -39,33 +43,48 @@ class Converter:
     backbone_cls = None
     prefix = None
     hf_defaults = {}
+    #: The Hugging Face config fields that become backbone arguments (same names).
+    backbone_fields = ()
     lm_prefix = "cls.predictions"
 
     # --- configs ---------------------------------------------------------------------------
     def config(self, hf_config):
         return {**self.hf_defaults, **hf_config}
 
+    def check_config(self, hf_config, source, task_cls=None):
+        """Refuses what is not built (see `config_fields`) and warns about fields that are
+        not in the family's transformers config."""
+        tied = getattr(task_cls, "tied_lm_head", False)
+        unknown = config_fields.check(
+            self.model_type, self.backbone_fields, hf_config, source, tied_lm_head=tied
+        )
+        if unknown:
+            warnings.warn(
+                f"{source} has fields that transformers' {self.model_type} config does not "
+                f"define, ignored as transformers ignores them: {unknown}.",
+                stacklevel=4,
+            )
+
     def backbone_kwargs(self, hf_config):
-        raise NotImplementedError
+        config = self.config(hf_config)
+        return {field: config[field] for field in self.backbone_fields}
 
     def task_kwargs(self, task_cls, hf_config):
-        """Head arguments read from the Hugging Face config (labels, dropout, problem type)."""
-        from keras_models.tasks.question_answering import QuestionAnswering
-        from keras_models.tasks.sequence_classification import SequenceClassification
-        from keras_models.tasks.token_classification import TokenClassification
-
+        """Head arguments read from the Hugging Face config: each label field
+        (`num_labels`, `id2label`, `label2id`, `problem_type`, `classifier_dropout`) that the
+        task's constructor takes."""
         config = self.config(hf_config)
-        kwargs = {}
-        if issubclass(task_cls, (SequenceClassification, TokenClassification, QuestionAnswering)):
-            num_labels = config.get("num_labels")
-            if num_labels is None:
-                num_labels = len(config["id2label"]) if config.get("id2label") else 2
-            kwargs["num_labels"] = num_labels
-        if issubclass(task_cls, (SequenceClassification, TokenClassification)):
-            if config.get("classifier_dropout") is not None:
-                kwargs["classifier_dropout"] = config["classifier_dropout"]
-        if issubclass(task_cls, SequenceClassification) and config.get("problem_type"):
-            kwargs["problem_type"] = config["problem_type"]
+        accepted = task_cls.accepted_arguments()
+        kwargs = {
+            field: config[field]
+            for field in config_fields.LABEL_FIELDS
+            if field in accepted and config.get(field) is not None
+        }
+        if "id2label" in kwargs:
+            # transformers keeps `id2label` and drops a disagreeing `num_labels` (warning).
+            kwargs.pop("num_labels", None)
+        elif "num_labels" in accepted and config.get("id2label"):
+            kwargs.setdefault("num_labels", len(config["id2label"]))
         return kwargs
 
     # --- weights ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import warnings
 
 import keras
 
+from keras_models.arguments import refuse_unknown
 from keras_models.presets import keras_format
 from keras_models.presets.cache import converted_path
 from keras_models.presets.converter import get_converter
@@ -76,11 +77,53 @@ def _family_task_class(task_cls, backbone_cls):
     return task_cls
 
 
-def _split_overrides(task_cls, overrides):
-    params = inspect.signature(task_cls.__init__).parameters
-    task_kwargs = {k: v for k, v in overrides.items() if k in params and k != "backbone"}
+def _split_overrides(task_cls, backbone_cls, overrides):
+    """`(task_kwargs, backbone_kwargs)`; an override neither constructor takes is refused.
+
+    `dtype` goes to the backbone (a task computes in its backbone's dtype)."""
+    task_args = set(task_cls.accepted_arguments()) - {"backbone", "dtype"}
+    backbone_args = set(backbone_cls.accepted_arguments()) if backbone_cls else {"dtype"}
+    refuse_unknown(f"{task_cls.__name__}.from_preset", overrides, task_args | backbone_args)
+    task_kwargs = {k: v for k, v in overrides.items() if k in task_args}
     backbone_kwargs = {k: v for k, v in overrides.items() if k not in task_kwargs}
     return task_kwargs, backbone_kwargs
+
+
+def _merge_label_fields(saved, overrides):
+    """The saved task arguments updated with `overrides`; a new `num_labels` drops saved
+    label names of another length (transformers rebuilds `id2label` then too)."""
+    merged = {**saved, **overrides}
+    names = merged.get("id2label")
+    if "num_labels" in overrides and "id2label" not in overrides and names is not None:
+        if len(names) != overrides["num_labels"]:
+            merged.pop("id2label")
+            merged.pop("label2id", None)
+    return merged
+
+
+_HALF = {"bfloat16": "bfloat16", "float16": "float16"}
+
+
+def config_dtype(hf_config, source):
+    """The dtype policy a Hugging Face config asks for (`dtype`, or `torch_dtype` in configs
+    written before transformers 5), or None to keep Keras' global policy.
+
+    A 16-bit dtype becomes that policy, as transformers 5 loads in the checkpoint's dtype;
+    float32 (or no field) leaves the global policy in force (e.g. `mixed_bfloat16`)."""
+    for field in ("dtype", "torch_dtype"):
+        value = hf_config.get(field)
+        if value is None:
+            continue
+        value = str(value).removeprefix("torch.")
+        if value in _HALF:
+            return _HALF[value]
+        if value != "float32":
+            raise ValueError(
+                f"{source} sets `{field}={value!r}`; the dtypes keras_models loads are "
+                f"float32, {sorted(_HALF)} (pass `dtype=` to `from_preset` for another policy)."
+            )
+        return None
+    return None
 
 
 # --- backbones -----------------------------------------------------------------------------
@@ -112,7 +155,11 @@ def convert_backbone(cls, directory, **overrides):
     if keras_format.is_keras_preset(directory):
         config = copy.deepcopy(keras_format.read_preset_config(directory))
         is_task = issubclass(keras.saving.get_registered_object(config["registered_name"]), Task)
-        (config["config"]["backbone"] if is_task else config)["config"].update(overrides)
+        backbone_config = config["config"]["backbone"] if is_task else config
+        saved_cls = keras.saving.get_registered_object(backbone_config["registered_name"])
+        if saved_cls is not None:
+            refuse_unknown(f"{cls.__name__}.from_preset", overrides, saved_cls.accepted_arguments())
+        backbone_config["config"].update(overrides)
         model = keras_format.build_from_preset_config(config)
         keras_format.load_preset_weights(model, directory)
         backbone = model.backbone if is_task else model
@@ -122,13 +169,21 @@ def convert_backbone(cls, directory, **overrides):
             )
         return backbone
     hf_config = read_hf_config(directory)
-    converter = get_converter(hf_config["model_type"], os.path.join(directory, HF_CONFIG))
+    source = os.path.join(directory, HF_CONFIG)
+    converter = get_converter(hf_config["model_type"], source)
     _check_family(converter, None if cls is Backbone else cls, directory)
+    refuse_unknown(
+        f"{cls.__name__}.from_preset", overrides, converter.backbone_cls.accepted_arguments()
+    )
+    converter.check_config(hf_config, source)
     porter = WeightPorter(read_hf_weights(directory), source=f"checkpoint in {directory}")
     prefix = converter.checkpoint_prefix(porter)
     kwargs = converter.backbone_kwargs(hf_config)
     if "add_pooling_layer" in inspect.signature(converter.backbone_cls.__init__).parameters:
         kwargs["add_pooling_layer"] = porter.has_prefix(f"{prefix}pooler.")
+    dtype = config_dtype(hf_config, source)
+    if dtype is not None:
+        kwargs["dtype"] = dtype
     kwargs.update(overrides)
     backbone = converter.backbone_cls(**kwargs)
     converter.port_backbone(backbone, porter, prefix)
@@ -181,19 +236,24 @@ def convert_task(cls, directory, **overrides):
     if keras_format.is_keras_preset(directory):
         return _load_task_from_keras(cls, directory, overrides)
     hf_config = read_hf_config(directory)
-    converter = get_converter(hf_config["model_type"], os.path.join(directory, HF_CONFIG))
+    source = os.path.join(directory, HF_CONFIG)
+    converter = get_converter(hf_config["model_type"], source)
     _check_family(converter, cls.backbone_cls, directory)
     task_cls = _family_task_class(cls, converter.backbone_cls)
     if task_cls is Task or task_cls.__init__ is Task.__init__:
         raise ValueError(f"{cls.__name__} is not a concrete task class.")
-    task_kwargs, backbone_overrides = _split_overrides(task_cls, overrides)
-    task_kwargs = {**converter.task_kwargs(task_cls, hf_config), **task_kwargs}
+    task_kwargs, backbone_overrides = _split_overrides(task_cls, converter.backbone_cls, overrides)
+    converter.check_config(hf_config, source, task_cls)
+    task_kwargs = _merge_label_fields(converter.task_kwargs(task_cls, hf_config), task_kwargs)
     porter = WeightPorter(read_hf_weights(directory), source=f"checkpoint in {directory}")
     prefix = converter.checkpoint_prefix(porter)
     backbone_kwargs = converter.backbone_kwargs(hf_config)
     backbone_params = inspect.signature(converter.backbone_cls.__init__).parameters
     if "add_pooling_layer" in backbone_params:
         backbone_kwargs["add_pooling_layer"] = task_cls.needs_pooler(task_kwargs)
+    dtype = config_dtype(hf_config, source)
+    if dtype is not None:
+        backbone_kwargs["dtype"] = dtype
     backbone_kwargs.update(backbone_overrides)
     backbone = converter.backbone_cls(**backbone_kwargs)
     task = task_cls(backbone, **task_kwargs)
@@ -243,13 +303,13 @@ def _load_task_from_keras(cls, directory, overrides):
         backbone_cls = saved_cls if not issubclass(saved_cls, Task) else None
     if not same_task:
         task_cls = _family_task_class(cls, backbone_cls)
-    task_kwargs, backbone_overrides = _split_overrides(task_cls, overrides)
-    backbone_config = (config["config"]["backbone"] if issubclass(saved_cls, Task) else config)[
-        "config"
-    ]
-    backbone_config.update(backbone_overrides)
+    saved_backbone = config["config"]["backbone"] if issubclass(saved_cls, Task) else config
+    task_kwargs, backbone_overrides = _split_overrides(
+        task_cls, keras.saving.get_registered_object(saved_backbone["registered_name"]), overrides
+    )
+    saved_backbone["config"].update(backbone_overrides)
     if same_task:
-        config["config"].update(task_kwargs)
+        config["config"] = _merge_label_fields(config["config"], task_kwargs)
     model = keras_format.build_from_preset_config(config)
     keras_format.load_preset_weights(model, directory)
     if same_task:

@@ -27,6 +27,7 @@ class DecoderCausalLM(GenerationMixin, Task):
         backbone: the decoder backbone.
     """
 
+    tied_lm_head = True
     label_names = ("labels",)
     preprocessor_cls = CausalLMPreprocessor
     #: Whether the loss shifts labels left by one.

@@ -29,6 +29,7 @@ class MaskedLM(Task):
     (1, 3, 50)
     """
 
+    tied_lm_head = True
     label_names = ("labels",)
     #: Family default for the head activation (`None`: the backbone's `hidden_act`).
     default_head_activation = None

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_models.layers.heads import ChoiceHead
 from keras_models.models.task import Task
-from keras_models.tasks.common import hidden_dropout, init_range
+from keras_models.tasks.common import check_problem_type, hidden_dropout, init_range, label_maps
 from keras_models.tasks.losses import cross_entropy
 from keras_models.tokenizers.preprocessors import MultipleChoicePreprocessor
 
@@ -34,6 +34,9 @@ class MultipleChoice(Task):
         backbone: the backbone.
         pooling: `"pooled"` (the backbone's `pooler_output`, then dropout) or `"last"` (the
             last position's hidden state, RoFormer's sequence summary, no dropout).
+        num_labels, problem_type, id2label, label2id: kept in `model.config` only.
+            transformers' multiple-choice heads score each choice with one output and use
+            cross-entropy over the choices whatever these say, and so does this one.
 
     Examples:
     >>> import numpy as np
@@ -49,7 +52,18 @@ class MultipleChoice(Task):
     input_rank = 3
     default_pooling = "pooled"
 
-    def __init__(self, backbone, pooling=None, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        pooling=None,
+        num_labels=None,
+        problem_type=None,
+        id2label=None,
+        label2id=None,
+        **kwargs,
+    ):
+        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id)
+        check_problem_type(problem_type, num_labels)
         pooling = pooling or self.default_pooling
         if pooling not in ("pooled", "last"):
             raise ValueError(f"`pooling` must be 'pooled' or 'last', got {pooling!r}.")
@@ -78,6 +92,7 @@ class MultipleChoice(Task):
         super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
         self.classifier = classifier
         self.pooling = pooling
+        self.set_label_config(num_labels, id2label, label2id, problem_type)
 
     def hf_loss(self, labels, outputs):
         if "labels" not in labels:
@@ -86,5 +101,5 @@ class MultipleChoice(Task):
 
     def get_config(self):
         config = super().get_config()
-        config.update(pooling=self.pooling)
+        config.update(self.label_config(), pooling=self.pooling)
         return config

@@ -22,9 +22,14 @@ class Pretraining(Task):
     compile with your own `loss`.
 
     Args:
-        backbone: a backbone with a pooler and a `token_embedding`.
+        backbone: a backbone with a `token_embedding` (and a pooler, for the next-sentence
+            head).
         head_activation: activation of the LM head's transform; defaults to the backbone's
             `hidden_act`.
+        add_binary_head: `False` leaves out the next-sentence head: the outputs are then
+            `prediction_logits` alone, the label is `labels` alone and the loss is the
+            masked-LM loss. (transformers 5 accepts this argument of
+            `MegatronBertForPreTraining` and ignores it; here it is honoured.)
 
     Examples:
     >>> import numpy as np
@@ -36,16 +41,15 @@ class Pretraining(Task):
     ((1, 5, 50), (1, 2))
     """
 
-    label_names = ("labels", "next_sentence_label")
+    tied_lm_head = True
     default_pooling = "pooled"
     #: The LM head's activation (`None`: the backbone's `hidden_act`).
     default_head_activation = None
 
-    def __init__(self, backbone, head_activation=None, **kwargs):
+    def __init__(self, backbone, head_activation=None, add_binary_head=True, **kwargs):
         head_activation = head_activation or self.default_head_activation or backbone.hidden_act
         inputs = backbone.input
         outputs = backbone(inputs)
-        pooled = pooled_output(backbone, outputs)
         lm_head = MaskedLMHead(
             backbone.token_embedding,
             hidden_act=head_activation,
@@ -54,23 +58,31 @@ class Pretraining(Task):
             dtype=backbone.dtype_policy,
             name="lm_head",
         )
-        seq_relationship = NextSentenceHead(
-            initializer_range=init_range(backbone),
-            dtype=backbone.dtype_policy,
-            name="seq_relationship",
-        )
-        task_outputs = {
-            "prediction_logits": lm_head(outputs["last_hidden_state"]),
-            "seq_relationship_logits": seq_relationship(pooled),
-        }
+        task_outputs = {"prediction_logits": lm_head(outputs["last_hidden_state"])}
+        seq_relationship = None
+        if add_binary_head:
+            seq_relationship = NextSentenceHead(
+                initializer_range=init_range(backbone),
+                dtype=backbone.dtype_policy,
+                name="seq_relationship",
+            )
+            pooled = pooled_output(backbone, outputs)
+            task_outputs["seq_relationship_logits"] = seq_relationship(pooled)
         super().__init__(backbone=backbone, inputs=inputs, outputs=task_outputs, **kwargs)
         self.lm_head = lm_head
         self.seq_relationship = seq_relationship
         self.head_activation = head_activation
+        self.add_binary_head = add_binary_head
+
+    @property
+    def label_names(self):
+        if self.__dict__.get("add_binary_head", True):
+            return ("labels", "next_sentence_label")
+        return ("labels",)
 
     @classmethod
     def needs_pooler(cls, task_kwargs):
-        return True
+        return task_kwargs.get("add_binary_head", True)
 
     def check_data(self, x, y=None, training=False):
         items = super().check_data(x, y, training)
@@ -87,13 +99,15 @@ class Pretraining(Task):
         return items
 
     def hf_loss(self, labels, outputs):
-        if "labels" not in labels or "next_sentence_label" not in labels:
+        if any(name not in labels for name in self.label_names):
             return None
         mlm = cross_entropy(outputs["prediction_logits"], labels["labels"])
+        if not self.add_binary_head:
+            return mlm
         nsp = next_sentence_loss(outputs["seq_relationship_logits"], labels["next_sentence_label"])
         return mlm + nsp
 
     def get_config(self):
         config = super().get_config()
-        config.update(head_activation=self.head_activation)
+        config.update(head_activation=self.head_activation, add_binary_head=self.add_binary_head)
         return config

@@ -86,6 +86,7 @@ class Seq2SeqLM(GenerationMixin, Task):
         backbone: the encoder-decoder backbone.
     """
 
+    tied_lm_head = True
     label_names = ("labels",)
     preprocessor_cls = Seq2SeqLMPreprocessor
     # `generate` returns decoder sequences, with no prompt to cut off.

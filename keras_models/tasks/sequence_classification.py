@@ -6,7 +6,13 @@ from keras import ops
 
 from keras_models.layers.heads import ClassificationHead
 from keras_models.models.task import Task
-from keras_models.tasks.common import backbone_hidden_size, hidden_dropout, init_range
+from keras_models.tasks.common import (
+    backbone_hidden_size,
+    check_problem_type,
+    hidden_dropout,
+    init_range,
+    label_maps,
+)
 from keras_models.tasks.losses import sequence_classification_loss
 from keras_models.tokenizers.preprocessors import SequenceClassificationPreprocessor
 
@@ -30,7 +36,8 @@ class SequenceClassification(Task):
 
     Args:
         backbone: the backbone.
-        num_labels: number of classes (1 for regression).
+        num_labels: number of classes (1 for regression); defaults to the size of `id2label`,
+            else 2.
         problem_type: `None` (inferred from the labels), `"regression"`,
             `"single_label_classification"` or `"multi_label_classification"`.
         pooling: the vector read per sequence: `"pooled"` (the backbone's `pooler_output`),
@@ -41,6 +48,9 @@ class SequenceClassification(Task):
             the backbone's `hidden_act`, the default when the family sets no activation).
         classifier_dropout: dropout rate; defaults to the backbone's `hidden_dropout_prob`.
         use_bias: bias of the output layer (OPT's `score` has none).
+        id2label: class names, `{id: name}` (transformers' `LABEL_i` by default); `classify`
+            and `model.config.id2label` read them.
+        label2id: the inverse map (derived from `id2label` by default).
 
     Examples:
     >>> import numpy as np
@@ -61,15 +71,19 @@ class SequenceClassification(Task):
     def __init__(
         self,
         backbone,
-        num_labels=2,
+        num_labels=None,
         problem_type=None,
         pooling=None,
         head_hidden_size=None,
         head_activation=None,
         classifier_dropout=None,
         use_bias=True,
+        id2label=None,
+        label2id=None,
         **kwargs,
     ):
+        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id)
+        check_problem_type(problem_type, num_labels)
         pooling = pooling or self.default_pooling
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
@@ -106,8 +120,7 @@ class SequenceClassification(Task):
         logits = classifier(features)
         super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
         self.classifier = classifier
-        self.num_labels = num_labels
-        self.problem_type = problem_type
+        self.set_label_config(num_labels, id2label, label2id, problem_type)
         self.pooling = pooling
         self.head_hidden_size = head_hidden_size
         self.head_activation = head_activation
@@ -164,9 +177,8 @@ class SequenceClassification(Task):
 
     def get_config(self):
         config = super().get_config()
+        config.update(self.label_config())
         config.update(
-            num_labels=self.num_labels,
-            problem_type=self.problem_type,
             pooling=self.pooling,
             head_hidden_size=self.head_hidden_size,
             head_activation=self.head_activation,

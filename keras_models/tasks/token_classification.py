@@ -4,7 +4,7 @@ import keras
 
 from keras_models.layers.heads import ClassificationHead
 from keras_models.models.task import Task
-from keras_models.tasks.common import hidden_dropout, init_range
+from keras_models.tasks.common import check_problem_type, hidden_dropout, init_range, label_maps
 from keras_models.tasks.losses import cross_entropy
 from keras_models.tokenizers.preprocessors import TokenClassificationPreprocessor
 
@@ -18,8 +18,12 @@ class TokenClassification(Task):
 
     Args:
         backbone: the backbone.
-        num_labels: number of token classes.
+        num_labels: number of token classes; defaults to the size of `id2label`, else 2.
         classifier_dropout: dropout rate; defaults to the backbone's `hidden_dropout_prob`.
+        problem_type: kept in `model.config` only: transformers' token-classification heads
+            always use cross-entropy, whatever the config says, and so does this one.
+        id2label: label names, `{id: name}`; `tag` and `model.config.id2label` read them.
+        label2id: the inverse map (derived from `id2label` by default).
 
     Examples:
     >>> import numpy as np
@@ -33,7 +37,18 @@ class TokenClassification(Task):
     label_names = ("labels",)
     preprocessor_cls = TokenClassificationPreprocessor
 
-    def __init__(self, backbone, num_labels=2, classifier_dropout=None, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_labels=None,
+        classifier_dropout=None,
+        problem_type=None,
+        id2label=None,
+        label2id=None,
+        **kwargs,
+    ):
+        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id)
+        check_problem_type(problem_type, num_labels)
         inputs = backbone.input
         hidden = backbone(inputs)["last_hidden_state"]
         classifier = ClassificationHead(
@@ -46,7 +61,7 @@ class TokenClassification(Task):
         logits = classifier(hidden)
         super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
         self.classifier = classifier
-        self.num_labels = num_labels
+        self.set_label_config(num_labels, id2label, label2id, problem_type)
         self.classifier_dropout = classifier_dropout
 
     def hf_loss(self, labels, outputs):
@@ -75,5 +90,5 @@ class TokenClassification(Task):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_labels=self.num_labels, classifier_dropout=self.classifier_dropout)
+        config.update(self.label_config(), classifier_dropout=self.classifier_dropout)
         return config

@@ -15,6 +15,8 @@ import numpy as np
 from tokenizers import AddedToken
 from tokenizers import Tokenizer as RustTokenizer
 
+from keras_models.arguments import StrictArguments, accepted_arguments, refuse_unknown
+
 SPECIAL_TOKEN_NAMES = (
     "bos_token",
     "eos_token",
@@ -161,7 +163,7 @@ def _as_list(value):
     return list(value)
 
 
-class Tokenizer:
+class Tokenizer(StrictArguments):
     """Base class of the family tokenizers (see the subclasses for examples).
 
     Subclasses build the Rust pipeline in `build_backend` and set the class attributes below.
@@ -179,6 +181,8 @@ class Tokenizer:
     """
 
     model_input_names = ("input_ids", "attention_mask")
+    #: Accepted besides the constructors' own arguments (`**special_tokens`).
+    extra_arguments = SPECIAL_TOKEN_NAMES
     # Names under which the model receives the token types when they are returned.
     default_special_tokens = {}
     # Whether transformers' decode clean-up applies (it is skipped for BPE models).
@@ -250,6 +254,7 @@ class Tokenizer:
         """
         from keras_models.presets.loading import resolve_preset
 
+        refuse_unknown(f"{cls.__name__}.from_preset", kwargs, accepted_arguments(cls))
         directory, _ = resolve_preset(preset)
         config = read_tokenizer_config(directory)
         config.update(kwargs)

@@ -49,6 +49,8 @@ class MegatronBertBackbone(BertStyleBackbone):
     ((1, 5, 8), (1, 8))
     """
 
+    model_type = "megatron-bert"
+
     def __init__(
         self,
         vocab_size=29056,

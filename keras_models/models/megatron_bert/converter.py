@@ -50,6 +50,7 @@ def port_pre_ln_layers(blocks, porter, prefix):
 @register_converter
 class MegatronBertConverter(Converter):
     model_type = "megatron-bert"
+    backbone_fields = _BACKBONE_FIELDS
     backbone_cls = MegatronBertBackbone
     prefix = "bert."
     lm_prefix = "cls.predictions"
@@ -69,15 +70,6 @@ class MegatronBertConverter(Converter):
         "initializer_range": 0.02,
         "is_decoder": False,
     }
-
-    def backbone_kwargs(self, hf_config):
-        config = self.config(hf_config)
-        if config.get("add_cross_attention"):
-            raise ValueError(
-                "MegatronBERT checkpoints with `add_cross_attention=True` are not supported: "
-                "MegatronBertBackbone has no cross-attention."
-            )
-        return {field: config[field] for field in _BACKBONE_FIELDS}
 
     def port_backbone(self, backbone, porter, prefix):
         emb = backbone.embeddings
@@ -108,7 +100,9 @@ class MegatronBertConverter(Converter):
                 self.port_lm_head(task.lm_head, porter)
             else:
                 self._fresh(task.lm_head, porter)
-            if porter.has_prefix(f"{NSP_PREFIX}."):
+            if task.seq_relationship is None:
+                pass  # `add_binary_head=False`: NSP weights are reported as unused
+            elif porter.has_prefix(f"{NSP_PREFIX}."):
                 porter.dense(task.seq_relationship.dense, NSP_PREFIX)
             else:
                 self._fresh(task.seq_relationship, porter)

@@ -72,6 +72,8 @@ class OPTBackbone(Backbone):
     (1, 4, 8)
     """
 
+    model_type = "opt"
+
     def __init__(
         self,
         vocab_size=50272,

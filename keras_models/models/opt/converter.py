@@ -29,6 +29,7 @@ _BACKBONE_FIELDS = (
 @register_converter
 class OPTConverter(Converter):
     model_type = "opt"
+    backbone_fields = _BACKBONE_FIELDS
     backbone_cls = OPTBackbone
     prefix = "model."
     hf_defaults = {
@@ -49,10 +50,6 @@ class OPTConverter(Converter):
         "enable_bias": True,
         "layer_norm_elementwise_affine": True,
     }
-
-    def backbone_kwargs(self, hf_config):
-        config = self.config(hf_config)
-        return {field: config[field] for field in _BACKBONE_FIELDS}
 
     def task_kwargs(self, task_cls, hf_config):
         kwargs = super().task_kwargs(task_cls, hf_config)

@@ -129,6 +129,8 @@ class PegasusBackbone(Backbone):
     ((1, 2, 8), (1, 4, 8))
     """
 
+    model_type = "pegasus"
+
     def __init__(
         self,
         vocab_size=50265,

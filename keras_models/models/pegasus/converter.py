@@ -45,6 +45,7 @@ def _port_attention(porter, attention, key):
 @register_converter
 class PegasusConverter(Converter):
     model_type = "pegasus"
+    backbone_fields = _BACKBONE_FIELDS
     backbone_cls = PegasusBackbone
     prefix = "model."
     hf_defaults = {
@@ -69,10 +70,6 @@ class PegasusConverter(Converter):
         "forced_eos_token_id": 1,
         "is_encoder_decoder": True,
     }
-
-    def backbone_kwargs(self, hf_config):
-        config = self.config(hf_config)
-        return {field: config[field] for field in _BACKBONE_FIELDS}
 
     def _check_positions(self, backbone, porter, key):
         """The stored (frozen) sinusoid table must be the one we compute."""

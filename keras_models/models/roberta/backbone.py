@@ -46,6 +46,8 @@ class RobertaBackbone(BertStyleBackbone):
     ((1, 5, 8), (1, 8))
     """
 
+    model_type = "roberta"
+
     def __init__(
         self,
         vocab_size=50265,

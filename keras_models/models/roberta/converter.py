@@ -24,6 +24,7 @@ _BACKBONE_FIELDS = (
 @register_converter
 class RobertaConverter(Converter):
     model_type = "roberta"
+    backbone_fields = _BACKBONE_FIELDS
     backbone_cls = RobertaBackbone
     prefix = "roberta."
     lm_prefix = "lm_head"
@@ -43,10 +44,6 @@ class RobertaConverter(Converter):
         "initializer_range": 0.02,
         "is_decoder": False,
     }
-
-    def backbone_kwargs(self, hf_config):
-        config = self.config(hf_config)
-        return {field: config[field] for field in _BACKBONE_FIELDS}
 
     def port_backbone(self, backbone, porter, prefix):
         emb = backbone.embeddings

@@ -75,6 +75,8 @@ class RoCBertBackbone(BertStyleBackbone):
 
     extra_inputs = ("input_shape_ids", "input_pronunciation_ids")
 
+    model_type = "roc_bert"
+
     def __init__(
         self,
         vocab_size=30522,

@@ -35,10 +35,10 @@ class RoCBertConverter(Converter):
     prefix = "roc_bert."
     lm_prefix = "cls.predictions"
     hf_defaults = _HF_DEFAULTS
+    backbone_fields = tuple(_HF_DEFAULTS)
 
     def backbone_kwargs(self, hf_config):
-        config = self.config(hf_config)
-        kwargs = {field: config[field] for field in _HF_DEFAULTS}
+        kwargs = super().backbone_kwargs(hf_config)
         if kwargs["pad_token_id"] is None:
             kwargs["pad_token_id"] = 0
         return kwargs

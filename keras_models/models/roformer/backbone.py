@@ -51,6 +51,8 @@ class RoFormerBackbone(BertStyleBackbone):
     (1, 5, 8)
     """
 
+    model_type = "roformer"
+
     def __init__(
         self,
         vocab_size=50000,

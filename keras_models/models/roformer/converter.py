@@ -33,6 +33,7 @@ _TABLE_ATOL = 1e-4
 @register_converter
 class RoFormerConverter(Converter):
     model_type = "roformer"
+    backbone_fields = _BACKBONE_FIELDS
     backbone_cls = RoFormerBackbone
     prefix = "roformer."
     lm_prefix = "cls.predictions"
@@ -54,10 +55,6 @@ class RoFormerConverter(Converter):
         "rotary_value": False,
         "is_decoder": False,
     }
-
-    def backbone_kwargs(self, hf_config):
-        config = self.config(hf_config)
-        return {field: config[field] for field in _BACKBONE_FIELDS}
 
     def task_kwargs(self, task_cls, hf_config):
         from keras_models.tasks.question_answering import QuestionAnswering

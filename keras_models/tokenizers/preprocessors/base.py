@@ -4,6 +4,7 @@ import inspect
 
 import numpy as np
 
+from keras_models.arguments import StrictArguments
 from keras_models.tokenizers.base import Tokenizer
 
 # Keys the tokenizer returns that are bookkeeping, not model inputs.
@@ -95,7 +96,7 @@ def label_array(y, count, name="y"):
     return array
 
 
-class Preprocessor:
+class Preprocessor(StrictArguments):
     """Base class: raw text in, the model's numpy inputs (and labels) out, on the host.
 
     A task with a `preprocessor` accepts raw text in `fit`, `evaluate` and `predict`; the
