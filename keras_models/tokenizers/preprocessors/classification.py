@@ -57,8 +57,10 @@ class _Labelled(Preprocessor):
     @classmethod
     def for_model(cls, tokenizer, model, hf_config=None, id2label=None, **config):
         hf_config = hf_config or {}
-        if id2label is None and hf_config.get("id2label"):
-            names = _id2label(hf_config["id2label"])
+        # The model's names (an `id2label` override included) before the checkpoint's.
+        source = getattr(model, "id2label", None) or hf_config.get("id2label")
+        if id2label is None and source:
+            names = _id2label(source)
             # transformers writes LABEL_0, LABEL_1, ... when the checkpoint names none.
             if any(v != f"LABEL_{k}" for k, v in names.items()):
                 id2label = names
