@@ -101,7 +101,7 @@ def _merge_label_fields(saved, overrides):
     return merged
 
 
-_HALF = {"bfloat16": "bfloat16", "float16": "float16"}
+_HALF = ("bfloat16", "float16")
 
 
 def config_dtype(hf_config, source):
@@ -116,7 +116,7 @@ def config_dtype(hf_config, source):
             continue
         value = str(value).removeprefix("torch.")
         if value in _HALF:
-            return _HALF[value]
+            return value
         if value != "float32":
             raise ValueError(
                 f"{source} sets `{field}={value!r}`; the dtypes keras_models loads are "
@@ -124,6 +124,14 @@ def config_dtype(hf_config, source):
             )
         return None
     return None
+
+
+def _with_overrides(kwargs, hf_config, source, overrides):
+    """Constructor arguments from the config, then the config's dtype, then the caller's
+    overrides (`dtype=None` counts as not given)."""
+    kwargs["dtype"] = config_dtype(hf_config, source)
+    kwargs.update({k: v for k, v in overrides.items() if v is not None or k != "dtype"})
+    return kwargs
 
 
 # --- backbones -----------------------------------------------------------------------------
@@ -181,11 +189,7 @@ def convert_backbone(cls, directory, **overrides):
     kwargs = converter.backbone_kwargs(hf_config)
     if "add_pooling_layer" in inspect.signature(converter.backbone_cls.__init__).parameters:
         kwargs["add_pooling_layer"] = porter.has_prefix(f"{prefix}pooler.")
-    dtype = config_dtype(hf_config, source)
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    kwargs.update(overrides)
-    backbone = converter.backbone_cls(**kwargs)
+    backbone = converter.backbone_cls(**_with_overrides(kwargs, hf_config, source, overrides))
     converter.port_backbone(backbone, porter, prefix)
     _check_complete(backbone, porter, directory)
     _report_unused(porter, prefix, directory)
@@ -251,10 +255,7 @@ def convert_task(cls, directory, **overrides):
     backbone_params = inspect.signature(converter.backbone_cls.__init__).parameters
     if "add_pooling_layer" in backbone_params:
         backbone_kwargs["add_pooling_layer"] = task_cls.needs_pooler(task_kwargs)
-    dtype = config_dtype(hf_config, source)
-    if dtype is not None:
-        backbone_kwargs["dtype"] = dtype
-    backbone_kwargs.update(backbone_overrides)
+    _with_overrides(backbone_kwargs, hf_config, source, backbone_overrides)
     backbone = converter.backbone_cls(**backbone_kwargs)
     task = task_cls(backbone, **task_kwargs)
     converter.port_backbone(backbone, porter, prefix)

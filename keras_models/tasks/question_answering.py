@@ -36,7 +36,15 @@ class QuestionAnswering(Task):
     label_names = ("start_positions", "end_positions")
     preprocessor_cls = QuestionAnsweringPreprocessor
 
+    #: A family whose transformers head is always `Linear(hidden, 2)` sets 2 here.
+    fixed_num_labels = None
+
     def __init__(self, backbone, num_labels=2, **kwargs):
+        if self.fixed_num_labels is not None and num_labels != self.fixed_num_labels:
+            raise ValueError(
+                f"{type(self).__name__} has {self.fixed_num_labels} span outputs (start, end) "
+                f"whatever `num_labels` says, as in transformers; got `num_labels={num_labels}`."
+            )
         inputs = backbone.input
         hidden = backbone(inputs)["last_hidden_state"]
         qa_outputs = SpanHead(

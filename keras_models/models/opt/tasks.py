@@ -56,3 +56,4 @@ class OPTForQuestionAnswering(QuestionAnswering):
     """`OPTForQuestionAnswering`: `qa_outputs` (with bias) over every token."""
 
     backbone_cls = OPTBackbone
+    fixed_num_labels = 2

@@ -28,6 +28,7 @@ class RoFormerForQuestionAnswering(QuestionAnswering):
     """
 
     backbone_cls = RoFormerBackbone
+    fixed_num_labels = 2
 
 
 @_register
