@@ -16,8 +16,9 @@ def backbone_hidden_size(backbone):
     return backbone.output["last_hidden_state"].shape[-1]
 
 
-def label_maps(num_labels, id2label=None, label2id=None):
-    """`(num_labels, id2label, label2id)` as transformers settles them.
+def label_maps(num_labels, id2label=None, label2id=None, problem_type=None):
+    """`(num_labels, id2label, label2id)` as transformers settles them; `problem_type` is
+    checked against `num_labels`.
 
     `num_labels` defaults to the size of `id2label` (2 without either); `id2label` defaults to
     `LABEL_0, LABEL_1, ...` and `label2id` to its inverse. JSON keys (strings) become ints.
@@ -43,6 +44,7 @@ def label_maps(num_labels, id2label=None, label2id=None):
         raise ValueError(f"`label2id` must be a dict of name -> id; got {label2id!r}.")
     else:
         label2id = {str(k): int(v) for k, v in label2id.items()}
+    check_problem_type(problem_type, num_labels)
     return num_labels, id2label, label2id
 
 

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_models.layers.heads import ChoiceHead
 from keras_models.models.task import Task
-from keras_models.tasks.common import check_problem_type, hidden_dropout, init_range, label_maps
+from keras_models.tasks.common import hidden_dropout, init_range, label_maps
 from keras_models.tasks.losses import cross_entropy
 from keras_models.tokenizers.preprocessors import MultipleChoicePreprocessor
 
@@ -62,8 +62,7 @@ class MultipleChoice(Task):
         label2id=None,
         **kwargs,
     ):
-        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id)
-        check_problem_type(problem_type, num_labels)
+        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id, problem_type)
         pooling = pooling or self.default_pooling
         if pooling not in ("pooled", "last"):
             raise ValueError(f"`pooling` must be 'pooled' or 'last', got {pooling!r}.")

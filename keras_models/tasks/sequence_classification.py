@@ -8,7 +8,6 @@ from keras_models.layers.heads import ClassificationHead
 from keras_models.models.task import Task
 from keras_models.tasks.common import (
     backbone_hidden_size,
-    check_problem_type,
     hidden_dropout,
     init_range,
     label_maps,
@@ -82,8 +81,7 @@ class SequenceClassification(Task):
         label2id=None,
         **kwargs,
     ):
-        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id)
-        check_problem_type(problem_type, num_labels)
+        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id, problem_type)
         pooling = pooling or self.default_pooling
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")

@@ -4,7 +4,7 @@ import keras
 
 from keras_models.layers.heads import ClassificationHead
 from keras_models.models.task import Task
-from keras_models.tasks.common import check_problem_type, hidden_dropout, init_range, label_maps
+from keras_models.tasks.common import hidden_dropout, init_range, label_maps
 from keras_models.tasks.losses import cross_entropy
 from keras_models.tokenizers.preprocessors import TokenClassificationPreprocessor
 
@@ -47,8 +47,7 @@ class TokenClassification(Task):
         label2id=None,
         **kwargs,
     ):
-        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id)
-        check_problem_type(problem_type, num_labels)
+        num_labels, id2label, label2id = label_maps(num_labels, id2label, label2id, problem_type)
         inputs = backbone.input
         hidden = backbone(inputs)["last_hidden_state"]
         classifier = ClassificationHead(
