@@ -63,3 +63,20 @@ class AdamW(keras.optimizers.AdamW):
             and len({t.dtype for t in tensors}) == 1
             and len({t.device for t in tensors}) == 1
         )
+
+
+def with_fused_update(optimizer):
+    """The optimizer a model's `compile` uses: on torch, Keras' AdamW becomes this module's.
+
+    `"adamw"` gives `AdamW()`; an instance of exactly `keras.optimizers.AdamW` keeps its
+    identity and settings and gains the fused update (its class is switched; the update
+    computes the same values). Subclasses, other optimizers and other backends are returned
+    as they are.
+    """
+    if keras.backend.backend() != "torch":
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() == "adamw":
+        return AdamW()
+    if type(optimizer) is keras.optimizers.AdamW:
+        optimizer.__class__ = AdamW
+    return optimizer

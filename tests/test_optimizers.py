@@ -69,3 +69,35 @@ def test_torch_runs_the_fused_kernel(monkeypatch):
     assert len(calls) == 3
     _train(keras_models.optimizers.AdamW(0.01, amsgrad=True), steps=1)  # Keras' own path
     assert len(calls) == 3
+
+
+class _UnfusedAdamW(keras.optimizers.AdamW):
+    """Keras' AdamW under another class, which `compile` leaves alone."""
+
+
+def test_compile_with_keras_adamw_gets_the_fused_update():
+    from tests.tiny_models import backbone, inputs, labels, task
+
+    x = inputs("roberta", [[0, 5, 6, 7, 2], [0, 8, 9, 2, 1]])
+    y = labels("roberta", x)
+    results = {}
+    for kind in ("string", "instance", "unfused"):
+        keras.utils.set_random_seed(0)
+        no_dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        model = task("roberta", backbone("roberta", **no_dropout))
+        optimizer = {
+            "string": "adamw",
+            "instance": keras.optimizers.AdamW(learning_rate=0.001),
+            "unfused": _UnfusedAdamW(learning_rate=0.001),
+        }[kind]
+        model.compile(optimizer=optimizer)
+        if kind == "instance":
+            assert model.optimizer is optimizer  # the user's object, settings kept
+        fused = type(model.optimizer) is keras_models.optimizers.AdamW
+        assert fused == (kind != "unfused" and keras.backend.backend() == "torch")
+        for _ in range(3):
+            model.train_on_batch(x, y)
+        results[kind] = model.get_weights()
+    for name in ("string", "instance"):
+        for got, want in zip(results[name], results["unfused"]):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -12,7 +12,7 @@ def gelu_approximate(x):
 @keras.saving.register_keras_serializable(package="keras_models")
 def quick_gelu(x):
     """HF `quick_gelu`: `x * sigmoid(1.702 x)`."""
-    return x * keras.ops.sigmoid(1.702 * x)
+    return keras.ops.multiply(x, keras.ops.sigmoid(keras.ops.multiply(1.702, x)))
 
 
 @keras.saving.register_keras_serializable(package="keras_models")

@@ -16,6 +16,7 @@ from keras_models.models.inputs import (
     normalize_inputs,
 )
 from keras_models.models.torch_inference import traced_call
+from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.base import is_raw_text
 from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
@@ -101,6 +102,11 @@ class InputNormalizingModel(keras.Model):
     def call(self, inputs, training=None, mask=None):
         inputs, _ = self.normalize_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    def compile(self, optimizer="rmsprop", *args, **kwargs):
+        """`keras.Model.compile`; on torch, Keras' AdamW (`"adamw"` or an instance) updates
+        through torch's fused kernel (`keras_models.optimizers.AdamW`: the same values)."""
+        return super().compile(with_fused_update(optimizer), *args, **kwargs)
 
     def predict_step(self, *args):
         # JAX's trainer passes `(state, data)`, the others `(data,)`.
