@@ -6,7 +6,8 @@ Measures, each in its own subprocess (so its peak memory is its own):
   (`predict_on_batch` for Keras models, `RobertaModel` under `torch.inference_mode` for
   transformers);
 * train: one AdamW step of a sequence classifier on the same batch (`train_on_batch` for Keras
-  models, ours with `keras_models.optimizers.AdamW`, KerasHub with `keras.optimizers.AdamW`;
+  models, compiled with `keras.optimizers.AdamW` as a user writes it: on torch our `compile`
+  gives it the fused update of `keras_models.optimizers.AdamW`, KerasHub's stays Keras' own;
   forward, backward and `torch.optim.AdamW(fused=True).step` for transformers, the optimizer
   its `Trainer` uses by default with torch >= 2.8), dropout on;
 * inference (`bf16`) and the training step (`train_bf16`) in `mixed_bfloat16` (ours) and under
@@ -146,7 +147,7 @@ def run_keras_models(directory, workload, args):
     else:
         overrides = {"dtype": "mixed_bfloat16"} if workload == "train_bf16" else {}
         model = keras_models.RobertaForSequenceClassification.from_preset(directory, **overrides)
-        model.compile(optimizer=keras_models.optimizers.AdamW(1e-5))
+        model.compile(optimizer=keras.optimizers.AdamW(1e-5))
 
         def go():
             return model.train_on_batch(inputs, labels)
