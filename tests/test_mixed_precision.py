@@ -17,6 +17,26 @@ def _np(value):
     return np.asarray(keras.ops.convert_to_numpy(value)).astype("float32")
 
 
+def _bf16_matmul_error_ratio():
+    """This backend's bfloat16 matmul error over that of a correctly rounded product.
+
+    TensorFlow's CPU kernel without AVX512-BF16 accumulates with about twice the error of a
+    correctly rounded result (measured here: 0.49 vs 0.24 on a 72x512x64 product); XLA and
+    oneDNN round correctly (ratio 1)."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(72, 512)).astype("float32")
+    b = rng.normal(size=(512, 64)).astype("float32")
+    exact = a.astype(ml_dtypes.bfloat16).astype("float64") @ b.astype(ml_dtypes.bfloat16).astype(
+        "float64"
+    )
+    rounded = exact.astype(ml_dtypes.bfloat16).astype("float64")
+    product = keras.ops.matmul(keras.ops.cast(a, "bfloat16"), keras.ops.cast(b, "bfloat16"))
+    ours = _np(product).astype("float64")
+    return max(1.0, np.abs(ours - exact).max() / np.abs(rounded - exact).max())
+
+
 def _first_output(family, outputs):
     name = "start_logits" if TASKS[family].endswith("QuestionAnswering") else "logits"
     return _np(outputs[name])
@@ -142,5 +162,7 @@ def test_mixed_bfloat16_follows_torch_autocast(tmp_path, name):
     if keras.backend.backend() == "torch":
         # The same kernels in the same order: autocast's result, bit for bit.
         np.testing.assert_allclose(ours, autocast, rtol=0, atol=1e-6)
-    # XLA rounds its fused bfloat16 ops differently, but no further from float32.
-    assert np.abs(ours - reference).max() <= 1.25 * np.abs(autocast - reference).max()
+    # XLA rounds its fused bfloat16 ops differently, but no further from float32, up to the
+    # backend's own matmul rounding (every layer in bfloat16 ended 2.3x-68x further).
+    bound = 1.25 * _bf16_matmul_error_ratio() * np.abs(autocast - reference).max()
+    assert np.abs(ours - reference).max() <= bound

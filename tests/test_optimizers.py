@@ -71,7 +71,7 @@ def test_torch_runs_the_fused_kernel(monkeypatch):
     assert len(calls) == 3
 
 
-class _UnfusedAdamW(keras.optimizers.AdamW):
+class UnfusedAdamW(keras.optimizers.AdamW):
     """Keras' AdamW under another class, which `compile` leaves alone."""
 
 
@@ -88,7 +88,7 @@ def test_compile_with_keras_adamw_gets_the_fused_update():
         optimizer = {
             "string": "adamw",
             "instance": keras.optimizers.AdamW(learning_rate=0.001),
-            "unfused": _UnfusedAdamW(learning_rate=0.001),
+            "unfused": UnfusedAdamW(learning_rate=0.001),
         }[kind]
         model.compile(optimizer=optimizer)
         if kind == "instance":
