@@ -68,7 +68,7 @@ class AdamW(keras.optimizers.AdamW):
 def with_fused_update(optimizer):
     """The optimizer a model's `compile` uses: on torch, Keras' AdamW becomes this module's.
 
-    `"adamw"` gives `AdamW()`; an instance of exactly `keras.optimizers.AdamW` keeps its
+    `"adamw"` gives `AdamW()`; an instance of Keras' own `keras.optimizers.AdamW` keeps its
     identity and settings and gains the fused update (its class is switched; the update
     computes the same values). Subclasses, other optimizers and other backends are returned
     as they are.
@@ -77,6 +77,9 @@ def with_fused_update(optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() == "adamw":
         return AdamW()
-    if type(optimizer) is keras.optimizers.AdamW:
+    # On torch, `keras.optimizers.AdamW(...)` builds Keras' torch subclass of it; a user's own
+    # subclass (defined outside Keras) is left alone.
+    keras_own = type(optimizer).__module__.startswith("keras.")
+    if keras_own and isinstance(optimizer, keras.optimizers.AdamW):
         optimizer.__class__ = AdamW
     return optimizer
