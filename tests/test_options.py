@@ -35,6 +35,12 @@ PREFIX = {
     "roformer": "RoFormer",
 }
 #: One task class per family, loaded from the family's embedded preset.
+#: Reading configs and routing arguments is backend-independent: checked once, on torch (the
+#: fastest backend here); what computes is checked on every backend.
+config_reading = pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="backend-independent config reading, run on torch"
+)
+
 EMBEDDED_TASKS = {
     "megatron_bert": "MegatronBertForPreTraining",
     "opt": "OPTForCausalLM",
@@ -143,6 +149,7 @@ def edited_copy(directory, tmp_path, **fields):
     return str(target)
 
 
+@config_reading
 @pytest.mark.parametrize(
     "field,value",
     [
@@ -164,6 +171,7 @@ def test_refused_config_values(roberta_checkpoint, tmp_path, field, value):
         keras_models.RobertaForMaskedLM.from_preset(directory)
 
 
+@config_reading
 def test_tie_word_embeddings_matters_only_to_lm_heads(roberta_checkpoint, tmp_path):
     directory = edited_copy(roberta_checkpoint, tmp_path, tie_word_embeddings=False)
     with warnings.catch_warnings():
@@ -171,6 +179,7 @@ def test_tie_word_embeddings_matters_only_to_lm_heads(roberta_checkpoint, tmp_pa
         keras_models.RobertaBackbone.from_preset(directory)
 
 
+@config_reading
 def test_layerdrop_is_refused(tmp_path):
     config = transformers.OPTConfig(**FAMILIES["opt"][4], layerdrop=0.1)
     save_hf(transformers.OPTModel, config, tmp_path)
@@ -178,6 +187,7 @@ def test_layerdrop_is_refused(tmp_path):
         keras_models.OPTBackbone.from_preset(str(tmp_path))
 
 
+@config_reading
 def test_unknown_activation_names_the_field(roberta_checkpoint, tmp_path):
     directory = edited_copy(roberta_checkpoint, tmp_path, hidden_act="swishy")
     with pytest.raises(ValueError, match="`hidden_act in .*config.json` 'swishy'"):
@@ -186,18 +196,21 @@ def test_unknown_activation_names_the_field(roberta_checkpoint, tmp_path):
         keras_models.OPTBackbone(**FAMILIES["opt"][4], activation_function="swishy")
 
 
+@config_reading
 def test_unknown_model_type_is_refused(roberta_checkpoint, tmp_path):
     directory = edited_copy(roberta_checkpoint, tmp_path, model_type="robertax")
     with pytest.raises(ValueError, match="Unsupported model_type 'robertax'"):
         keras_models.RobertaBackbone.from_preset(directory)
 
 
+@config_reading
 def test_fields_outside_the_transformers_config_warn(roberta_checkpoint, tmp_path):
     directory = edited_copy(roberta_checkpoint, tmp_path, static_position_embeddings=True)
     with pytest.warns(UserWarning, match="static_position_embeddings"):
         keras_models.RobertaBackbone.from_preset(directory)
 
 
+@config_reading
 @pytest.mark.parametrize("field", ["dtype", "torch_dtype"])
 def test_config_dtype_sets_the_policy(roberta_checkpoint, tmp_path, field):
     directory = edited_copy(roberta_checkpoint, tmp_path, **{"dtype": None, field: "bfloat16"})
@@ -287,6 +300,7 @@ def test_num_labels_and_problem_type_match_transformers(
         np.testing.assert_allclose(float(loss), float(theirs.loss), atol=1e-5)
 
 
+@config_reading
 def test_id2label_from_config_and_overrides(tmp_path):
     names = {0: "NEG", 1: "NEU", 2: "POS"}
     config = transformers.RobertaConfig(**FAMILIES["roberta"][4], id2label=names)
@@ -310,6 +324,7 @@ def test_id2label_from_config_and_overrides(tmp_path):
     assert again.config.id2label == {0: "a", 1: "b", 2: "c"}
 
 
+@config_reading
 def test_opt_num_labels_override_trains_multi_label():
     # The reported failure: a 2-label model, then a shape error in `fit`.
     model = keras_models.OPTForSequenceClassification.from_preset(
@@ -323,6 +338,7 @@ def test_opt_num_labels_override_trains_multi_label():
     assert np.isfinite(history.history["loss"][0])
 
 
+@config_reading
 def test_model_config_is_a_read_only_transformers_view():
     model = keras_models.RobertaForQuestionAnswering.from_preset("roberta_tiny")
     config = model.config
@@ -390,6 +406,7 @@ def test_activations_match_transformers(tmp_path, family, activation):
     )
 
 
+@config_reading
 def test_saved_tasks_round_trip_their_label_fields(tmp_path):
     backbone = keras_models.RobertaBackbone(**FAMILIES["roberta"][4], add_pooling_layer=False)
     model = keras_models.RobertaForTokenClassification(
@@ -402,6 +419,7 @@ def test_saved_tasks_round_trip_their_label_fields(tmp_path):
     assert loaded.num_labels == 3
 
 
+@config_reading
 def test_pooler_and_span_width_options():
     model = keras_models.RobertaForSequenceClassification.from_preset(
         "roberta_tiny", add_pooling_layer=True
