@@ -84,6 +84,8 @@ def test_compile_with_keras_adamw_gets_the_fused_update():
     x = inputs(family, [[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]])
     y = labels(family, x)
     results = {}
+    # Elsewhere than torch `compile` keeps Keras' class, so there is nothing to train and compare.
+    torch = keras.backend.backend() == "torch"
     for kind in ("string", "instance", "unfused"):
         keras.utils.set_random_seed(0)
         no_dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -97,10 +99,12 @@ def test_compile_with_keras_adamw_gets_the_fused_update():
         if kind == "instance":
             assert model.optimizer is optimizer  # the user's object, settings kept
         fused = type(model.optimizer) is keras_models.optimizers.AdamW
-        assert fused == (kind != "unfused" and keras.backend.backend() == "torch")
+        assert fused == (kind != "unfused" and torch)
+        if not torch:
+            continue
         for _ in range(3):
             model.train_on_batch(x, y)
         results[kind] = model.get_weights()
-    for name in ("string", "instance"):
+    for name in results.keys() - {"unfused"}:
         for got, want in zip(results[name], results["unfused"]):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
