@@ -39,14 +39,13 @@ def accepted_arguments(cls):
     return tuple(dict.fromkeys(names))
 
 
-def refuse_unknown(owner, given, accepted, what="argument"):
+def refuse_unknown(owner, given, accepted):
     """Raises a `ValueError` naming the first of `given` that is not in `accepted`.
 
     Args:
         owner: what was called, for the message (a class name or `"X.from_preset"`).
         given: the names the caller passed.
         accepted: the names that are accepted.
-        what: the kind of name, for the message.
     """
     accepted = sorted(set(accepted))
     unknown = [name for name in given if name not in accepted]
@@ -56,7 +55,9 @@ def refuse_unknown(owner, given, accepted, what="argument"):
     close = difflib.get_close_matches(name, accepted, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     others = f" (also unknown: {unknown[1:]})" if len(unknown) > 1 else ""
-    raise ValueError(f"{owner} got an unknown {what} {name!r}{others}.{hint} Accepted: {accepted}.")
+    raise ValueError(
+        f"{owner} got an unknown argument {name!r}{others}.{hint} Accepted: {accepted}."
+    )
 
 
 class StrictArguments:

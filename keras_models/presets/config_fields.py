@@ -84,7 +84,6 @@ FAMILY_NO_EFFECT = {
     },
     "pegasus": {
         "is_decoder": "`PegasusForCausalLM` is always a decoder and the seq2seq model never",
-        "bos_token_id": _SPECIAL_ID,
     },
 }
 
@@ -131,22 +130,13 @@ LM_HEAD_ONLY = ("tie_word_embeddings",)
 #: Used fields whose value is checked when the config is read.
 ACTIVATION_FIELDS = ("hidden_act", "activation_function")
 
-#: Per family: refused fields that the family builds, so they move to "used".
-FAMILY_USED = {
-    "pegasus": (
-        "is_encoder_decoder",
-        "forced_eos_token_id",
-        "decoder_start_token_id",
-        "eos_token_id",
-    ),
-}
-
 
 def groups(model_type, backbone_fields):
     """`(used, no_effect, refused)` for a family: three disjoint collections of field names
     (`no_effect` maps each to its reason, `refused` to `(accepts, what)`)."""
+    # A family whose backbone builds a refused field (Pegasus: `is_encoder_decoder`) lists it
+    # among its backbone fields, which moves it to "used".
     used = set(USED_COMMON) | set(LABEL_FIELDS) | set(backbone_fields)
-    used |= set(FAMILY_USED.get(model_type, ()))
     no_effect = {**NO_EFFECT, **FAMILY_NO_EFFECT.get(model_type, {})}
     no_effect = {k: v for k, v in no_effect.items() if k not in used}
     refused = {k: v for k, v in REFUSED.items() if k not in used and k not in no_effect}
