@@ -1,68 +1,7 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
 from keras_models import layers, optimizers
-from keras_models.models import (  # noqa: F401  (registers the converters and presets)
-    megatron_bert,
-    opt,
-    pegasus,
-    roberta,
-    roc_bert,
-    roformer,
-)
-from keras_models.models.backbone import Backbone
-from keras_models.models.megatron_bert.backbone import MegatronBertBackbone
-from keras_models.models.megatron_bert.tasks import (
-    MegatronBertForCausalLM,
-    MegatronBertForMaskedLM,
-    MegatronBertForMultipleChoice,
-    MegatronBertForNextSentencePrediction,
-    MegatronBertForPreTraining,
-    MegatronBertForQuestionAnswering,
-    MegatronBertForSequenceClassification,
-    MegatronBertForTokenClassification,
-)
-from keras_models.models.opt.backbone import OPTBackbone
-from keras_models.models.opt.tasks import (
-    OPTForCausalLM,
-    OPTForQuestionAnswering,
-    OPTForSequenceClassification,
-)
-from keras_models.models.pegasus.backbone import PegasusBackbone
-from keras_models.models.pegasus.tasks import (
-    PegasusForCausalLM,
-    PegasusForConditionalGeneration,
-)
-from keras_models.models.roberta.backbone import RobertaBackbone
-from keras_models.models.roberta.tasks import (
-    RobertaForCausalLM,
-    RobertaForMaskedLM,
-    RobertaForMultipleChoice,
-    RobertaForQuestionAnswering,
-    RobertaForSequenceClassification,
-    RobertaForTokenClassification,
-)
-from keras_models.models.roc_bert.backbone import RoCBertBackbone
-from keras_models.models.roc_bert.tasks import (
-    RoCBertForCausalLM,
-    RoCBertForMaskedLM,
-    RoCBertForMultipleChoice,
-    RoCBertForPreTraining,
-    RoCBertForQuestionAnswering,
-    RoCBertForSequenceClassification,
-    RoCBertForTokenClassification,
-)
-from keras_models.models.roformer.backbone import RoFormerBackbone
-from keras_models.models.roformer.tasks import (
-    RoFormerForCausalLM,
-    RoFormerForMaskedLM,
-    RoFormerForMultipleChoice,
-    RoFormerForQuestionAnswering,
-    RoFormerForSequenceClassification,
-    RoFormerForTokenClassification,
-)
-from keras_models.models.task import Task
-from keras_models.presets import embedded  # noqa: F401  (registers the embedded presets)
-from keras_models.presets.auto import (
+from keras_models.loading.auto import (
     AutoModel,
     AutoModelForCausalLM,
     AutoModelForMaskedLM,
@@ -74,6 +13,14 @@ from keras_models.presets.auto import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
 )
+
+# The families: each folder registers itself in keras_models/presets/families.py, and the
+# package exports what the registry holds; a new family is its folder plus its name here.
+from keras_models.models import megatron_bert, opt, pegasus, roberta, roc_bert, roformer  # noqa: F401
+from keras_models.models.backbone import Backbone
+from keras_models.models.task import Task
+from keras_models.presets import embedded  # noqa: F401  (registers the embedded presets)
+from keras_models.presets.families import families as _families
 from keras_models.presets.registry import list_presets
 from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.masked_lm import (
@@ -88,10 +35,6 @@ from keras_models.tasks.seq2seq_lm import Seq2SeqLM
 from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
 from keras_models.tokenizers.base import Tokenizer
-from keras_models.tokenizers.bpe import (
-    OPTTokenizer,
-    RobertaTokenizer,
-)
 from keras_models.tokenizers.preprocessors import (
     CausalLMPreprocessor,
     MultipleChoicePreprocessor,
@@ -101,14 +44,12 @@ from keras_models.tokenizers.preprocessors import (
     SequenceClassificationPreprocessor,
     TokenClassificationPreprocessor,
 )
-from keras_models.tokenizers.sentencepiece import PegasusTokenizer
-from keras_models.tokenizers.wordpiece import (
-    MegatronBertTokenizer,
-    RoCBertTokenizer,
-    RoFormerTokenizer,
-)
 
 __version__ = "0.1.0"
+
+# Every family's backbone, task classes and tokenizer, by their class names.
+_FAMILY_CLASSES = {cls.__name__: cls for family in _families() for cls in family.classes}
+globals().update(_FAMILY_CLASSES)
 
 __all__ = [
     "AutoModel",
@@ -126,57 +67,13 @@ __all__ = [
     "CausalLMPreprocessor",
     "DecoderCausalLM",
     "MaskedLM",
-    "MegatronBertBackbone",
-    "MegatronBertForCausalLM",
-    "MegatronBertForMaskedLM",
-    "MegatronBertForMultipleChoice",
-    "MegatronBertForNextSentencePrediction",
-    "MegatronBertForPreTraining",
-    "MegatronBertForQuestionAnswering",
-    "MegatronBertForSequenceClassification",
-    "MegatronBertForTokenClassification",
-    "MegatronBertTokenizer",
     "MultipleChoice",
     "MultipleChoicePreprocessor",
     "NextSentencePrediction",
-    "OPTBackbone",
-    "OPTForCausalLM",
-    "OPTForQuestionAnswering",
-    "OPTForSequenceClassification",
-    "OPTTokenizer",
-    "PegasusBackbone",
-    "PegasusForCausalLM",
-    "PegasusForConditionalGeneration",
-    "PegasusTokenizer",
     "Preprocessor",
     "Pretraining",
     "QuestionAnswering",
     "QuestionAnsweringPreprocessor",
-    "RoCBertBackbone",
-    "RoCBertForCausalLM",
-    "RoCBertForMaskedLM",
-    "RoCBertForMultipleChoice",
-    "RoCBertForPreTraining",
-    "RoCBertForQuestionAnswering",
-    "RoCBertForSequenceClassification",
-    "RoCBertForTokenClassification",
-    "RoCBertTokenizer",
-    "RoFormerBackbone",
-    "RoFormerForCausalLM",
-    "RoFormerForMaskedLM",
-    "RoFormerForMultipleChoice",
-    "RoFormerForQuestionAnswering",
-    "RoFormerForSequenceClassification",
-    "RoFormerForTokenClassification",
-    "RoFormerTokenizer",
-    "RobertaBackbone",
-    "RobertaForCausalLM",
-    "RobertaForMaskedLM",
-    "RobertaForMultipleChoice",
-    "RobertaForQuestionAnswering",
-    "RobertaForSequenceClassification",
-    "RobertaForTokenClassification",
-    "RobertaTokenizer",
     "Seq2SeqLM",
     "Seq2SeqLMPreprocessor",
     "SequenceClassification",
@@ -186,6 +83,7 @@ __all__ = [
     "TokenClassificationPreprocessor",
     "Tokenizer",
     "layers",
-    "optimizers",
     "list_presets",
+    "optimizers",
 ]
+__all__ += sorted(_FAMILY_CLASSES)

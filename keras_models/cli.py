@@ -2,33 +2,22 @@
 
 import argparse
 import json
-import os
 import sys
 
 
-def _set_backend(args):
-    if getattr(args, "backend", None):
-        os.environ["KERAS_BACKEND"] = args.backend
-
-
-def _switch_backend(args, argv):
-    """Keras fixes its backend when first imported, which importing `keras_models.cli`
-    already did; for another `--backend` the command runs again in a fresh process."""
+def _check_backend(args):
+    """Keras fixes its backend when it is first imported, which importing `keras_models.cli`
+    already did (from `KERAS_BACKEND`), so `--backend` can only confirm it."""
     backend = getattr(args, "backend", None)
     if not backend:
         return
     import keras
 
-    if keras.backend.backend() == backend:
-        return
-    if argv is not None or os.environ.get("KERAS_MODELS_CLI_REEXEC"):
+    if keras.backend.backend() != backend:
         raise ValueError(
-            f"Keras already runs on {keras.backend.backend()!r}; set KERAS_BACKEND={backend} "
-            "before importing keras_models."
+            f"`--backend {backend}`: Keras already runs on {keras.backend.backend()!r}; run "
+            f"`KERAS_BACKEND={backend} keras-models ...` (`make demo DEMO_BACKEND={backend}`)."
         )
-    env = dict(os.environ, KERAS_BACKEND=backend, KERAS_MODELS_CLI_REEXEC="1")
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "keras_models.cli", *sys.argv[1:]], env)
 
 
 def _presets(args):
@@ -52,19 +41,24 @@ def _presets(args):
 
 
 def _model_class(directory):
-    """Our class for a checkpoint: its `architectures` entry, else the family backbone."""
-    import keras_models
-    from keras_models.presets.auto import preset_backbone_class
-    from keras_models.presets.loading import read_hf_config
+    """Our class for a checkpoint: the family's class of its `architectures` entry (the
+    transformers class names are ours), else the family backbone."""
+    from keras_models.presets.families import get_family
+    from keras_models.presets.resolve import read_hf_config
 
     config = read_hf_config(directory)
-    backbone_cls = preset_backbone_class(directory)
-    family = backbone_cls.__name__[: -len("Backbone")]
+    family = get_family(config["model_type"], directory)
+    classes = {cls.__name__: cls for cls in (family.backbone, *family.tasks)}
     for arch in config.get("architectures") or []:
-        for candidate in (arch, family + arch[arch.find("For") :] if "For" in arch else None):
-            if candidate and hasattr(keras_models, candidate):
-                return getattr(keras_models, candidate)
-    return backbone_cls
+        if arch in classes:
+            return classes[arch]
+        # Another model class of the same head (`BertForMaskedLM` in a checkpoint saved
+        # from a fork): the family's class with that suffix.
+        suffix = arch[arch.find("For") :] if "For" in arch else None
+        for name, cls in classes.items():
+            if suffix and name.endswith(suffix):
+                return cls
+    return family.backbone
 
 
 def _check_inputs(model, config, rows=2, seq=8):
@@ -87,7 +81,7 @@ def _compare_with_transformers(model, directory):
     import torch
     import transformers
 
-    from keras_models.presets.loading import read_hf_config
+    from keras_models.presets.resolve import read_hf_config
 
     config = read_hf_config(directory)
     arch = (config.get("architectures") or ["AutoModel"])[0]
@@ -108,8 +102,7 @@ def _compare_with_transformers(model, directory):
 
 
 def _convert(args):
-    _set_backend(args)
-    from keras_models.presets.loading import resolve_preset
+    from keras_models.presets.resolve import resolve_preset
 
     directory, _ = resolve_preset(args.source)
     model_cls = _model_class(directory)
@@ -130,11 +123,10 @@ def _convert(args):
 
 
 def _info(args):
-    _set_backend(args)
     import keras
 
     from keras_models.presets.keras_format import is_keras_preset, read_preset_config
-    from keras_models.presets.loading import read_hf_config, resolve_preset
+    from keras_models.presets.resolve import read_hf_config, resolve_preset
 
     directory, _ = resolve_preset(args.preset)
     if is_keras_preset(directory):
@@ -157,7 +149,6 @@ def _info(args):
 
 
 def _demo(args):
-    _set_backend(args)
     from keras_models.demo import run_demo
 
     result = run_demo(
@@ -198,7 +189,12 @@ def main(argv=None):
         description="Fine-tunes the embedded roberta_tiny preset for extractive question "
         "answering on a templated dataset (held-out entities) and reports exact match and F1.",
     )
-    demo.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default="jax")
+    demo.add_argument(
+        "--backend",
+        choices=["jax", "tensorflow", "torch"],
+        default=None,
+        help="the backend to expect (it comes from KERAS_BACKEND)",
+    )
     demo.add_argument("--train-size", type=int, default=20000, help="training examples")
     demo.add_argument("--test-size", type=int, default=200, help="held-out examples")
     demo.add_argument("--epochs", type=int, default=6)
@@ -209,7 +205,7 @@ def main(argv=None):
     demo.add_argument("--verbose", type=int, default=1, help="fit verbosity (0, 1 or 2)")
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
-    _switch_backend(args, argv)
+    _check_backend(args)
     return args.func(args) or 0
 
 

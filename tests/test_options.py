@@ -14,8 +14,7 @@ import transformers
 import keras_models
 from keras_models.models.backbone import InputNormalizingModel
 from keras_models.presets import config_fields
-from keras_models.presets.converter import get_converter
-from keras_models.tokenizers.auto import tokenizer_class_for
+from keras_models.presets.families import get_family
 from keras_models.tokenizers.base import Tokenizer
 from keras_models.tokenizers.preprocessors.base import Preprocessor
 from tests.families import FAMILIES
@@ -85,7 +84,7 @@ def test_keras_arguments_still_work():
 def test_unknown_from_preset_override_is_refused(family):
     backbone_cls = getattr(keras_models, FAMILIES[family][5])
     task_cls = getattr(keras_models, EMBEDDED_TASKS[family])
-    tokenizer_cls = tokenizer_class_for(backbone_cls.model_type)
+    tokenizer_cls = get_family(backbone_cls.model_type).tokenizer
     for cls in (backbone_cls, task_cls, tokenizer_cls):
         with pytest.raises(ValueError, match="unknown argument 'totally_bogus_option'"):
             cls.from_preset(f"{family}_tiny", totally_bogus_option=123)
@@ -111,7 +110,7 @@ CONFIGS = {
 @pytest.mark.parametrize("model_type", sorted(CONFIGS))
 def test_every_transformers_config_field_is_accounted_for(model_type):
     fields = getattr(transformers, CONFIGS[model_type])().to_dict()
-    converter = get_converter(model_type)
+    converter = get_family(model_type).converter
     used, no_effect, refused = config_fields.groups(model_type, converter.backbone_fields)
     for field in fields:
         groups = [

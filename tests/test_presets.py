@@ -9,7 +9,7 @@ import pytest
 
 import keras_models
 from keras_models.cli import main
-from keras_models.presets import loading
+from keras_models.loading import loader as loading
 from tests.families import FAMILIES, IDS, family_inputs, make_checkpoint
 
 

@@ -323,7 +323,7 @@ class Backbone(InputNormalizingModel):
             preset: the preset to load.
             **overrides: constructor arguments that replace the preset's (e.g. `dtype`).
         """
-        from keras_models.presets.loading import load_backbone
+        from keras_models.loading.loader import load_backbone
 
         return load_backbone(cls, preset, **overrides)
 

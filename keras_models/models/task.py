@@ -29,6 +29,9 @@ class Task(InputNormalizingModel):
 
     #: The backbone class family subclasses pin (used by `from_preset`).
     backbone_cls = None
+    #: The head this task class is, as the family registry and the auto classes name it
+    #: (`"question_answering"`, `"causal_lm"`, ...); each generic task sets it.
+    head = None
     #: Label names in Hugging Face order.
     label_names = ()
     #: The default feature the head reads (`"pooled"` needs the backbone's pooler).
@@ -187,7 +190,7 @@ class Task(InputNormalizingModel):
             preset: the preset to load.
             **overrides: task arguments (`num_labels`, ...) or backbone arguments (`dtype`...).
         """
-        from keras_models.presets.loading import load_task
+        from keras_models.loading.loader import load_task
 
         return load_task(cls, preset, **overrides)
 

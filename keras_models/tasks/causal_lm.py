@@ -27,6 +27,8 @@ class DecoderCausalLM(GenerationMixin, Task):
         backbone: the decoder backbone.
     """
 
+    head = "causal_lm"
+
     tied_lm_head = True
     label_names = ("labels",)
     preprocessor_cls = CausalLMPreprocessor

@@ -29,6 +29,8 @@ class MaskedLM(Task):
     (1, 3, 50)
     """
 
+    head = "masked_lm"
+
     tied_lm_head = True
     label_names = ("labels",)
     #: Family default for the head activation (`None`: the backbone's `hidden_act`).
@@ -70,6 +72,7 @@ class CausalLM(MaskedLM):
     causal only when the backbone has `is_decoder=True`, exactly as in transformers.
     """
 
+    head = "causal_lm"
     preprocessor_cls = CausalLMPreprocessor
 
     def hf_loss(self, labels, outputs):

@@ -47,6 +47,8 @@ class MultipleChoice(Task):
     (2, 3)
     """
 
+    head = "multiple_choice"
+
     label_names = ("labels",)
     preprocessor_cls = MultipleChoicePreprocessor
     input_rank = 3

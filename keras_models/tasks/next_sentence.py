@@ -42,6 +42,8 @@ class NextSentencePrediction(Task):
     (1, 2)
     """
 
+    head = "next_sentence_prediction"
+
     label_names = ("labels",)
     default_pooling = "pooled"
 

@@ -41,6 +41,8 @@ class Pretraining(Task):
     ((1, 5, 50), (1, 2))
     """
 
+    head = "pretraining"
+
     tied_lm_head = True
     default_pooling = "pooled"
     #: The LM head's activation (`None`: the backbone's `hidden_act`).

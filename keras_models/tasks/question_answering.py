@@ -33,6 +33,8 @@ class QuestionAnswering(Task):
     (1, 4)
     """
 
+    head = "question_answering"
+
     label_names = ("start_positions", "end_positions")
     preprocessor_cls = QuestionAnsweringPreprocessor
 

@@ -86,6 +86,8 @@ class Seq2SeqLM(GenerationMixin, Task):
         backbone: the encoder-decoder backbone.
     """
 
+    head = "seq2seq_lm"
+
     tied_lm_head = True
     label_names = ("labels",)
     preprocessor_cls = Seq2SeqLMPreprocessor

@@ -60,6 +60,8 @@ class SequenceClassification(Task):
     (1, 3)
     """
 
+    head = "sequence_classification"
+
     label_names = ("labels",)
     preprocessor_cls = SequenceClassificationPreprocessor
     #: Family defaults, overridden by the thin family subclasses.

@@ -34,6 +34,8 @@ class TokenClassification(Task):
     (1, 3, 5)
     """
 
+    head = "token_classification"
+
     label_names = ("labels",)
     preprocessor_cls = TokenClassificationPreprocessor
 

@@ -16,6 +16,7 @@ from tokenizers import AddedToken
 from tokenizers import Tokenizer as RustTokenizer
 
 from keras_models.arguments import StrictArguments, accepted_arguments, refuse_unknown
+from keras_models.presets.resolve import resolve_preset
 
 SPECIAL_TOKEN_NAMES = (
     "bos_token",
@@ -252,8 +253,6 @@ class Tokenizer(StrictArguments):
             **kwargs: overrides of `tokenizer_config.json` options (e.g. `do_lower_case`,
                 `model_max_length`, special tokens).
         """
-        from keras_models.presets.loading import resolve_preset
-
         refuse_unknown(f"{cls.__name__}.from_preset", kwargs, accepted_arguments(cls))
         directory, _ = resolve_preset(preset)
         config = read_tokenizer_config(directory)

@@ -6,9 +6,9 @@ from NGC and are turned into `config.json` + `pytorch_model.bin` by transformers
 `from_preset(path)`, or place it in the hub cache under the repository name.
 """
 
-from keras_models.presets.registry import Preset, register_presets
+from keras_models.presets.registry import Preset
 
-register_presets(
+PRESETS = (
     Preset(
         "megatron_bert_cased_345m",
         "megatron_bert",

@@ -16,11 +16,7 @@ from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
 
 
-def _register(cls):
-    return keras.saving.register_keras_serializable(package="keras_models")(cls)
-
-
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForQuestionAnswering(QuestionAnswering):
     """`MegatronBertForQuestionAnswering`: `qa_outputs` over every token.
 
@@ -36,7 +32,7 @@ class MegatronBertForQuestionAnswering(QuestionAnswering):
     backbone_cls = MegatronBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForSequenceClassification(SequenceClassification):
     """`MegatronBertForSequenceClassification`: pooler output -> dropout -> Linear."""
 
@@ -44,14 +40,14 @@ class MegatronBertForSequenceClassification(SequenceClassification):
     default_pooling = "pooled"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForTokenClassification(TokenClassification):
     """`MegatronBertForTokenClassification`: dropout and a Linear on every token."""
 
     backbone_cls = MegatronBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForMultipleChoice(MultipleChoice):
     """`MegatronBertForMultipleChoice`: pooled output of each choice -> one score."""
 
@@ -59,14 +55,14 @@ class MegatronBertForMultipleChoice(MultipleChoice):
     default_pooling = "pooled"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForMaskedLM(MaskedLM):
     """`MegatronBertForMaskedLM`: the tied `cls.predictions` head with the config activation."""
 
     backbone_cls = MegatronBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForCausalLM(CausalLM):
     """`MegatronBertForCausalLM`: the tied LM head with a next-token loss (build the backbone
     with `is_decoder=True` for causal attention, as transformers expects)."""
@@ -74,7 +70,7 @@ class MegatronBertForCausalLM(CausalLM):
     backbone_cls = MegatronBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForNextSentencePrediction(NextSentencePrediction):
     """`MegatronBertForNextSentencePrediction`: `cls.seq_relationship` on the pooler output.
 
@@ -89,7 +85,7 @@ class MegatronBertForNextSentencePrediction(NextSentencePrediction):
     backbone_cls = MegatronBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class MegatronBertForPreTraining(Pretraining):
     """`MegatronBertForPreTraining`: masked-LM and next-sentence heads; the default loss is
     their sum and needs both `labels` and `next_sentence_label`."""

@@ -1,8 +1,8 @@
 """Registered OPT checkpoints."""
 
-from keras_models.presets.registry import Preset, register_presets
+from keras_models.presets.registry import Preset
 
-register_presets(
+PRESETS = (
     Preset(
         "opt_125m",
         "opt",

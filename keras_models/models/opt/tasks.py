@@ -8,11 +8,7 @@ from keras_models.tasks.question_answering import QuestionAnswering
 from keras_models.tasks.sequence_classification import SequenceClassification
 
 
-def _register(cls):
-    return keras.saving.register_keras_serializable(package="keras_models")(cls)
-
-
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class OPTForCausalLM(DecoderCausalLM):
     """`OPTForCausalLM`: logits from the tied word table (no bias), shifted next-token loss,
     and cached `generate()` (OPT's stop token is `</s>`, id 2).
@@ -32,7 +28,7 @@ class OPTForCausalLM(DecoderCausalLM):
     default_eos_token_id = 2
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class OPTForSequenceClassification(SequenceClassification):
     """`OPTForSequenceClassification`: a bias-free `score` on the last non-pad token.
 
@@ -51,7 +47,7 @@ class OPTForSequenceClassification(SequenceClassification):
         super().__init__(backbone, use_bias=use_bias, **kwargs)
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class OPTForQuestionAnswering(QuestionAnswering):
     """`OPTForQuestionAnswering`: `qa_outputs` (with bias) over every token."""
 

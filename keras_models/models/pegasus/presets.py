@@ -4,7 +4,7 @@ All share the pegasus-large shape: 16 + 16 pre-LN layers, d_model 1024, 16 heads
 relu, scaled embeddings, a 96103-token SentencePiece vocabulary (about 568M parameters).
 """
 
-from keras_models.presets.registry import Preset, register_presets
+from keras_models.presets.registry import Preset
 
 _PARAMS = 568_000_000
 
@@ -57,9 +57,7 @@ _CHECKPOINTS = (
     ),
 )
 
-register_presets(
-    *(
-        Preset(name, "pegasus", source, "seq2seq_lm", _PARAMS, description)
-        for name, source, description in _CHECKPOINTS
-    )
+PRESETS = tuple(
+    Preset(name, "pegasus", source, "seq2seq_lm", _PARAMS, description)
+    for name, source, description in _CHECKPOINTS
 )

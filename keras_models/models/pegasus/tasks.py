@@ -7,11 +7,7 @@ from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.seq2seq_lm import Seq2SeqLM
 
 
-def _register(cls):
-    return keras.saving.register_keras_serializable(package="keras_models")(cls)
-
-
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class PegasusForConditionalGeneration(Seq2SeqLM):
     """`PegasusForConditionalGeneration`: tied LM head plus `final_logits_bias`, labels
     shifted into decoder inputs, `encode` / `decode`, and cached `generate` (encoder run once,
@@ -38,7 +34,7 @@ class PegasusForConditionalGeneration(Seq2SeqLM):
         return super().from_preset(preset, **{"is_encoder_decoder": True, **overrides})
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class PegasusForCausalLM(DecoderCausalLM):
     """`PegasusForCausalLM`: the Pegasus decoder alone (`is_encoder_decoder=False`) with the
     tied LM head (no bias). Its loss is NOT shifted: `logits[t]` is scored against

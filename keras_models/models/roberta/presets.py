@@ -1,8 +1,8 @@
 """Registered RoBERTa checkpoints."""
 
-from keras_models.presets.registry import Preset, register_presets
+from keras_models.presets.registry import Preset
 
-register_presets(
+PRESETS = (
     Preset(
         "roberta_base",
         "roberta",

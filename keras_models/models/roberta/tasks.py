@@ -10,11 +10,7 @@ from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
 
 
-def _register(cls):
-    return keras.saving.register_keras_serializable(package="keras_models")(cls)
-
-
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RobertaForQuestionAnswering(QuestionAnswering):
     """`RobertaForQuestionAnswering`: `qa_outputs` over every token.
 
@@ -30,7 +26,7 @@ class RobertaForQuestionAnswering(QuestionAnswering):
     backbone_cls = RobertaBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RobertaForSequenceClassification(SequenceClassification):
     """`RobertaForSequenceClassification`: `<s>` state -> dense -> tanh -> out_proj (no pooler)."""
 
@@ -40,14 +36,14 @@ class RobertaForSequenceClassification(SequenceClassification):
     default_head_activation = "tanh"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RobertaForTokenClassification(TokenClassification):
     """`RobertaForTokenClassification`: dropout and a Linear on every token."""
 
     backbone_cls = RobertaBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RobertaForMultipleChoice(MultipleChoice):
     """`RobertaForMultipleChoice`: pooled output of each choice -> one score."""
 
@@ -55,7 +51,7 @@ class RobertaForMultipleChoice(MultipleChoice):
     default_pooling = "pooled"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RobertaForMaskedLM(MaskedLM):
     """`RobertaForMaskedLM`: tied LM head with RoBERTa's hard-coded exact GELU."""
 
@@ -63,7 +59,7 @@ class RobertaForMaskedLM(MaskedLM):
     default_head_activation = "gelu"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RobertaForCausalLM(CausalLM):
     """`RobertaForCausalLM`: the tied LM head with a next-token loss (build the backbone with
     `is_decoder=True` for causal attention)."""

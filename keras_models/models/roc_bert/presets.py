@@ -1,8 +1,8 @@
 """Registered RoCBert checkpoints."""
 
-from keras_models.presets.registry import Preset, register_presets
+from keras_models.presets.registry import Preset
 
-register_presets(
+PRESETS = (
     Preset(
         "roc_bert_base_zh",
         "roc_bert",

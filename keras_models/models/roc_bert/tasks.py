@@ -41,17 +41,13 @@ _BACKBONE_NAMES = (
 SIMILARITY_SCALE = 100.0
 
 
-def _register(cls):
-    return keras.saving.register_keras_serializable(package="keras_models")(cls)
-
-
 def l2_normalize(x, epsilon=1e-12):
     """torch's `F.normalize(x, dim=-1)`: `x / max(||x||, epsilon)`."""
     norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
     return x / ops.maximum(norm, epsilon)
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoCBertForQuestionAnswering(QuestionAnswering):
     """`RoCBertForQuestionAnswering`: `qa_outputs` over every token (no pooler).
 
@@ -68,7 +64,7 @@ class RoCBertForQuestionAnswering(QuestionAnswering):
     backbone_cls = RoCBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoCBertForSequenceClassification(SequenceClassification):
     """`RoCBertForSequenceClassification`: pooler output -> dropout -> `classifier` Linear."""
 
@@ -76,14 +72,14 @@ class RoCBertForSequenceClassification(SequenceClassification):
     default_pooling = "pooled"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoCBertForTokenClassification(TokenClassification):
     """`RoCBertForTokenClassification`: dropout and a Linear on every token."""
 
     backbone_cls = RoCBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoCBertForMultipleChoice(MultipleChoice):
     """`RoCBertForMultipleChoice`: pooled output of each choice -> one score.
 
@@ -94,14 +90,14 @@ class RoCBertForMultipleChoice(MultipleChoice):
     default_pooling = "pooled"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoCBertForMaskedLM(MaskedLM):
     """`RoCBertForMaskedLM`: the tied `cls.predictions` head (activation `hidden_act`)."""
 
     backbone_cls = RoCBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoCBertForCausalLM(CausalLM):
     """`RoCBertForCausalLM`: the tied head with a next-token loss (build the backbone with
     `is_decoder=True` for causal attention, as transformers expects)."""
@@ -109,7 +105,7 @@ class RoCBertForCausalLM(CausalLM):
     backbone_cls = RoCBertBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoCBertForPreTraining(MaskedLM):
     """`RoCBertForPreTraining`: the masked-LM head plus RoCBert's contrastive loss.
 
@@ -151,6 +147,8 @@ class RoCBertForPreTraining(MaskedLM):
     >>> float(loss) > 0
     True
     """
+
+    head = "pretraining"
 
     label_names = ATTACK_NAMES + LABEL_NAMES
     default_pooling = "pooled"

@@ -4,9 +4,9 @@
 (no biases, parameter-free norms) that transformers' `RoFormerModel` does not implement.
 """
 
-from keras_models.presets.registry import Preset, register_presets
+from keras_models.presets.registry import Preset
 
-register_presets(
+PRESETS = (
     Preset(
         "roformer_chinese_base",
         "roformer",

@@ -10,11 +10,7 @@ from keras_models.tasks.sequence_classification import SequenceClassification
 from keras_models.tasks.token_classification import TokenClassification
 
 
-def _register(cls):
-    return keras.saving.register_keras_serializable(package="keras_models")(cls)
-
-
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoFormerForQuestionAnswering(QuestionAnswering):
     """`RoFormerForQuestionAnswering`: `qa_outputs` over every token.
 
@@ -31,7 +27,7 @@ class RoFormerForQuestionAnswering(QuestionAnswering):
     fixed_num_labels = 2
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoFormerForSequenceClassification(SequenceClassification):
     """`RoFormerForSequenceClassification`: first token -> dense -> `hidden_act` (gelu, not
     tanh) -> out_proj; RoFormer has no pooler.
@@ -51,14 +47,14 @@ class RoFormerForSequenceClassification(SequenceClassification):
     default_head_activation = None  # the backbone's hidden_act
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoFormerForTokenClassification(TokenClassification):
     """`RoFormerForTokenClassification`: dropout and a Linear on every token."""
 
     backbone_cls = RoFormerBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoFormerForMultipleChoice(MultipleChoice):
     """`RoFormerForMultipleChoice`: the LAST position of each choice (no dropout) -> one score.
 
@@ -77,7 +73,7 @@ class RoFormerForMultipleChoice(MultipleChoice):
     default_pooling = "last"
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoFormerForMaskedLM(MaskedLM):
     """`RoFormerForMaskedLM`: the tied head `dense (hidden -> embedding_size) -> hidden_act ->
     LayerNorm -> word table^T + bias`.
@@ -94,7 +90,7 @@ class RoFormerForMaskedLM(MaskedLM):
     backbone_cls = RoFormerBackbone
 
 
-@_register
+@keras.saving.register_keras_serializable(package="keras_models")
 class RoFormerForCausalLM(CausalLM):
     """`RoFormerForCausalLM`: the tied LM head with a next-token loss (build the backbone with
     `is_decoder=True` for causal attention, as transformers requires)."""

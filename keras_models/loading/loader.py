@@ -1,59 +1,26 @@
-"""`from_preset` for backbones and tasks: registered names, Keras presets and HF checkpoints."""
+"""`from_preset` for backbones and tasks: registered names, Keras presets and HF checkpoints.
+
+`Backbone.from_preset` and `Task.from_preset` call into this module lazily (the one import
+that runs against the package's layer order); the family comes from the registry.
+"""
 
 import copy
 import inspect
-import json
 import os
 import warnings
 
 import keras
 
 from keras_models.arguments import refuse_unknown
+from keras_models.models.backbone import Backbone
+from keras_models.models.task import Task
 from keras_models.presets import keras_format
 from keras_models.presets.cache import converted_path
-from keras_models.presets.converter import get_converter
+from keras_models.presets.families import family_of, get_family
+from keras_models.presets.resolve import HF_CONFIG, read_hf_config, resolve_preset
 from keras_models.presets.weights import WeightPorter, read_hf_weights
-
-HF_CONFIG = "config.json"
-
-
-def resolve_preset(preset):
-    """`(directory, from_hub)` for a registered name, `hf://owner/name` or a directory."""
-    if not isinstance(preset, (str, os.PathLike)):
-        raise ValueError(
-            f"`preset` must be a name, a directory or 'hf://owner/name'; got {preset!r}."
-        )
-    preset = os.fspath(preset)
-    if os.path.isdir(preset):
-        return preset, False
-    from keras_models.presets.registry import PRESETS, download
-
-    if preset.startswith("hf://"):
-        return download(preset[len("hf://") :]), True
-    if preset in PRESETS:
-        # An embedded preset is a small directory in the package: converted on each load.
-        return PRESETS[preset].resolve(), not PRESETS[preset].embedded
-    raise ValueError(
-        f"Unknown preset {preset!r}: not a registered name (see keras_models.list_presets()), "
-        "not an existing directory, and not 'hf://owner/name'."
-    )
-
-
-def read_hf_config(directory):
-    path = os.path.join(directory, HF_CONFIG)
-    if not os.path.exists(path):
-        raise ValueError(
-            f"{directory} is neither a Keras preset ({keras_format.PRESET_FILE}) nor a Hugging "
-            f"Face checkpoint ({HF_CONFIG})."
-        )
-    try:
-        with open(path) as f:
-            config = json.load(f)
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"Could not read {path}: {error}") from error
-    if "model_type" not in config:
-        raise ValueError(f"{path} has no `model_type`, so its family is unknown.")
-    return config
+from keras_models.tokenizers.base import read_json, tokenizer_files
+from keras_models.tokenizers.preprocessors.base import read_preprocessor_config
 
 
 def _check_family(converter, backbone_cls, path):
@@ -65,16 +32,13 @@ def _check_family(converter, backbone_cls, path):
 
 
 def _family_task_class(task_cls, backbone_cls):
-    """The family subclass of a generic task (e.g. QuestionAnswering -> Roberta...)."""
-    if task_cls.backbone_cls is not None:
+    """The family class of a generic task (QuestionAnswering -> RobertaForQuestionAnswering);
+    a family class, or a generic task the family has no class for, stays as it is."""
+    family = family_of(backbone_cls) if backbone_cls is not None else None
+    if task_cls.backbone_cls is not None or family is None:
         return task_cls
-    pending = list(task_cls.__subclasses__())
-    while pending:
-        sub = pending.pop(0)
-        if sub.backbone_cls is backbone_cls:
-            return sub
-        pending.extend(sub.__subclasses__())
-    return task_cls
+    family_cls = family.heads.get(task_cls.head)
+    return family_cls if family_cls and issubclass(family_cls, task_cls) else task_cls
 
 
 def _split_overrides(task_cls, backbone_cls, overrides):
@@ -134,6 +98,41 @@ def _with_overrides(kwargs, hf_config, source, overrides):
     return kwargs
 
 
+def attach_preprocessing(model, *directories):
+    """Sets `model.tokenizer` and `model.preprocessor` from the first directory holding
+    tokenizer files (the checkpoint's, then its cached conversion); a no-op without any."""
+    for directory in directories:
+        if directory and tokenizer_files(directory):
+            break
+    else:
+        return model
+    family = family_of(type(getattr(model, "backbone", model)))
+    if family is None:
+        return model
+    try:
+        tokenizer = family.tokenizer.from_preset(directory)
+    except ValueError as error:
+        # The model loads without its tokenizer rather than not at all.
+        warnings.warn(
+            f"The tokenizer files in {directory} could not be read, so the model has no "
+            f"tokenizer or preprocessor: {error}",
+            stacklevel=4,
+        )
+        return model
+    model.tokenizer = tokenizer
+    cls = model.preprocessor_cls
+    if cls is not None:
+        config = read_preprocessor_config(directory, cls)
+        hf_config = None
+        for source in directories:
+            path = os.path.join(source or "", HF_CONFIG)
+            if source and os.path.isfile(path):
+                hf_config = read_json(path)
+                break
+        model.preprocessor = cls.for_model(tokenizer, model, hf_config, **config)
+    return model
+
+
 # --- backbones -----------------------------------------------------------------------------
 def _cached_conversion(cls, directory, from_hub, convert):
     """For a hub checkpoint, the directory of its cached Keras conversion (made on first use)."""
@@ -146,8 +145,6 @@ def _cached_conversion(cls, directory, from_hub, convert):
 
 
 def load_backbone(cls, preset, **overrides):
-    from keras_models.tokenizers.auto import attach_preprocessing
-
     source, from_hub = resolve_preset(preset)
     directory = _cached_conversion(cls, source, from_hub, convert_backbone)
     # The tokenizer files of the preset, when it has them, give `model.tokenizer` and
@@ -157,9 +154,6 @@ def load_backbone(cls, preset, **overrides):
 
 def convert_backbone(cls, directory, **overrides):
     """A backbone from a Keras preset or a Hugging Face checkpoint directory."""
-    from keras_models.models.backbone import Backbone
-    from keras_models.models.task import Task
-
     if keras_format.is_keras_preset(directory):
         config = copy.deepcopy(keras_format.read_preset_config(directory))
         is_task = issubclass(keras.saving.get_registered_object(config["registered_name"]), Task)
@@ -178,7 +172,7 @@ def convert_backbone(cls, directory, **overrides):
         return backbone
     hf_config = read_hf_config(directory)
     source = os.path.join(directory, HF_CONFIG)
-    converter = get_converter(hf_config["model_type"], source)
+    converter = get_family(hf_config["model_type"], source).converter
     _check_family(converter, None if cls is Backbone else cls, directory)
     refuse_unknown(
         f"{cls.__name__}.from_preset", overrides, converter.backbone_cls.accepted_arguments()
@@ -226,8 +220,6 @@ def _report_unused(porter, prefix, directory):
 
 # --- tasks ---------------------------------------------------------------------------------
 def load_task(cls, preset, **overrides):
-    from keras_models.tokenizers.auto import attach_preprocessing
-
     source, from_hub = resolve_preset(preset)
     directory = _cached_conversion(cls, source, from_hub, convert_task)
     return attach_preprocessing(convert_task(cls, directory, **overrides), source, directory)
@@ -235,13 +227,11 @@ def load_task(cls, preset, **overrides):
 
 def convert_task(cls, directory, **overrides):
     """A task from a Keras preset or a Hugging Face checkpoint directory."""
-    from keras_models.models.task import Task
-
     if keras_format.is_keras_preset(directory):
         return _load_task_from_keras(cls, directory, overrides)
     hf_config = read_hf_config(directory)
     source = os.path.join(directory, HF_CONFIG)
-    converter = get_converter(hf_config["model_type"], source)
+    converter = get_family(hf_config["model_type"], source).converter
     _check_family(converter, cls.backbone_cls, directory)
     task_cls = _family_task_class(cls, converter.backbone_cls)
     if task_cls is Task or task_cls.__init__ is Task.__init__:
@@ -265,7 +255,7 @@ def convert_task(cls, directory, **overrides):
         converter.port_head(task, porter)
     else:
         fresh = [layer for layer in task.layers if layer is not backbone and layer.weights]
-        fresh = [layer for layer in fresh if not _is_input_layer(layer)]
+        fresh = [layer for layer in fresh if not isinstance(layer, keras.layers.InputLayer)]
         warnings.warn(
             f"{directory} has no {task_cls.__name__} head weights; the head "
             f"({[layer.name for layer in fresh]}) is freshly initialised and needs training.",
@@ -283,13 +273,7 @@ def convert_task(cls, directory, **overrides):
     return task
 
 
-def _is_input_layer(layer):
-    return type(layer).__name__ == "InputLayer"
-
-
 def _load_task_from_keras(cls, directory, overrides):
-    from keras_models.models.task import Task
-
     config = copy.deepcopy(keras_format.read_preset_config(directory))
     saved_cls = keras.saving.get_registered_object(config["registered_name"])
     if saved_cls is None:
