@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_models.generation.loop import beam_search, compiled, search
 from keras_models.generation.samplers import SamplerConfig
+from keras_models.models.raw_text import TextGenerationMixin
 from keras_models.tokenizers.preprocessors.base import holds_text
 
 
@@ -25,19 +26,10 @@ def _eos_tuple(eos_token_id):
         ) from error
 
 
-class GenerationMixin:
+class GenerationMixin(TextGenerationMixin):
     """Adds `generate()` to a model that implements the decode-loop hooks of
     `keras_models.generation.loop` (`generation_inputs`, `init_cache`, `call_with_cache`,
     `generation_defaults`)."""
-
-    def _generate_text(self, prompts, options):
-        preprocessor = self.require_preprocessor("`generate` on text")
-        inputs, single = preprocessor.prompts(prompts, self.input_names)
-        ids = self.generate(inputs, **options)
-        if not getattr(self, "is_encoder_decoder_generation", False):
-            ids = ids[:, inputs["input_ids"].shape[1] :]
-        texts = preprocessor.decode(ids)
-        return texts[0] if single else texts
 
     def generation_defaults(self):
         """`{"eos_token_id": ..., "pad_token_id": ...}` (optionally `"forced_eos_token_id"`)
@@ -79,6 +71,7 @@ class GenerationMixin:
         early_stopping=False,
         seed=None,
         forced_eos_token_id=None,
+        decoder_start_token_id=None,
     ):
         """Generates token ids after the prompt(s), with a key/value cache; or text from text.
 
@@ -109,6 +102,8 @@ class GenerationMixin:
             seed: integer seed of the sampling draws (same seed, same tokens on each backend).
             forced_eos_token_id: token forced as the last one when `max_new_tokens` is reached;
                 defaults to the model's (`-1` for none).
+            decoder_start_token_id: the decoder's first token, for encoder-decoder models
+                (defaults to the model's); decoder-only models refuse it.
 
         Returns:
             A numpy int32 array: the prompt followed by the new tokens (for a decoder-only
@@ -119,7 +114,7 @@ class GenerationMixin:
             options = dict(locals())
             for name in ("self", "inputs", "__class__"):
                 options.pop(name, None)
-            return self._generate_text(inputs, options)
+            return self.generate_text(inputs, options)
         if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
             raise ValueError(
                 f"`max_new_tokens` must be a positive integer, got {max_new_tokens!r}."
@@ -144,7 +139,7 @@ class GenerationMixin:
         pad = defaults["pad_token_id"] if pad_token_id is None else pad_token_id
         if pad is None:
             pad = eos[0] if eos else 0
-        prompt_ids, prompt_mask, context = self.generation_inputs(inputs)
+        prompt_ids, prompt_mask, context = self.generation_inputs(inputs, decoder_start_token_id)
         if np.any(prompt_mask[:, -1] == 0):
             raise ValueError(
                 "`generate` needs left-padded prompts: the `attention_mask` of every row must "

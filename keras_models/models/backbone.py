@@ -15,16 +15,16 @@ from keras_models.models.inputs import (
     is_concrete,
     normalize_inputs,
 )
+from keras_models.models.raw_text import RawTextMixin
 from keras_models.models.torch_inference import traced_call
 from keras_models.optimizers import with_fused_update
-from keras_models.tokenizers.preprocessors.base import is_raw_text
 from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
 )
 
 
 class InputNormalizingModel(keras.Model):
-    """Shared input handling of backbones and tasks (see DESIGN §3).
+    """Shared input handling of backbones and tasks.
 
     Keras checks the input structure in `__call__` (eager and symbolic calls) while the JAX
     trainer reaches `call` directly through `stateless_call`, so both normalise. Normalising a
@@ -117,6 +117,31 @@ class InputNormalizingModel(keras.Model):
         graph = super().call  # the functional graph; the inputs are already normalised
         return traced_call(self, values, lambda v: graph(v, training=False))
 
+    def _checked_batches(self, x):
+        """A Python generator of batches, each checked on the host before it is used."""
+        if not inspect.isgenerator(x):
+            return x
+
+        def checked():
+            for batch in x:
+                # Keras reads a tuple or list batch as (x, y, sample_weight).
+                self.check_data(batch[0] if isinstance(batch, (tuple, list)) else batch)
+                yield batch
+
+        return checked()
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self.check_data(x, y, training=True)
+        return super().fit(self._checked_batches(x), y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self.check_data(x, y, training=True)
+        return super().evaluate(self._checked_batches(x), y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self.check_data(x)
+        return super().predict(self._checked_batches(x), *args, **kwargs)
+
     def save(self, filepath, overwrite=True, **kwargs):
         """`keras.Model.save`, made atomic for `.keras` files: the file is written under a
         temporary name in the same directory and renamed over `filepath`, so an interrupted
@@ -144,95 +169,8 @@ class InputNormalizingModel(keras.Model):
             self.normalize_inputs(model_inputs)  # checks values, computed positions included
         return items
 
-    # --- raw text ------------------------------------------------------------------------
-    # `preprocessor` (raw text -> arrays) and `tokenizer` are plain attributes, set by
-    # `from_preset` or by the user; a model without them takes arrays only.
-    @property
-    def preprocessor(self):
-        return self.__dict__.get("_km_preprocessor")
 
-    @preprocessor.setter
-    def preprocessor(self, value):
-        from keras_models.tokenizers.preprocessors.base import Preprocessor
-
-        if value is not None and not isinstance(value, Preprocessor):
-            raise ValueError(
-                f"`preprocessor` must be a keras_models preprocessor or None; got "
-                f"{type(value).__name__}."
-            )
-        self.__dict__["_km_preprocessor"] = value
-
-    @property
-    def tokenizer(self):
-        tokenizer = self.__dict__.get("_km_tokenizer")
-        if tokenizer is None and self.preprocessor is not None:
-            return self.preprocessor.tokenizer
-        return tokenizer
-
-    @tokenizer.setter
-    def tokenizer(self, value):
-        self.__dict__["_km_tokenizer"] = value
-
-    def require_preprocessor(self, what):
-        if self.preprocessor is None:
-            raise ValueError(
-                f"{type(self).__name__} has no preprocessor, so {what} needs token ids. Load "
-                "the model with `from_preset` from a directory holding tokenizer files, or "
-                "attach one: `model.preprocessor = keras_models.<Task>Preprocessor(tokenizer)`."
-            )
-        return self.preprocessor
-
-    def preprocess_raw(self, x, y=None, training=False):
-        """`(x, y)` with raw text turned into arrays by the preprocessor; other data as is."""
-        if not is_raw_text(x):
-            return x, y
-        preprocessor = self.require_preprocessor("raw-text data")
-        return preprocessor.prepare(x, y, input_names=self.input_names, training=training)
-
-    def _raw_validation(self, kwargs):
-        data = kwargs.get("validation_data")
-        if isinstance(data, (list, tuple)) and data and is_raw_text(data[0]):
-            kwargs["validation_data"] = self.preprocess_raw(
-                data[0], data[1] if len(data) > 1 else None, training=True
-            )
-
-    def preset_extra_files(self):
-        """`{name: path}` of the tokenizer and preprocessor files `save_to_preset` writes."""
-        from keras_models.tokenizers.preprocessors.base import preset_files
-
-        return preset_files(self)
-
-    def _checked_batches(self, x):
-        """A Python generator of batches, each checked on the host before it is used."""
-        if not inspect.isgenerator(x):
-            return x
-
-        def checked():
-            for batch in x:
-                # Keras reads a tuple or list batch as (x, y, sample_weight).
-                self.check_data(batch[0] if isinstance(batch, (tuple, list)) else batch)
-                yield batch
-
-        return checked()
-
-    def fit(self, x=None, y=None, *args, **kwargs):
-        x, y = self.preprocess_raw(x, y, training=True)
-        self._raw_validation(kwargs)
-        self.check_data(x, y, training=True)
-        return super().fit(self._checked_batches(x), y, *args, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        x, y = self.preprocess_raw(x, y, training=True)
-        self.check_data(x, y, training=True)
-        return super().evaluate(self._checked_batches(x), y, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        x, _ = self.preprocess_raw(x)
-        self.check_data(x)
-        return super().predict(self._checked_batches(x), *args, **kwargs)
-
-
-class Backbone(InputNormalizingModel):
+class Backbone(RawTextMixin, InputNormalizingModel):
     """Base class of the family backbones.
 
     A backbone loaded with `from_preset` from a preset with tokenizer files gets `tokenizer`

@@ -4,6 +4,7 @@ import keras
 
 from keras_models.models.backbone import InputNormalizingModel
 from keras_models.models.config_view import ModelConfig
+from keras_models.models.raw_text import RawTextMixin
 
 #: transformers' label fields, with the values its configs have by default.
 DEFAULT_LABEL_CONFIG = {
@@ -14,7 +15,7 @@ DEFAULT_LABEL_CONFIG = {
 }
 
 
-class Task(InputNormalizingModel):
+class Task(RawTextMixin, InputNormalizingModel):
     """Base class of every task model.
 
     A task takes the same inputs as its backbone (a tensor, a list in the Hugging Face order

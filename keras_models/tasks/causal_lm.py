@@ -57,7 +57,12 @@ class DecoderCausalLM(GenerationMixin, Task):
             "pad_token_id": getattr(self.backbone, "pad_token_id", None),
         }
 
-    def generation_inputs(self, inputs):
+    def generation_inputs(self, inputs, decoder_start_token_id=None):
+        if decoder_start_token_id is not None:
+            raise ValueError(
+                f"`decoder_start_token_id` is for encoder-decoder models; {type(self).__name__} "
+                "continues the prompt itself."
+            )
         values, _ = self.normalize_inputs(inputs)
         ids = np.asarray(ops.convert_to_numpy(values["input_ids"]), "int32")
         mask = np.asarray(ops.convert_to_numpy(values["attention_mask"]), "int32")

@@ -3,17 +3,17 @@
 import keras
 
 from keras_models.layers.heads import SpanHead
+from keras_models.models.raw_text import AnswerMixin
 from keras_models.models.task import Task
 from keras_models.tasks.common import init_range
 from keras_models.tasks.losses import question_answering_loss
-from keras_models.tokenizers.preprocessors.base import pad_rows, text_list
 from keras_models.tokenizers.preprocessors.question_answering import (
     QuestionAnsweringPreprocessor,
 )
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
-class QuestionAnswering(Task):
+class QuestionAnswering(AnswerMixin, Task):
     """Span-extraction head on any backbone: `qa_outputs` Dense over every token.
 
     Outputs `start_logits` and `end_logits` (`[batch, seq]`). Labels: `start_positions`,
@@ -70,41 +70,6 @@ class QuestionAnswering(Task):
             labels["start_positions"],
             labels["end_positions"],
         )
-
-    def answer(self, question, context, n_best=1, max_answer_length=30, batch_size=32):
-        """Answers questions from raw text with the attached `QuestionAnsweringPreprocessor`.
-
-        Args:
-            question: a string, or a list of strings.
-            context: a string, or a list of strings as long as `question`.
-            n_best: how many candidate answers to return per question.
-            max_answer_length: the longest answer, in tokens.
-            batch_size: windows per forward pass.
-
-        Returns:
-            For one question, `{"answer": str, "score": float, "start": int, "end": int}`
-            (`context[start:end] == answer`); with `n_best > 1`, a list of such dicts, best
-            first; for a list of questions, a list of those. See
-            `QuestionAnsweringPreprocessor` for how spans are chosen and scored.
-        """
-        for name, value in (("n_best", n_best), ("max_answer_length", max_answer_length)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-        preprocessor = self.require_preprocessor("`answer`")
-        encoded = preprocessor.features(question, context)
-        inputs = preprocessor.model_inputs(encoded, self.input_names)
-        outputs = self.predict(pad_rows(inputs, batch_size), batch_size=batch_size, verbose=0)
-        contexts, single = text_list(context, "context")
-        results = preprocessor.postprocess(
-            encoded,
-            contexts,
-            outputs["start_logits"],
-            outputs["end_logits"],
-            n_best=n_best,
-            max_answer_length=max_answer_length,
-        )
-        results = [r[0] if n_best == 1 else r for r in results]
-        return results[0] if single else results
 
     def get_config(self):
         config = super().get_config()

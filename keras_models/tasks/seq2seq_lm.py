@@ -224,13 +224,14 @@ class Seq2SeqLM(GenerationMixin, Task):
             A numpy int32 array `[batch, length]`: the decoder sequence, starting with the
             start token, as transformers' `generate` returns it.
         """
-        self._decoder_start = decoder_start_token_id
-        try:
-            return super().generate(inputs, max_new_tokens=max_new_tokens, **kwargs)
-        finally:
-            self._decoder_start = None
+        return super().generate(
+            inputs,
+            max_new_tokens=max_new_tokens,
+            decoder_start_token_id=decoder_start_token_id,
+            **kwargs,
+        )
 
-    def generation_inputs(self, inputs):
+    def generation_inputs(self, inputs, decoder_start_token_id=None):
         names = self.input_names
         values, _ = normalize_inputs(inputs, names, self.input_rank, (), None)
         self.check_values(values, tuple(values))
@@ -246,8 +247,9 @@ class Seq2SeqLM(GenerationMixin, Task):
                 else np.asarray(ops.convert_to_numpy(prompt_mask))
             )
         else:
-            start = getattr(self, "_decoder_start", None)
-            start = self.backbone.decoder_start_token_id if start is None else start
+            start = decoder_start_token_id
+            if start is None:
+                start = self.backbone.decoder_start_token_id
             prompt = np.full((ids.shape[0], 1), start, "int32")
             prompt_mask = np.ones_like(prompt)
         context = {"input_ids": ids, "attention_mask": mask.astype("int32")}

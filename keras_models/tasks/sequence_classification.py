@@ -1,10 +1,10 @@
 """Sequence classification and regression."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_models.layers.heads import ClassificationHead
+from keras_models.models.raw_text import ClassifyMixin
 from keras_models.models.task import Task
 from keras_models.tasks.common import (
     backbone_hidden_size,
@@ -26,7 +26,7 @@ def last_non_pad_index(input_ids, pad_token_id):
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
-class SequenceClassification(Task):
+class SequenceClassification(ClassifyMixin, Task):
     """One label (or score) per sequence.
 
     Outputs `logits` (`[batch, num_labels]`). Label: `labels`, integer classes
@@ -133,47 +133,6 @@ class SequenceClassification(Task):
         return sequence_classification_loss(
             outputs["logits"], labels["labels"], self.num_labels, self.problem_type
         )
-
-    def classify(self, text, text_pair=None, batch_size=32):
-        """Classifies raw text with the attached `SequenceClassificationPreprocessor`.
-
-        Args:
-            text: a string or a list of strings.
-            text_pair: optional second segments, like `text`.
-            batch_size: examples per forward pass.
-
-        Returns:
-            For one string, `{"label": ..., "label_id": int, "score": float,
-            "probabilities": [...]}`: the most likely class (its name when the checkpoint
-            has `id2label`), its softmax probability and every class's (sigmoid
-            probabilities for `problem_type="multi_label_classification"`). With one label
-            (regression) `{"score": value}`. For a list, a list of those.
-        """
-        preprocessor = self.require_preprocessor("`classify`")
-        encoded, single = preprocessor.encode(text, text_pair)
-        inputs = preprocessor.model_inputs(encoded, self.input_names)
-        logits = np.asarray(self.predict(inputs, batch_size=batch_size, verbose=0)["logits"])
-        logits = logits.astype("float64")
-        results = []
-        for row in logits:
-            if self.num_labels == 1:
-                results.append({"score": float(row[0])})
-                continue
-            if self.problem_type == "multi_label_classification":
-                probs = 1.0 / (1.0 + np.exp(-row))
-            else:
-                probs = np.exp(row - row.max())
-                probs /= probs.sum()
-            best = int(np.argmax(probs))
-            results.append(
-                {
-                    "label": preprocessor.label_name(best),
-                    "label_id": best,
-                    "score": float(probs[best]),
-                    "probabilities": probs.tolist(),
-                }
-            )
-        return results[0] if single else results
 
     def get_config(self):
         config = super().get_config()

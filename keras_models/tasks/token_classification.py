@@ -3,6 +3,7 @@
 import keras
 
 from keras_models.layers.heads import ClassificationHead
+from keras_models.models.raw_text import TagMixin
 from keras_models.models.task import Task
 from keras_models.tasks.common import hidden_dropout, init_range, label_maps
 from keras_models.tasks.losses import cross_entropy
@@ -10,7 +11,7 @@ from keras_models.tokenizers.preprocessors import TokenClassificationPreprocesso
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
-class TokenClassification(Task):
+class TokenClassification(TagMixin, Task):
     """One label per token: dropout and a Linear over every position.
 
     Outputs `logits` (`[batch, seq, num_labels]`). Label: `labels` (`[batch, seq]`, -100
@@ -69,25 +70,6 @@ class TokenClassification(Task):
         if "labels" not in labels:
             return None
         return cross_entropy(outputs["logits"], labels["labels"])
-
-    def tag(self, words, batch_size=32):
-        """One predicted label per word, with the attached `TokenClassificationPreprocessor`.
-
-        Args:
-            words: a list of words (one example) or a list of such lists.
-            batch_size: examples per forward pass.
-
-        Returns:
-            A list with one label per word (the prediction of the word's first sub-token; a
-            name when the checkpoint has `id2label`, else an int), or a list of those for a
-            batch. Words cut by `max_length` get no label.
-        """
-        preprocessor = self.require_preprocessor("`tag`")
-        encoded, single = preprocessor.encode(words)
-        inputs = preprocessor.model_inputs(encoded, self.input_names)
-        logits = self.predict(inputs, batch_size=batch_size, verbose=0)["logits"]
-        results = preprocessor.word_predictions(encoded["word_ids"], logits)
-        return results[0] if single else results
 
     def get_config(self):
         config = super().get_config()

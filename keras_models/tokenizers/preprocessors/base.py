@@ -5,11 +5,11 @@ import inspect
 import numpy as np
 
 from keras_models.arguments import StrictArguments
+from keras_models.tasks.losses import IGNORE_INDEX  # noqa: F401  (the preprocessors' label padding)
 from keras_models.tokenizers.base import Tokenizer
 
 # Keys the tokenizer returns that are bookkeeping, not model inputs.
 # The label transformers' losses ignore.
-IGNORE_INDEX = -100
 BOOKKEEPING = ("offset_mapping", "overflow_to_sample_mapping", "sequence_ids", "word_ids")
 
 
