@@ -44,7 +44,10 @@ class AutoTask:
         """Loads the family's task class for this head from `preset` (see `Task.from_preset`)."""
         return cls.task_class(preset).from_preset(preset, **overrides)
 
-    from_pretrained = from_preset
+    @classmethod
+    def from_pretrained(cls, preset, **overrides):
+        """`from_preset`, under transformers' name."""
+        return cls.from_preset(preset, **overrides)
 
 
 class AutoModel:
@@ -54,7 +57,10 @@ class AutoModel:
     def from_preset(cls, preset, **overrides):
         return preset_backbone_class(preset).from_preset(preset, **overrides)
 
-    from_pretrained = from_preset
+    @classmethod
+    def from_pretrained(cls, preset, **overrides):
+        """`from_preset`, under transformers' name."""
+        return cls.from_preset(preset, **overrides)
 
 
 def _auto(name, head, doc):

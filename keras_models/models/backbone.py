@@ -265,6 +265,11 @@ class Backbone(RawTextMixin, InputNormalizingModel):
 
         return load_backbone(cls, preset, **overrides)
 
+    @classmethod
+    def from_pretrained(cls, preset, **overrides):
+        """`from_preset`, under transformers' name."""
+        return cls.from_preset(preset, **overrides)
+
     def save_to_preset(self, preset_dir):
         """Writes the backbone as a Keras preset directory."""
         from keras_models.presets.keras_format import save_preset

@@ -195,6 +195,11 @@ class Task(RawTextMixin, InputNormalizingModel):
 
         return load_task(cls, preset, **overrides)
 
+    @classmethod
+    def from_pretrained(cls, preset, **overrides):
+        """`from_preset`, under transformers' name."""
+        return cls.from_preset(preset, **overrides)
+
     def save_to_preset(self, preset_dir):
         """Writes the task (backbone and head) as a Keras preset directory."""
         from keras_models.presets.keras_format import save_preset

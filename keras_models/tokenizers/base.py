@@ -263,6 +263,11 @@ class Tokenizer(StrictArguments):
             tokenizer.source_files = tokenizer_files(directory)
         return tokenizer
 
+    @classmethod
+    def from_pretrained(cls, preset, **kwargs):
+        """`from_preset`, under transformers' name."""
+        return cls.from_preset(preset, **kwargs)
+
     def save_files(self):
         """`{file name: path or bytes}`: the files `from_preset` reads this tokenizer back from.
 

@@ -148,8 +148,8 @@ class RoCBertForPreTraining(MaskedLM):
     True
     """
 
+    backbone_cls = RoCBertBackbone
     head = "pretraining"
-
     label_names = ATTACK_NAMES + LABEL_NAMES
     default_pooling = "pooled"
 
