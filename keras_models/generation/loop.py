@@ -2,8 +2,8 @@
 
 A model plugs in through four methods (see `GenerationMixin`):
 
-* `generation_inputs(inputs, decoder_start_token_id)` -> `(prompt_ids, prompt_mask, context)`: host-side numpy prompt
-  (left padded) and a dict of extra tensors (a seq2seq model's encoder inputs);
+* `generation_inputs(inputs, decoder_start_token_id)` -> `(prompt_ids, prompt_mask, context)`:
+  host-side numpy prompt (left padded) and a dict of extra tensors (a seq2seq model's encoder inputs);
 * `init_cache(batch_size, max_length, context)` -> any nest of tensors, built inside the
   compiled function (a seq2seq model runs its encoder and its cross-attention K/V here, once);
 * `call_with_cache(token_ids, padding_mask, cache, cache_index, last_only=False)` ->
