@@ -29,6 +29,8 @@ class RoFormerForQuestionAnswering(QuestionAnswering):
 
     backbone_cls = RoFormerBackbone
     fixed_num_labels = 2
+    # RoFormerForQuestionAnswering forces `num_labels = 2` whatever the config says.
+    hf_config_fields = ()
 
 
 @_register
