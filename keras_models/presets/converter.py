@@ -200,3 +200,5 @@ POST_LN_LAYERS = (
 )
 #: The pooler is optional: a checkpoint without it gets a fresh one (see `loading`).
 POOLER = (dense("{p}pooler.dense", "pooler", missing="skip"),)
+#: A post-LN BERT encoder (RoBERTa; RoCBert and RoFormer add their extra layers).
+BERT_ENCODER = (*BERT_EMBEDDINGS, *POST_LN_LAYERS, *POOLER)

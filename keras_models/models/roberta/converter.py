@@ -1,13 +1,7 @@
 """RoBERTa checkpoint conversion (`model_type` "roberta")."""
 
 from keras_models.models.roberta.backbone import RobertaBackbone
-from keras_models.presets.converter import (
-    BERT_EMBEDDINGS,
-    POOLER,
-    POST_LN_LAYERS,
-    Converter,
-    register_converter,
-)
+from keras_models.presets.converter import BERT_ENCODER, Converter, register_converter
 from keras_models.presets.weight_table import Head, dense, layer_norm, param, tied
 
 #: RoBERTa's LM head, `lm_head.{dense, layer_norm, bias, decoder}` (the decoder is the tied
@@ -31,4 +25,4 @@ class RobertaConverter(Converter):
     prefix = "roberta."
     # Our defaults are roberta-base's; transformers' RobertaConfig keeps BERT's.
     hf_defaults = {"max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12}
-    weights = (*BERT_EMBEDDINGS, *POST_LN_LAYERS, *POOLER)
+    weights = BERT_ENCODER

@@ -1,13 +1,7 @@
 """RoCBert checkpoint conversion (`model_type` "roc_bert")."""
 
 from keras_models.models.roc_bert.backbone import RoCBertBackbone
-from keras_models.presets.converter import (
-    BERT_EMBEDDINGS,
-    POOLER,
-    POST_LN_LAYERS,
-    Converter,
-    register_converter,
-)
+from keras_models.presets.converter import BERT_ENCODER, Converter, register_converter
 from keras_models.presets.weight_table import dense, embedding
 
 
@@ -17,14 +11,12 @@ class RoCBertConverter(Converter):
     backbone_cls = RoCBertBackbone
     prefix = "roc_bert."
     weights = (
-        *BERT_EMBEDDINGS,
+        *BERT_ENCODER,
         # The glyph-shape and pronunciation tables, and the layer that maps the concatenated
         # embeddings back to `hidden_size` (`concat_input=True` only).
         embedding("{p}embeddings.shape_embed", "embeddings.shape_embed"),
         embedding("{p}embeddings.pronunciation_embed", "embeddings.pronunciation_embed"),
         dense("{p}embeddings.map_inputs_layer", "embeddings.map_inputs_layer"),
-        *POST_LN_LAYERS,
-        *POOLER,
     )
 
     def backbone_kwargs(self, hf_config):

@@ -2,12 +2,7 @@
 
 from keras_models.layers.rotary_embedding import sinusoid_table
 from keras_models.models.roformer.backbone import RoFormerBackbone
-from keras_models.presets.converter import (
-    BERT_EMBEDDINGS,
-    POST_LN_LAYERS,
-    Converter,
-    register_converter,
-)
+from keras_models.presets.converter import BERT_ENCODER, Converter, register_converter
 from keras_models.presets.weight_table import dense, fixed
 
 
@@ -24,10 +19,9 @@ class RoFormerConverter(Converter):
     backbone_cls = RoFormerBackbone
     prefix = "roformer."
     weights = (
-        *BERT_EMBEDDINGS,
+        *BERT_ENCODER,
         # Only when `embedding_size != hidden_size`.
         dense("{p}embeddings_project", "embeddings.projection"),
-        *POST_LN_LAYERS,
         # `[max_position_embeddings, head_dim]` sinusoids that the rotary layer computes
         # itself; a checkpoint whose table differs would load into a different model. The
         # checkpoint's table is float32 from a float64 computation, exactly as ours; older
