@@ -124,9 +124,9 @@ class Converter:
 
     def head_key_prefixes(self, task):
         """Checkpoint key prefixes of `task`'s head, used to tell whether it is present."""
-        return tuple(key for part in task.hf_head for key in self._part_keys(task, part))
+        return tuple(key for part in task.hf_head for key in self._part_keys(part))
 
-    def _part_keys(self, task, part):
+    def _part_keys(self, part):
         """The keys whose presence means `part` is in a checkpoint: its `prefixes`, else the
         tensors its rows load (copies, ignored and computed tables do not count)."""
         fields = {"p": self.prefix}
@@ -149,12 +149,12 @@ class Converter:
             layer = resolve(task, part.layer) if part.layer else task
             if layer is None:
                 continue  # not built (`add_binary_head=False`): its keys are reported unused
-            keys = self._part_keys(task, part)
+            keys = self._part_keys(part)
             if len(parts) > 1 and not any(porter.has_prefix(key) for key in keys):
                 warnings.warn(
                     f"The {porter.source} has no weights for the `{layer.name}` head; it is "
                     "freshly initialised and needs training.",
-                    stacklevel=4,
+                    stacklevel=3,
                 )
                 porter.mark_set(layer)
                 continue
@@ -182,9 +182,10 @@ BERT_EMBEDDINGS = (
     embedding("{p}embeddings.token_type_embeddings", "embeddings.token_type_embeddings"),
     layer_norm("{p}embeddings.LayerNorm", "embeddings.layer_norm"),
 )
-#: BERT's post-LN encoder layer (`encoder.layer.{i}.attention.self.query`, ...).
 _LAYER = "{p}encoder.layer.{i}."
 _BLOCK = "encoder_layers[{i}]."
+#: The Linear layers of a BERT encoder layer (`encoder.layer.{i}.attention.self.query`, ...),
+#: shared by the post-LN layout and Megatron's pre-LN one (which moves only the LayerNorms).
 BERT_LINEARS = (
     dense(_LAYER + "attention.self.query", _BLOCK + "attention.query_dense"),
     dense(_LAYER + "attention.self.key", _BLOCK + "attention.key_dense"),
@@ -193,6 +194,7 @@ BERT_LINEARS = (
     dense(_LAYER + "intermediate.dense", _BLOCK + "intermediate_dense"),
     dense(_LAYER + "output.dense", _BLOCK + "output_dense"),
 )
+#: BERT's post-LN encoder layer.
 POST_LN_LAYERS = (
     *BERT_LINEARS,
     layer_norm(_LAYER + "attention.output.LayerNorm", _BLOCK + "attention_layer_norm"),

@@ -32,6 +32,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 
+import keras
 import numpy as np
 
 _INDEXED = re.compile(r"^(\w+)\[(\d+)\]$")
@@ -178,9 +179,6 @@ class _Tied(Row):
     def load(self, model, target, names, porter):
         porter.skip_tied(*names)
 
-    def present(self, names, porter):
-        return False  # a copy alone does not make a head present
-
     def export(self, model, target, names):
         yield names, _numpy(target)
 
@@ -192,9 +190,6 @@ class _Ignore(Row):
     def load(self, model, target, names, porter):
         for prefix in names:
             porter.used.update(porter.unused_keys(prefix))
-
-    def present(self, names, porter):
-        return False
 
     def export(self, model, target, names):
         return ()
@@ -365,6 +360,4 @@ def export_weights(model, table, prefix=""):
 
 
 def _numpy(variable):
-    import keras
-
     return np.asarray(keras.ops.convert_to_numpy(variable))
