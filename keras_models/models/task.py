@@ -39,6 +39,11 @@ class Task(RawTextMixin, InputNormalizingModel):
     default_pooling = None
     #: Whether the head's output matrix is the backbone's word table.
     tied_lm_head = False
+    #: The head in a Hugging Face checkpoint: `weight_table.Head` parts whose rows start at
+    #: the task. Family subclasses replace it where transformers names the head differently.
+    hf_head = ()
+    #: The Hugging Face config fields the head's constructor reads (`num_labels`, ...).
+    hf_config_fields = ()
     _arguments_end = True
 
     def __init__(self, backbone, inputs, outputs, dtype=None, **kwargs):

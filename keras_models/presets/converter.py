@@ -1,14 +1,25 @@
 """Hugging Face checkpoint conversion: a registry of per-family converters keyed by `model_type`.
 
-A family converter says how a Hugging Face config becomes backbone arguments and where each
-checkpoint tensor goes. The standard heads (QA, token and sequence classification, multiple
-choice, tied LM head) share their Hugging Face names across the BERT-style families, so their
-porting lives here; a family overrides only what differs.
+A family converter is data: its backbone class, the Hugging Face config defaults that differ
+from the backbone constructor's, and a weight table (`weight_table`) that maps the checkpoint
+onto the backbone. Task heads bring their own tables (`Task.hf_head`) and the config fields they
+read (`Task.hf_config_fields`), so nothing here depends on the task or model classes. The BERT
+encoder layout that three families share lives here too.
 """
 
+import functools
+import inspect
 import warnings
 
 from keras_models.presets import config_fields
+from keras_models.presets.weight_table import (
+    dense,
+    embedding,
+    export_table,
+    layer_norm,
+    load_table,
+    resolve,
+)
 
 _CONVERTERS = {}
 
@@ -32,24 +43,44 @@ class Converter:
 
     Attributes:
         model_type: the Hugging Face `model_type`.
-        backbone_cls: our backbone class.
+        backbone_cls: our backbone class; its constructor arguments are the Hugging Face config
+            fields of the same name (`backbone_fields`), less `keras_only_arguments`.
         prefix: the base-model prefix inside task checkpoints (`"roberta."`).
-        hf_defaults: the Hugging Face config class defaults (configs saved by transformers omit
-            some fields that equal them).
-        lm_prefix: the name of the tied LM head in task checkpoints.
+        hf_defaults: the transformers config defaults that differ from the backbone
+            constructor's (configs saved by transformers omit fields equal to transformers'
+            defaults, so those must still be read as transformers' values).
+        keras_only_arguments: backbone arguments that are not fields of the family's
+            transformers config (transformers hard-codes the value); a config never sets them.
+        weights: the backbone's weight table (see `weight_table`).
     """
 
     model_type = None
     backbone_cls = None
     prefix = None
     hf_defaults = {}
-    #: The Hugging Face config fields that become backbone arguments (same names).
-    backbone_fields = ()
-    lm_prefix = "cls.predictions"
+    keras_only_arguments = ()
+    weights = ()
+    #: Constructor arguments of every backbone that no config holds.
+    _NOT_CONFIG = ("self", "dtype", "add_pooling_layer")
 
     # --- configs ---------------------------------------------------------------------------
+    @functools.cached_property
+    def _signature_defaults(self):
+        params = inspect.signature(self.backbone_cls.__init__).parameters
+        skip = set(self._NOT_CONFIG) | set(self.keras_only_arguments)
+        return {
+            name: param.default
+            for name, param in params.items()
+            if name not in skip and param.kind is param.POSITIONAL_OR_KEYWORD
+        }
+
+    @property
+    def backbone_fields(self):
+        """The Hugging Face config fields that become backbone arguments (same names)."""
+        return tuple(self._signature_defaults)
+
     def config(self, hf_config):
-        return {**self.hf_defaults, **hf_config}
+        return {**self._signature_defaults, **self.hf_defaults, **hf_config}
 
     def check_config(self, hf_config, source, task_cls=None):
         """Refuses what is not built (see `config_fields`) and warns about fields that are
@@ -70,20 +101,16 @@ class Converter:
         return {field: config[field] for field in self.backbone_fields}
 
     def task_kwargs(self, task_cls, hf_config):
-        """Head arguments read from the Hugging Face config: each label field
-        (`num_labels`, `id2label`, `label2id`, `problem_type`, `classifier_dropout`) that the
-        task's constructor takes."""
-        config = self.config(hf_config)
-        accepted = task_cls.accepted_arguments()
-        kwargs = {
-            field: config[field]
-            for field in config_fields.LABEL_FIELDS
-            if field in accepted and config.get(field) is not None
-        }
+        """Head arguments read from the Hugging Face config: the fields the task declares in
+        `hf_config_fields` (`num_labels`, `id2label`, `label2id`, `problem_type`,
+        `classifier_dropout`)."""
+        config = {**self.hf_defaults, **hf_config}
+        fields = task_cls.hf_config_fields
+        kwargs = {field: config[field] for field in fields if config.get(field) is not None}
         if "id2label" in kwargs:
             # transformers keeps `id2label` and drops a disagreeing `num_labels` (warning).
             kwargs.pop("num_labels", None)
-        elif "num_labels" in accepted and config.get("id2label"):
+        elif "num_labels" in fields and config.get("id2label"):
             kwargs.setdefault("num_labels", len(config["id2label"]))
         return kwargs
 
@@ -93,60 +120,87 @@ class Converter:
         return self.prefix if porter.has_prefix(self.prefix) else ""
 
     def port_backbone(self, backbone, porter, prefix):
-        raise NotImplementedError
+        load_table(backbone, self.weights, porter, prefix)
 
     def head_key_prefixes(self, task):
         """Checkpoint key prefixes of `task`'s head, used to tell whether it is present."""
-        from keras_models.tasks.masked_lm import MaskedLM
-        from keras_models.tasks.question_answering import QuestionAnswering
+        return tuple(key for part in task.hf_head for key in self._part_keys(part))
 
-        if isinstance(task, QuestionAnswering):
-            return ("qa_outputs.",)
-        if isinstance(task, MaskedLM):
-            return (f"{self.lm_prefix}.",)
-        return ("classifier.",)
+    def _part_keys(self, part):
+        """The keys whose presence means `part` is in a checkpoint: its `prefixes`, else the
+        tensors its rows load (copies, ignored and computed tables do not count)."""
+        fields = {"p": self.prefix}
+        if part.prefixes:
+            return tuple(t.format(**fields) for t in part.prefixes)
+        return tuple(
+            key
+            for row in part.rows
+            if not row.handles_absence
+            for key in row.tensor_keys(tuple(t.format(**fields) for t in row.hf))
+        )
 
     def port_head(self, task, porter):
-        from keras_models.tasks.masked_lm import MaskedLM
-        from keras_models.tasks.multiple_choice import MultipleChoice
-        from keras_models.tasks.question_answering import QuestionAnswering
-        from keras_models.tasks.sequence_classification import SequenceClassification
-        from keras_models.tasks.token_classification import TokenClassification
+        """Loads the head parts of `task` that the checkpoint has; with several parts, one
+        that is missing starts fresh (as transformers does when one of two heads is absent)."""
+        parts = task.hf_head
+        if not parts:
+            raise ValueError(f"{type(task).__name__} declares no checkpoint head (`hf_head`).")
+        for part in parts:
+            layer = resolve(task, part.layer) if part.layer else task
+            if layer is None:
+                continue  # not built (`add_binary_head=False`): its keys are reported unused
+            keys = self._part_keys(part)
+            if len(parts) > 1 and not any(porter.has_prefix(key) for key in keys):
+                warnings.warn(
+                    f"The {porter.source} has no weights for the `{layer.name}` head; it is "
+                    "freshly initialised and needs training.",
+                    stacklevel=3,
+                )
+                porter.mark_set(layer)
+                continue
+            load_table(task, part.rows, porter, self.prefix)
 
-        if isinstance(task, QuestionAnswering):
-            porter.dense(task.qa_outputs.dense, "qa_outputs")
-        elif isinstance(task, MultipleChoice):
-            porter.dense(task.classifier.dense, "classifier")
-        elif isinstance(task, (SequenceClassification, TokenClassification)):
-            if task.classifier.dense is not None:
-                porter.dense(task.classifier.dense, "classifier.dense")
-                porter.dense(task.classifier.out_proj, "classifier.out_proj")
-            else:
-                porter.dense(task.classifier.out_proj, "classifier")
-        elif isinstance(task, MaskedLM):
-            self.port_lm_head(task.lm_head, porter)
-        else:
-            raise ValueError(f"{type(self).__name__} cannot convert a {type(task).__name__} head.")
-
-    def port_lm_head(self, head, porter):
-        """The BERT `cls.predictions` head; the decoder weight is the tied word table."""
-        p = self.lm_prefix
-        porter.dense(head.dense, f"{p}.transform.dense")
-        porter.layer_norm(head.layer_norm, f"{p}.transform.LayerNorm")
-        porter.port(head.bias, f"{p}.bias", f"{p}.decoder.bias")
-        porter.skip_tied(f"{p}.decoder.weight")
+    def export(self, model):
+        """`(keys, value, optional)` for every checkpoint tensor of a backbone (a base-model
+        checkpoint) or a task (a task checkpoint, head included); see
+        `weight_table.export_table`."""
+        backbone = getattr(model, "backbone", model)
+        if backbone is model:
+            yield from export_table(backbone, self.weights)
+            return
+        yield from export_table(backbone, self.weights, self.prefix)
+        for part in model.hf_head:
+            if not part.layer or resolve(model, part.layer) is not None:
+                yield from export_table(model, part.rows, self.prefix)
 
 
-def port_post_ln_layers(blocks, porter, prefix):
-    """BERT post-LN layer names (`encoder.layer.{i}.attention.self.query`, ...) onto blocks."""
-    for i, block in enumerate(blocks):
-        p = f"{prefix}encoder.layer.{i}."
-        attention = block.attention
-        porter.dense(attention.query_dense, p + "attention.self.query")
-        porter.dense(attention.key_dense, p + "attention.self.key")
-        porter.dense(attention.value_dense, p + "attention.self.value")
-        porter.dense(attention.output_dense, p + "attention.output.dense")
-        porter.layer_norm(block.attention_layer_norm, p + "attention.output.LayerNorm")
-        porter.dense(block.intermediate_dense, p + "intermediate.dense")
-        porter.dense(block.output_dense, p + "output.dense")
-        porter.layer_norm(block.output_layer_norm, p + "output.LayerNorm")
+#: BERT's embedding block (absent layers are skipped: Megatron has no LayerNorm here, RoFormer
+#: no position table).
+BERT_EMBEDDINGS = (
+    embedding("{p}embeddings.word_embeddings", "embeddings.word_embeddings"),
+    embedding("{p}embeddings.position_embeddings", "embeddings.position_embeddings"),
+    embedding("{p}embeddings.token_type_embeddings", "embeddings.token_type_embeddings"),
+    layer_norm("{p}embeddings.LayerNorm", "embeddings.layer_norm"),
+)
+_LAYER = "{p}encoder.layer.{i}."
+_BLOCK = "encoder_layers[{i}]."
+#: The Linear layers of a BERT encoder layer (`encoder.layer.{i}.attention.self.query`, ...),
+#: shared by the post-LN layout and Megatron's pre-LN one (which moves only the LayerNorms).
+BERT_LINEARS = (
+    dense(_LAYER + "attention.self.query", _BLOCK + "attention.query_dense"),
+    dense(_LAYER + "attention.self.key", _BLOCK + "attention.key_dense"),
+    dense(_LAYER + "attention.self.value", _BLOCK + "attention.value_dense"),
+    dense(_LAYER + "attention.output.dense", _BLOCK + "attention.output_dense"),
+    dense(_LAYER + "intermediate.dense", _BLOCK + "intermediate_dense"),
+    dense(_LAYER + "output.dense", _BLOCK + "output_dense"),
+)
+#: BERT's post-LN encoder layer.
+POST_LN_LAYERS = (
+    *BERT_LINEARS,
+    layer_norm(_LAYER + "attention.output.LayerNorm", _BLOCK + "attention_layer_norm"),
+    layer_norm(_LAYER + "output.LayerNorm", _BLOCK + "output_layer_norm"),
+)
+#: The pooler is optional: a checkpoint without it gets a fresh one (see `loading`).
+POOLER = (dense("{p}pooler.dense", "pooler", missing="skip"),)
+#: A post-LN BERT encoder (RoBERTa; RoCBert and RoFormer add their extra layers).
+BERT_ENCODER = (*BERT_EMBEDDINGS, *POST_LN_LAYERS, *POOLER)

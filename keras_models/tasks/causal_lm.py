@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_models.generation.mixin import GenerationMixin
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, tied
 from keras_models.tasks.losses import causal_lm_loss, cross_entropy
 from keras_models.tokenizers.preprocessors import CausalLMPreprocessor
 
@@ -32,6 +33,11 @@ class DecoderCausalLM(GenerationMixin, Task):
     tied_lm_head = True
     label_names = ("labels",)
     preprocessor_cls = CausalLMPreprocessor
+    # The LM head is the word table itself (`lm_head.weight` is tied and often not saved), so
+    # any task checkpoint (`{p}...`) carries it.
+    hf_head = (
+        Head((tied("lm_head.weight", "backbone.token_embedding.embeddings"),), prefixes=("{p}",)),
+    )
     #: Whether the loss shifts labels left by one.
     shift_labels = True
     #: Stop token used by `generate` when none is given.

@@ -4,9 +4,22 @@ import keras
 
 from keras_models.layers.heads import MaskedLMHead
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, dense, layer_norm, param, tied
 from keras_models.tasks.common import init_range
 from keras_models.tasks.losses import causal_lm_loss, cross_entropy
 from keras_models.tokenizers.preprocessors import CausalLMPreprocessor
+
+#: BERT's LM head, `cls.predictions`; its decoder weight is the tied word table.
+BERT_LM_HEAD = Head(
+    (
+        dense("cls.predictions.transform.dense", "lm_head.dense"),
+        layer_norm("cls.predictions.transform.LayerNorm", "lm_head.layer_norm"),
+        param(("cls.predictions.bias", "cls.predictions.decoder.bias"), "lm_head.bias"),
+        tied("cls.predictions.decoder.weight", "lm_head.token_embedding.embeddings"),
+    ),
+    prefixes=("cls.predictions.",),
+    layer="lm_head",
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -33,6 +46,7 @@ class MaskedLM(Task):
 
     tied_lm_head = True
     label_names = ("labels",)
+    hf_head = (BERT_LM_HEAD,)
     #: Family default for the head activation (`None`: the backbone's `hidden_act`).
     default_head_activation = None
 

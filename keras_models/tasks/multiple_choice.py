@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_models.layers.heads import ChoiceHead
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, dense
 from keras_models.tasks.common import hidden_dropout, init_range, label_maps
 from keras_models.tasks.losses import cross_entropy
 from keras_models.tokenizers.preprocessors import MultipleChoicePreprocessor
@@ -53,6 +54,8 @@ class MultipleChoice(Task):
     preprocessor_cls = MultipleChoicePreprocessor
     input_rank = 3
     default_pooling = "pooled"
+    hf_head = (Head((dense("classifier", "classifier.dense"),)),)
+    hf_config_fields = ("num_labels", "problem_type", "id2label", "label2id")
 
     def __init__(
         self,

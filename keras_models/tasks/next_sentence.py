@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_models.layers.heads import NextSentenceHead
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, dense
 from keras_models.tasks.common import init_range
 from keras_models.tasks.losses import cross_entropy
 
@@ -12,6 +13,12 @@ from keras_models.tasks.losses import cross_entropy
 def next_sentence_loss(logits, labels):
     """Cross-entropy over the two NSP classes; labels `[batch]` (or `[batch, 1]`), -100 ignored."""
     return cross_entropy(logits, ops.reshape(labels, (-1,)))
+
+
+#: BERT's next-sentence head, `cls.seq_relationship`.
+NSP_HEAD = Head(
+    (dense("cls.seq_relationship", "seq_relationship.dense"),), layer="seq_relationship"
+)
 
 
 def pooled_output(backbone, outputs):
@@ -46,6 +53,7 @@ class NextSentencePrediction(Task):
 
     label_names = ("labels",)
     default_pooling = "pooled"
+    hf_head = (NSP_HEAD,)
 
     def __init__(self, backbone, **kwargs):
         inputs = backbone.input

@@ -6,7 +6,8 @@ from keras_models.layers.heads import MaskedLMHead, NextSentenceHead
 from keras_models.models.task import Task
 from keras_models.tasks.common import init_range
 from keras_models.tasks.losses import cross_entropy
-from keras_models.tasks.next_sentence import next_sentence_loss, pooled_output
+from keras_models.tasks.masked_lm import BERT_LM_HEAD
+from keras_models.tasks.next_sentence import NSP_HEAD, next_sentence_loss, pooled_output
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -45,6 +46,8 @@ class Pretraining(Task):
 
     tied_lm_head = True
     default_pooling = "pooled"
+    # Either part may be missing from a checkpoint (a masked-LM-only one): it starts fresh.
+    hf_head = (BERT_LM_HEAD, NSP_HEAD)
     #: The LM head's activation (`None`: the backbone's `hidden_act`).
     default_head_activation = None
 

@@ -5,6 +5,7 @@ import keras
 from keras_models.layers.heads import SpanHead
 from keras_models.models.raw_text import AnswerMixin
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, dense
 from keras_models.tasks.common import init_range
 from keras_models.tasks.losses import question_answering_loss
 from keras_models.tokenizers.preprocessors.question_answering import (
@@ -38,8 +39,11 @@ class QuestionAnswering(AnswerMixin, Task):
     label_names = ("start_positions", "end_positions")
     preprocessor_cls = QuestionAnsweringPreprocessor
 
-    #: A family whose transformers head is always `Linear(hidden, 2)` sets 2 here.
+    #: A family whose transformers head is always `Linear(hidden, 2)` sets 2 here (and reads
+    #: no `num_labels` from the config).
     fixed_num_labels = None
+    hf_head = (Head((dense("qa_outputs", "qa_outputs.dense"),)),)
+    hf_config_fields = ("num_labels",)
 
     def __init__(self, backbone, num_labels=2, **kwargs):
         if self.fixed_num_labels is not None and num_labels != self.fixed_num_labels:

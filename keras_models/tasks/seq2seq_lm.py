@@ -8,6 +8,7 @@ from keras import ops
 from keras_models.generation.mixin import GenerationMixin
 from keras_models.models.inputs import _in_memory, match_inputs, normalize_inputs
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, param, tied
 from keras_models.tasks.losses import IGNORE_INDEX, cross_entropy
 from keras_models.tokenizers.preprocessors import Seq2SeqLMPreprocessor
 
@@ -91,6 +92,17 @@ class Seq2SeqLM(GenerationMixin, Task):
     tied_lm_head = True
     label_names = ("labels",)
     preprocessor_cls = Seq2SeqLMPreprocessor
+    # The tied word table plus `final_logits_bias`, saved `[1, vocab]`; transformers reads a
+    # missing bias as zeros (`_keys_to_ignore_on_load_missing`).
+    hf_head = (
+        Head(
+            (
+                param("final_logits_bias", "final_logits_bias.bias", (1, -1), missing="keep"),
+                tied("lm_head.weight", "backbone.token_embedding.embeddings"),
+            ),
+            prefixes=("{p}",),
+        ),
+    )
     # `generate` returns decoder sequences, with no prompt to cut off.
     is_encoder_decoder_generation = True
 

@@ -6,6 +6,7 @@ from keras import ops
 from keras_models.layers.heads import ClassificationHead
 from keras_models.models.raw_text import ClassifyMixin
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, dense
 from keras_models.tasks.common import (
     backbone_hidden_size,
     hidden_dropout,
@@ -16,6 +17,14 @@ from keras_models.tasks.losses import sequence_classification_loss
 from keras_models.tokenizers.preprocessors import SequenceClassificationPreprocessor
 
 POOLINGS = ("pooled", "first", "last_non_pad")
+
+
+def _two_layers(task):
+    return task.classifier.dense is not None
+
+
+def _one_layer(task):
+    return task.classifier.dense is None
 
 
 def last_non_pad_index(input_ids, pad_token_id):
@@ -68,6 +77,24 @@ class SequenceClassification(ClassifyMixin, Task):
     default_pooling = "first"
     default_head_hidden = False
     default_head_activation = "tanh"
+    # transformers names the output layer `classifier` alone, or `classifier.out_proj` after an
+    # inner `classifier.dense` (RoBERTa, RoFormer).
+    hf_head = (
+        Head(
+            (
+                dense("classifier.dense", "classifier.dense"),
+                dense("classifier.out_proj", "classifier.out_proj", when=_two_layers),
+                dense("classifier", "classifier.out_proj", when=_one_layer),
+            )
+        ),
+    )
+    hf_config_fields = (
+        "num_labels",
+        "problem_type",
+        "classifier_dropout",
+        "id2label",
+        "label2id",
+    )
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ import keras
 from keras_models.layers.heads import ClassificationHead
 from keras_models.models.raw_text import TagMixin
 from keras_models.models.task import Task
+from keras_models.presets.weight_table import Head, dense
 from keras_models.tasks.common import hidden_dropout, init_range, label_maps
 from keras_models.tasks.losses import cross_entropy
 from keras_models.tokenizers.preprocessors import TokenClassificationPreprocessor
@@ -39,6 +40,8 @@ class TokenClassification(TagMixin, Task):
 
     label_names = ("labels",)
     preprocessor_cls = TokenClassificationPreprocessor
+    hf_head = (Head((dense("classifier", "classifier.out_proj"),)),)
+    hf_config_fields = ("num_labels", "classifier_dropout", "problem_type", "id2label", "label2id")
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 import keras
 
 from keras_models.models.opt.backbone import OPTBackbone
+from keras_models.models.opt.converter import SCORE_HEAD
 from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.question_answering import QuestionAnswering
 from keras_models.tasks.sequence_classification import SequenceClassification
@@ -42,6 +43,7 @@ class OPTForSequenceClassification(SequenceClassification):
 
     backbone_cls = OPTBackbone
     default_pooling = "last_non_pad"
+    hf_head = (SCORE_HEAD,)
 
     def __init__(self, backbone, use_bias=False, **kwargs):
         super().__init__(backbone, use_bias=use_bias, **kwargs)
@@ -53,3 +55,5 @@ class OPTForQuestionAnswering(QuestionAnswering):
 
     backbone_cls = OPTBackbone
     fixed_num_labels = 2
+    # OPT's `qa_outputs` is always Linear(P, 2), whatever the config's `num_labels` says.
+    hf_config_fields = ()

@@ -3,6 +3,7 @@
 import keras
 
 from keras_models.models.pegasus.backbone import PegasusBackbone
+from keras_models.models.pegasus.converter import CAUSAL_LM_HEAD
 from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.seq2seq_lm import Seq2SeqLM
 
@@ -51,6 +52,7 @@ class PegasusForCausalLM(DecoderCausalLM):
 
     backbone_cls = PegasusBackbone
     shift_labels = False
+    hf_head = (CAUSAL_LM_HEAD,)
     default_eos_token_id = 1
 
     def __init__(self, backbone, **kwargs):

@@ -3,6 +3,7 @@
 import keras
 
 from keras_models.models.roberta.backbone import RobertaBackbone
+from keras_models.models.roberta.converter import LM_HEAD
 from keras_models.tasks.masked_lm import CausalLM, MaskedLM
 from keras_models.tasks.multiple_choice import MultipleChoice
 from keras_models.tasks.question_answering import QuestionAnswering
@@ -57,6 +58,7 @@ class RobertaForMaskedLM(MaskedLM):
 
     backbone_cls = RobertaBackbone
     default_head_activation = "gelu"
+    hf_head = (LM_HEAD,)
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -66,3 +68,4 @@ class RobertaForCausalLM(CausalLM):
 
     backbone_cls = RobertaBackbone
     default_head_activation = "gelu"
+    hf_head = (LM_HEAD,)

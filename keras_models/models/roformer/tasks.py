@@ -25,6 +25,8 @@ class RoFormerForQuestionAnswering(QuestionAnswering):
 
     backbone_cls = RoFormerBackbone
     fixed_num_labels = 2
+    # RoFormerForQuestionAnswering forces `num_labels = 2` whatever the config says.
+    hf_config_fields = ()
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
