@@ -7,7 +7,7 @@ import pytest
 import transformers
 
 import keras_models
-from keras_models.presets.converter import get_converter
+from keras_models.presets.families import get_family
 from keras_models.presets.weight_table import dense, export_weights, load_table, param
 from keras_models.presets.weights import WeightPorter, read_hf_weights
 from tests.families import FAMILIES
@@ -37,7 +37,7 @@ def test_export_reproduces_the_checkpoint(tmp_path, family, model_type, hf_name,
     model = getattr(keras_models, our_name).from_preset(str(tmp_path))
 
     covered = set()
-    for keys, value, optional in get_converter(model_type).export(model):
+    for keys, value, optional in get_family(model_type).converter.export(model):
         present = [key for key in keys if key in checkpoint]
         assert present or optional, f"{keys} is exported but not in the checkpoint"
         for key in present:

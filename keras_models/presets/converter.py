@@ -1,4 +1,4 @@
-"""Hugging Face checkpoint conversion: a registry of per-family converters keyed by `model_type`.
+"""Hugging Face checkpoint conversion: the converter base class that each family subclasses.
 
 A family converter is data: its backbone class, the Hugging Face config defaults that differ
 from the backbone constructor's, and a weight table (`weight_table`) that maps the checkpoint
@@ -20,22 +20,6 @@ from keras_models.presets.weight_table import (
     load_table,
     resolve,
 )
-
-_CONVERTERS = {}
-
-
-def register_converter(converter_cls):
-    """Class decorator: registers a converter under its `model_type`."""
-    _CONVERTERS[converter_cls.model_type] = converter_cls()
-    return converter_cls
-
-
-def get_converter(model_type, source="config.json"):
-    if model_type not in _CONVERTERS:
-        raise ValueError(
-            f"Unsupported model_type {model_type!r} in {source}; supported: {sorted(_CONVERTERS)}."
-        )
-    return _CONVERTERS[model_type]
 
 
 class Converter:

@@ -10,12 +10,10 @@ from keras_models.presets.converter import (
     BERT_LINEARS,
     POOLER,
     Converter,
-    register_converter,
 )
 from keras_models.presets.weight_table import layer_norm
 
 
-@register_converter
 class MegatronBertConverter(Converter):
     model_type = "megatron-bert"
     backbone_cls = MegatronBertBackbone

@@ -1,7 +1,7 @@
 """OPT checkpoint conversion (`model_type` "opt")."""
 
 from keras_models.models.opt.backbone import OPTBackbone
-from keras_models.presets.converter import Converter, register_converter
+from keras_models.presets.converter import Converter
 from keras_models.presets.weight_table import Head, dense, embedding, layer_norm
 
 _LAYER = "{p}decoder.layers.{i}."
@@ -11,7 +11,6 @@ _BLOCK = "decoder_layers[{i}]."
 SCORE_HEAD = Head((dense("score", "classifier.out_proj"),))
 
 
-@register_converter
 class OPTConverter(Converter):
     model_type = "opt"
     backbone_cls = OPTBackbone

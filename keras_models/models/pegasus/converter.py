@@ -1,7 +1,7 @@
 """Pegasus checkpoint conversion (`model_type` "pegasus")."""
 
 from keras_models.models.pegasus.backbone import PegasusBackbone
-from keras_models.presets.converter import Converter, register_converter
+from keras_models.presets.converter import Converter
 from keras_models.presets.weight_table import (
     Head,
     dense,
@@ -59,7 +59,6 @@ CAUSAL_LM_HEAD = Head(
 )
 
 
-@register_converter
 class PegasusConverter(Converter):
     model_type = "pegasus"
     backbone_cls = PegasusBackbone

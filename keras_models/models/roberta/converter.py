@@ -1,7 +1,7 @@
 """RoBERTa checkpoint conversion (`model_type` "roberta")."""
 
 from keras_models.models.roberta.backbone import RobertaBackbone
-from keras_models.presets.converter import BERT_ENCODER, Converter, register_converter
+from keras_models.presets.converter import BERT_ENCODER, Converter
 from keras_models.presets.weight_table import Head, dense, layer_norm, param, tied
 
 #: RoBERTa's LM head, `lm_head.{dense, layer_norm, bias, decoder}` (the decoder is the tied
@@ -18,7 +18,6 @@ LM_HEAD = Head(
 )
 
 
-@register_converter
 class RobertaConverter(Converter):
     model_type = "roberta"
     backbone_cls = RobertaBackbone

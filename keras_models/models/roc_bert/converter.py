@@ -1,11 +1,10 @@
 """RoCBert checkpoint conversion (`model_type` "roc_bert")."""
 
 from keras_models.models.roc_bert.backbone import RoCBertBackbone
-from keras_models.presets.converter import BERT_ENCODER, Converter, register_converter
+from keras_models.presets.converter import BERT_ENCODER, Converter
 from keras_models.presets.weight_table import dense, embedding
 
 
-@register_converter
 class RoCBertConverter(Converter):
     model_type = "roc_bert"
     backbone_cls = RoCBertBackbone

@@ -2,7 +2,7 @@
 
 from keras_models.layers.rotary_embedding import sinusoid_table
 from keras_models.models.roformer.backbone import RoFormerBackbone
-from keras_models.presets.converter import BERT_ENCODER, Converter, register_converter
+from keras_models.presets.converter import BERT_ENCODER, Converter
 from keras_models.presets.weight_table import dense, fixed
 
 
@@ -13,7 +13,6 @@ def _rotary_table(backbone):
     )
 
 
-@register_converter
 class RoFormerConverter(Converter):
     model_type = "roformer"
     backbone_cls = RoFormerBackbone
