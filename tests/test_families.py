@@ -7,7 +7,7 @@ import pytest
 
 import keras_models
 from keras_models.cli import main
-from keras_models.presets.families import Family, families, family_of, get_family, register_family
+from keras_models.presets.families import Family, add_family, families, family_of, get_family
 
 #: Which class a preset loads into is backend-independent: checked once, on torch.
 registry_loading = pytest.mark.skipif(
@@ -49,10 +49,14 @@ def test_unknown_model_type_and_head_are_named():
         get_family("opt").task_class("masked_lm")
     family = get_family("roberta")
     with pytest.raises(ValueError, match="already registered"):
-        register_family(family)
-    twice = Family("x", "x", family.backbone, None, None, (family.tasks[0], family.tasks[0]))
+        add_family(family)
+
+    class Converter:
+        model_type = "x"
+
+    twice = Family("x", Converter(), None, (family.tasks[0], family.tasks[0]))
     with pytest.raises(ValueError, match="share a head"):
-        register_family(twice)
+        add_family(twice)
 
 
 def test_subclass_of_a_family_backbone_belongs_to_it():

@@ -1,10 +1,10 @@
 """The registry of model families.
 
-Each family folder says once, in its `__init__.py`, what it is: a `Family` record with its
-Hugging Face `model_type`, backbone, checkpoint converter, tokenizer, task classes and presets.
-The auto classes, the `keras-models` command, tokenizer lookup, checkpoint loading and the
-package exports all read this registry, so a new family is its folder plus the line in
-`keras_models/__init__.py` that imports it.
+Each family folder says once, in its `__init__.py`, what it is (`register_family`): its
+converter (which names the backbone class and the checkpoints' `model_type`), tokenizer, task
+classes and presets. The auto classes, the `keras-models` command, tokenizer lookup,
+checkpoint loading and the package exports all read this registry, so a new family is its
+folder plus its name in the import line of `keras_models/__init__.py`.
 """
 
 import dataclasses
@@ -20,9 +20,8 @@ class Family:
 
     Attributes:
         name: the family's folder and preset family name (`"megatron_bert"`).
-        model_type: the `model_type` of its Hugging Face checkpoints (`"megatron-bert"`).
-        backbone: the backbone class.
-        converter: the Hugging Face checkpoint converter (an instance).
+        converter: the Hugging Face checkpoint converter (an instance); it names the
+            backbone class and the checkpoints' `model_type`.
         tokenizer: the tokenizer class.
         tasks: the task classes, one per head; each names its head in `head`
             (`"question_answering"`, `"causal_lm"`, ...).
@@ -30,12 +29,19 @@ class Family:
     """
 
     name: str
-    model_type: str
-    backbone: type
     converter: object
     tokenizer: type
     tasks: tuple
     presets: tuple = ()
+
+    @property
+    def model_type(self):
+        """The `model_type` of its Hugging Face checkpoints (`"megatron-bert"`)."""
+        return self.converter.model_type
+
+    @property
+    def backbone(self):
+        return self.converter.backbone_cls
 
     @property
     def heads(self):
@@ -58,8 +64,23 @@ class Family:
         return (self.backbone, *self.tasks, self.tokenizer)
 
 
-def register_family(family):
-    """Adds `family` (and its presets) to the registry; returns it."""
+def register_family(package, converter, tokenizer, tasks_module, presets=()):
+    """Registers the family of the folder `package` (its `__name__`): the task classes are
+    those `tasks_module` defines (classes with a `head`), in their order there. Returns the
+    `Family`."""
+    tasks = tuple(
+        value
+        for value in vars(tasks_module).values()
+        if isinstance(value, type)
+        and value.__module__ == tasks_module.__name__
+        and getattr(value, "head", None)
+    )
+    family = Family(package.rsplit(".", 1)[-1], converter, tokenizer, tasks, tuple(presets))
+    return add_family(family)
+
+
+def add_family(family):
+    """Adds a `Family` (and its presets) to the registry; returns it."""
     if family.model_type in _FAMILIES:
         raise ValueError(f"A family with model_type {family.model_type!r} is already registered.")
     heads = [task.head for task in family.tasks]
