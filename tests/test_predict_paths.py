@@ -1,6 +1,6 @@
 """`predict` / `predict_on_batch` compute what an eager call computes, for every family.
 
-On torch they replay a `torch.jit.trace` of the graph (`keras_models/models/torch_inference.py`):
+On torch they replay a `torch.jit.trace` of the graph (`keras_models/torch_fast_paths.py`):
 these tests catch a trace that froze a value it should read anew (ids, masks, weights) or a
 signature mix-up. On JAX and TensorFlow they check Keras' own predict path the same way.
 """
@@ -62,7 +62,7 @@ def test_predict_of_backbones_and_multiple_choice():
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
 def test_torch_traces_are_kept_per_signature_and_bounded():
-    from keras_models.models import torch_inference
+    from keras_models import torch_fast_paths as torch_inference
 
     model = backbone("roberta")
     for length in range(3, 3 + torch_inference.MAX_TRACES + 2):
@@ -100,7 +100,7 @@ def test_mixed_bfloat16_predict_matches_eager_calls_as_weights_change(family):
 def test_torch_traces_reuse_16_bit_weights_until_they_change():
     import torch
 
-    from keras_models.models import torch_inference
+    from keras_models import torch_fast_paths as torch_inference
 
     model = task("opt", backbone("opt", dtype="mixed_bfloat16"))
     x = _batch("opt", 0)
@@ -140,7 +140,7 @@ def test_mixed_bfloat16_generation_sees_new_weights(family):
 def test_torch_trace_keeps_casts_that_are_written_in_place():
     import torch
 
-    from keras_models.models import torch_inference
+    from keras_models import torch_fast_paths as torch_inference
 
     def fn(weights, flat):
         read = weights[0].to(torch.float32).to(torch.bfloat16)  # a no-op conversion first

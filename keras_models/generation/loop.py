@@ -23,7 +23,6 @@ Inside a `keras.distribution` scope (JAX) the caches are laid out by batch and h
 (`shard_cache`); the sharded variables go into `jax.jit` as they are.
 """
 
-import contextvars
 import weakref
 
 import keras
@@ -32,7 +31,7 @@ from keras import ops
 
 from keras_models.generation.samplers import greedy, sample
 from keras_models.layers.cache_update import write_along
-from keras_models.models.torch_inference import cast_cache, trace_with_weights, weights_of
+from keras_models.torch_fast_paths import decoding, lean_body
 
 NEG_INF = -1.0e9
 
@@ -117,41 +116,6 @@ def shard_cache(model, cache):
         return keras.distribution.distribute_tensor(tensor, layout)
 
     return keras.tree.map_structure(place, cache)
-
-
-# --- torch: the loop body as a traced graph ------------------------------------------------
-# `(traces, per-call values)` of the `compiled` call in progress (None outside it, and on
-# other backends).
-_TORCH_TRACES = contextvars.ContextVar("torch_traces", default=None)
-
-
-def lean_body(model, name, body):
-    """`body(*loop_vars)` replayed from a `torch.jit.trace` on torch inside `compiled`.
-
-    The model's variables are inputs of the trace (bound through a `StatelessScope`), so weight
-    updates are seen; every other tensor the body needs must be a loop variable, since closed-
-    over tensors would be frozen into the trace. Elsewhere `body` is returned unchanged.
-    """
-    state = _TORCH_TRACES.get()
-    if state is None:
-        return body
-    traces, this_call = state
-    variables = list(model.variables)
-
-    def run(*args):
-        # The weights cannot change during one `compiled` call: gather them (and their 16-bit
-        # copies) once per call, not at every step (~1 ms for OPT-125m's 200 variables).
-        if name not in this_call:
-            weights = weights_of(variables)
-            if name not in traces:
-                # The loop's shapes are the same at every step, so one trace serves them all.
-                traces[name] = trace_with_weights(variables, body, args, weights, cast_cache(model))
-            feed = traces[name][0]
-            this_call[name] = feed(weights)
-        replay = traces[name][1]
-        return replay(this_call[name], args)
-
-    return run
 
 
 # --- greedy and sampling -------------------------------------------------------------------
@@ -370,17 +334,11 @@ def compiled(model, fn, key):
 
         run = tf.function(fn, jit_compile=True)
     elif backend == "torch":
-        import torch
-
         traces = {}  # the loop bodies of this model and key, traced at the first call
 
         def run(*args):
-            token = _TORCH_TRACES.set((traces, {}))
-            try:
-                with torch.no_grad():
-                    return fn(*args)
-            finally:
-                _TORCH_TRACES.reset(token)
+            with decoding(traces):
+                return fn(*args)
 
     else:
         run = fn

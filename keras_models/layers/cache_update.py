@@ -2,8 +2,9 @@
 buffer)."""
 
 import keras
-import numpy as np
 from keras import ops
+
+from keras_models import torch_fast_paths
 
 
 def write_along(buffer, axis, index, values):
@@ -33,14 +34,7 @@ def write_along(buffer, axis, index, values):
     buffer = ops.convert_to_tensor(buffer)
     values = ops.cast(values, buffer.dtype)
     if keras.backend.backend() == "torch":
-        import torch
-
-        length = values.shape[axis]
-        if isinstance(index, (int, np.integer)):
-            buffer.narrow(axis, index, length).copy_(values)
-            return buffer
-        positions = torch.arange(length, device=buffer.device) + index.to(torch.int64)
-        return buffer.index_copy_(axis, positions, values)
+        return torch_fast_paths.write_in_place(buffer, axis, index, values)
     start = [0] * len(buffer.shape)
     start[axis] = index
     return ops.slice_update(buffer, start, values)

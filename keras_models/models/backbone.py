@@ -16,11 +16,11 @@ from keras_models.models.inputs import (
     normalize_inputs,
 )
 from keras_models.models.raw_text import RawTextMixin
-from keras_models.models.torch_inference import traced_call
 from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
 )
+from keras_models.torch_fast_paths import traced_call
 
 
 class InputNormalizingModel(keras.Model):

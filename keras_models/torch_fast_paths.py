@@ -1,6 +1,13 @@
-"""Inference on torch without Keras' per-layer Python dispatch.
+"""Every torch-only fast path, in one module: the same arithmetic as Keras' torch backend,
+with less Python or less memory traffic. The layers, the model bases and the decode loop call
+these on torch only; no other backend imports torch.
 
-On the torch backend, `predict` and `predict_on_batch` of every backbone and task run the
+- `traced_call`: `predict` and `predict_on_batch` replay a `torch.jit.trace` of the graph.
+- `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step.
+- `dropout`: a dropout mask from four 15-bit numbers per 64-bit draw.
+- `write_in_place`: a decoding step written into its cache buffer in place.
+
+Traced inference. On the torch backend, `predict` and `predict_on_batch` of every backbone and task run the
 functional graph from a `torch.jit.trace`, recorded at the first call with a given input
 signature (names, shapes, dtypes) and replayed after: the same tensor operations, without the
 Python work Keras does around every layer and op (input conversion, autocast and name scopes,
@@ -23,10 +30,13 @@ variable is assigned a new value. The arithmetic is the same, cast for cast.
 """
 
 import collections
+import contextlib
+import contextvars
 import warnings
 import weakref
 
 import keras
+import numpy as np
 
 #: Traces kept per model (least recently used dropped first).
 MAX_TRACES = 8
@@ -180,3 +190,93 @@ def traced_call(model, inputs, run):
     traces.move_to_end(key)
     feed, replay = traces[key]
     return replay(feed(weights), (inputs,))
+
+
+# --- the decode loop's body as a traced graph ----------------------------------------------
+# `(traces, per-call values)` of the `generate` call in progress (None outside `decoding`).
+_DECODING = contextvars.ContextVar("torch_decoding", default=None)
+
+
+@contextlib.contextmanager
+def decoding(traces):
+    """The scope of one compiled decode-loop call: `lean_body` traces into `traces` (a dict
+    kept with the compiled loop, so later calls of the same shape replay them), without
+    autograd."""
+    import torch
+
+    token = _DECODING.set((traces, {}))
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        _DECODING.reset(token)
+
+
+def lean_body(model, name, body):
+    """`body(*loop_vars)` replayed from a `torch.jit.trace` inside `decoding()`.
+
+    The decode loop's Python body runs Keras' per-layer and per-op dispatch at every step,
+    which on a batch-1 step costs more than its matmuls; the loop keeps every shape static, so
+    one trace serves every step. The model's variables are inputs of the trace (bound through
+    a `StatelessScope`), so weight updates are seen; every other tensor the body needs must be
+    a loop variable, since closed-over tensors would be frozen into the trace. Outside
+    `decoding()` (and on other backends) `body` is returned unchanged.
+    """
+    state = _DECODING.get()
+    if state is None:
+        return body
+    traces, this_call = state
+    variables = list(model.variables)
+
+    def run(*args):
+        # The weights cannot change during one `generate` call: gather them (and their 16-bit
+        # copies) once per call, not at every step (~1 ms for OPT-125m's 200 variables).
+        if name not in this_call:
+            weights = weights_of(variables)
+            if name not in traces:
+                traces[name] = trace_with_weights(variables, body, args, weights, cast_cache(model))
+            feed = traces[name][0]
+            this_call[name] = feed(weights)
+        replay = traces[name][1]
+        return replay(this_call[name], args)
+
+    return run
+
+
+# --- dropout ---------------------------------------------------------------------------------
+def dropout(inputs, rate):
+    """`inputs` with each element dropped with probability `round(rate * 2**15) / 2**15` and
+    the rest scaled to keep the expectation (training-time dropout, no seed).
+
+    torch draws one Mersenne Twister number per element for `torch.nn.functional.dropout`
+    (which Keras uses), about 10 ns each on a CPU: 0.6 s of a 4.3 s RoBERTa-base training step
+    (batch 8 x 128), in transformers as in Keras. Here each 64-bit draw gives four 15-bit
+    numbers, and an element is dropped when its number is below `round(rate * 2**15)` (0.1 ->
+    0.100006). 8 x 12 x 128 x 128 probabilities: 23.5 -> 7.5 ms.
+    """
+    import torch
+
+    threshold = round(rate * 2**15)
+    count = inputs.numel()
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=inputs.device)
+    numbers = words.random_().view(torch.int16)[:count].view(inputs.shape)
+    keep = torch.bitwise_and(numbers, 0x7FFF) >= threshold
+    return inputs * (keep.to(inputs.dtype) * (2**15 / (2**15 - threshold)))
+
+
+# --- the cache write -----------------------------------------------------------------------
+def write_in_place(buffer, axis, index, values):
+    """`buffer` with `values` written at `index...index + n` along `axis`, in place.
+
+    Keras' `slice_update` on torch clones the whole buffer (and with a tensor `index` builds a
+    scatter over every element of `values`), so a decode step would cost the size of the
+    cache, not of the step. The caller treats the `buffer` it passed as consumed.
+    """
+    import torch
+
+    length = values.shape[axis]
+    if isinstance(index, (int, np.integer)):
+        buffer.narrow(axis, index, length).copy_(values)
+        return buffer
+    positions = torch.arange(length, device=buffer.device) + index.to(torch.int64)
+    return buffer.index_copy_(axis, positions, values)
