@@ -237,17 +237,18 @@ class OPTBackbone(Backbone):
         x = ops.add(x, self.embed_positions(position_ids + POSITION_OFFSET))
         new_cache = []
         for i, block in enumerate(self.decoder_layers):
-            if cache is None:
-                x = block(x, attention_mask=attention_mask, training=training)
-                continue
-            x, layer_cache = block(
+            out = block(
                 x,
                 attention_mask=attention_mask,
-                cache=cache[i],
+                cache=None if cache is None else cache[i],
                 cache_index=cache_index,
                 training=training,
             )
-            new_cache.append(layer_cache)
+            if cache is None:
+                x = out
+            else:  # with a cache the block also returns its updated cache
+                x, layer_cache = out
+                new_cache.append(layer_cache)
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
         if self.project_out is not None:

@@ -299,30 +299,28 @@ class PegasusBackbone(Backbone):
             without a cache).
         """
         y = self._embed(input_ids, start_index=cache_index, training=training)
-        cross = cache.get("cross") if cache is not None else None
-        if cross:
+        cross = None
+        if cache is not None:
+            # Computed once by `init_cache`; absent for a decoder without encoder states.
+            cross = cache.get("cross")
             encoder_attention_mask = cache.get("encoder_mask")
         new_self = []
         for i, block in enumerate(self.decoder_layers_list):
-            if cache is None:
-                y = block(
-                    y,
-                    attention_mask=attention_mask,
-                    encoder_hidden_states=encoder_hidden_states,
-                    encoder_attention_mask=encoder_attention_mask,
-                    training=training,
-                )
-                continue
-            y, layer_cache = block(
+            out = block(
                 y,
                 attention_mask=attention_mask,
-                encoder_attention_mask=encoder_attention_mask if cross else None,
-                cache=cache["self"][i],
+                encoder_hidden_states=encoder_hidden_states,
+                encoder_attention_mask=encoder_attention_mask,
+                cache=None if cache is None else cache["self"][i],
                 cache_index=cache_index,
-                cross_attention_cache=cross[i] if cross else None,
+                cross_attention_cache=None if cross is None else cross[i],
                 training=training,
             )
-            new_self.append(layer_cache)
+            if cache is None:
+                y = out
+            else:  # with a cache the block also returns its updated self-attention cache
+                y, layer_cache = out
+                new_self.append(layer_cache)
         if cache is not None:
             cache = dict(cache)
             cache["self"] = tuple(new_self)
