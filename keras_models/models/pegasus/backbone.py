@@ -248,6 +248,8 @@ class PegasusBackbone(Backbone):
 
     # --- the forward pass -----------------------------------------------------------------
     def _embed(self, ids, start_index=0, training=None):
+        """Both stacks' input: scaled word embeddings plus the sinusoid rows from
+        `start_index`, then dropout."""
         x = self.embed_tokens(ids)
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
