@@ -187,6 +187,16 @@ class Backbone(RawTextMixin, InputNormalizingModel):
     #: The Hugging Face `model_type` of the family.
     model_type = None
 
+    def __setattr__(self, name, value):
+        # A family backbone makes its layers attributes before `super().__init__`, so that its
+        # forward-pass functions can read them while the graph is built. On torch a Keras layer
+        # is a `torch.nn.Module`, which takes no sub-module before `Module.__init__`: until
+        # then they are plain attributes (the functional graph tracks those layers anyway), as
+        # in KerasHub's backbones.
+        if keras.backend.backend() == "torch" and self.__dict__.get("_modules") is None:
+            return object.__setattr__(self, name, value)
+        return super().__setattr__(name, value)
+
     def __init__(self, *args, input_order=None, dtype=None, **kwargs):
         super().__init__(*args, **kwargs)
         self._input_order = tuple(input_order or self.input.keys())

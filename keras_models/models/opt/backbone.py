@@ -43,6 +43,9 @@ class OPTBackbone(Backbone):
     here, as transformers adds it to given position ids too). Output: `last_hidden_state`
     (width `word_embed_proj_dim`).
 
+    `decoder_forward()` is the whole forward pass: the functional graph and the cached
+    decoding step (`init_cache()`, `call_with_cache()`) both run it.
+
     Args:
         vocab_size: vocabulary size.
         hidden_size: model width.
@@ -98,36 +101,35 @@ class OPTBackbone(Backbone):
     ):
         word_embed_proj_dim = word_embed_proj_dim or hidden_size
         init = keras.initializers.RandomNormal(stddev=init_std)
-        names = ["input_ids", "attention_mask", "position_ids"]
-        inputs = {name: id_input(name) for name in names}
-
-        embed_tokens = ReversibleEmbedding(
+        # The layers are attributes before the graph is built: `decoder_forward` reads them,
+        # for the functional graph here and for every cached decoding step.
+        self.embed_tokens = ReversibleEmbedding(
             vocab_size,
             word_embed_proj_dim,
             embeddings_initializer=init,
             dtype=dtype,
             name="embed_tokens",
         )
-        embed_positions = keras.layers.Embedding(
+        self.embed_positions = keras.layers.Embedding(
             max_position_embeddings + POSITION_OFFSET,
             hidden_size,
             embeddings_initializer=init,
             dtype=full_precision(dtype),
             name="embed_positions",
         )
-        project_in = project_out = None
+        self.project_in = self.project_out = None
         if word_embed_proj_dim != hidden_size:
-            project_in = keras.layers.Dense(
+            self.project_in = keras.layers.Dense(
                 hidden_size, use_bias=False, kernel_initializer=init, dtype=dtype, name="project_in"
             )
-            project_out = keras.layers.Dense(
+            self.project_out = keras.layers.Dense(
                 word_embed_proj_dim,
                 use_bias=False,
                 kernel_initializer=init,
                 dtype=dtype,
                 name="project_out",
             )
-        blocks = [
+        self.decoder_layers = [
             TransformerDecoderBlock(
                 hidden_size,
                 num_attention_heads,
@@ -145,9 +147,9 @@ class OPTBackbone(Backbone):
             )
             for i in range(num_hidden_layers)
         ]
-        final_layer_norm = None
+        self.final_layer_norm = None
         if do_layer_norm_before and not _remove_final_layer_norm:
-            final_layer_norm = keras.layers.LayerNormalization(
+            self.final_layer_norm = keras.layers.LayerNormalization(
                 epsilon=layer_norm_eps,
                 center=layer_norm_elementwise_affine,
                 scale=layer_norm_elementwise_affine,
@@ -155,29 +157,18 @@ class OPTBackbone(Backbone):
                 name="final_layer_norm",
             )
 
-        x = embed_tokens(inputs["input_ids"])
-        if project_in is not None:
-            x = project_in(x)
-        x = ops.add(x, embed_positions(inputs["position_ids"] + POSITION_OFFSET))
-        for block in blocks:
-            x = block(x, attention_mask=inputs["attention_mask"])
-        if final_layer_norm is not None:
-            x = final_layer_norm(x)
-        if project_out is not None:
-            x = project_out(x)
+        names = ["input_ids", "attention_mask", "position_ids"]
+        inputs = {name: id_input(name) for name in names}
+        hidden_states, _ = self.decoder_forward(
+            inputs["input_ids"], inputs["attention_mask"], inputs["position_ids"]
+        )
         super().__init__(
             inputs=inputs,
-            outputs={"last_hidden_state": x},
+            outputs={"last_hidden_state": hidden_states},
             input_order=names,
             dtype=dtype,
             **kwargs,
         )
-        self.embed_tokens = embed_tokens
-        self.embed_positions = embed_positions
-        self.project_in = project_in
-        self.project_out = project_out
-        self.decoder_layers = blocks
-        self.final_layer_norm = final_layer_norm
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
@@ -218,6 +209,52 @@ class OPTBackbone(Backbone):
             "position_ids": (-POSITION_OFFSET, self.max_position_embeddings),
         }
 
+    # --- the forward pass -----------------------------------------------------------------
+    def decoder_forward(
+        self, input_ids, attention_mask, position_ids, cache=None, cache_index=0, training=None
+    ):
+        """The decoder stack, for the functional graph and for cached decoding alike.
+
+        Args:
+            input_ids: `[batch, n]` token ids.
+            attention_mask: `[batch, key_len]` 0/1 mask of the visible keys: of the `n`
+                tokens without a cache; of every cache slot with one (future slots are
+                hidden by the causal mask).
+            position_ids: `[batch, n]` positions (OPT's offset of 2 is added here).
+            cache: None, or the per-layer key/value caches from `init_cache`, written at
+                `cache_index...` (consumed: on torch they are written in place).
+            cache_index: cache slot of the first of the `n` tokens.
+            training: whether dropout applies.
+
+        Returns:
+            `(hidden_states, cache)`: `[batch, n, word_embed_proj_dim]` and the updated
+            caches (None without a cache).
+        """
+        x = self.embed_tokens(input_ids)
+        if self.project_in is not None:
+            x = self.project_in(x)
+        # `ops.add`: 16-bit word embeddings plus the float32 position table (mixed policies).
+        x = ops.add(x, self.embed_positions(position_ids + POSITION_OFFSET))
+        new_cache = []
+        for i, block in enumerate(self.decoder_layers):
+            out = block(
+                x,
+                attention_mask=attention_mask,
+                cache=None if cache is None else cache[i],
+                cache_index=cache_index,
+                training=training,
+            )
+            if cache is None:
+                x = out
+            else:  # with a cache the block also returns its updated cache
+                x, layer_cache = out
+                new_cache.append(layer_cache)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
+        if self.project_out is not None:
+            x = self.project_out(x)
+        return x, None if cache is None else tuple(new_cache)
+
     # --- cached decoding (keras_models.generation) ---------------------------------------
     def init_cache(self, batch_size, max_length):
         """One zero key/value cache per layer (`[batch, heads, max_length, head_dim]` each)."""
@@ -242,21 +279,7 @@ class OPTBackbone(Backbone):
         )
         # Pad slots get position 0 (transformers' generate does the same); they are masked.
         positions = ops.maximum(positions, 0)
-        x = self.embed_tokens(token_ids)
-        if self.project_in is not None:
-            x = self.project_in(x)
-        x = ops.add(x, self.embed_positions(positions + POSITION_OFFSET))  # 16-bit + float32
-        new_cache = []
-        for block, layer_cache in zip(self.decoder_layers, cache):
-            x, layer_cache = block(
-                x, attention_mask=padding_mask, cache=layer_cache, cache_index=cache_index
-            )
-            new_cache.append(layer_cache)
-        if self.final_layer_norm is not None:
-            x = self.final_layer_norm(x)
-        if self.project_out is not None:
-            x = self.project_out(x)
-        return x, tuple(new_cache)
+        return self.decoder_forward(token_ids, padding_mask, positions, cache, cache_index)
 
     def get_config(self):
         config = super().get_config()

@@ -39,48 +39,6 @@ ENCODER_DECODER_INPUTS = (
 DECODER_INPUTS = ("input_ids", "attention_mask")
 
 
-def _embed(embed_tokens, embed_positions, dropout, ids, scale, start_index=0, training=None):
-    x = embed_tokens(ids)
-    if scale != 1.0:
-        x = x * scale
-    x = x + embed_positions(x, start_index=start_index)
-    return dropout(x, training=training)
-
-
-def _encode(layers, ids, mask, training=None):
-    x = _embed(
-        layers["embed_tokens"],
-        layers["embed_positions"],
-        layers["dropout"],
-        ids,
-        layers["scale"],
-        training=training,
-    )
-    for block in layers["encoder_layers"]:
-        x = block(x, attention_mask=mask, training=training)
-    return layers["encoder_layer_norm"](x)
-
-
-def _decode(layers, ids, mask, encoder_states=None, encoder_mask=None, training=None):
-    y = _embed(
-        layers["embed_tokens"],
-        layers["embed_positions"],
-        layers["dropout"],
-        ids,
-        layers["scale"],
-        training=training,
-    )
-    for block in layers["decoder_layers"]:
-        y = block(
-            y,
-            attention_mask=mask,
-            encoder_hidden_states=encoder_states,
-            encoder_attention_mask=encoder_mask,
-            training=training,
-        )
-    return layers["decoder_layer_norm"](y)
-
-
 @keras.saving.register_keras_serializable(package="keras_models")
 class PegasusBackbone(Backbone):
     """Pegasus encoder-decoder (`PegasusModel`).
@@ -91,8 +49,10 @@ class PegasusBackbone(Backbone):
     `encoder_last_hidden_state`. With `is_encoder_decoder=False` (the decoder alone, as in
     `PegasusForCausalLM`): inputs `input_ids`, `attention_mask`; output `last_hidden_state`.
 
-    `encode()` and `decode()` run the two halves separately; `init_cache()` and
-    `call_with_cache()` run the decoder one step at a time for generation.
+    `encoder_forward()` and `decoder_forward()` are the whole forward pass, one function per
+    stack: the functional graph, `encode()` / `decode()` (the two halves separately) and the
+    cached decoding step (`init_cache()`, `call_with_cache()`, one step at a time for
+    generation) all run them.
 
     Args:
         vocab_size: vocabulary size.
@@ -158,52 +118,28 @@ class PegasusBackbone(Backbone):
         **kwargs,
     ):
         init = keras.initializers.RandomNormal(stddev=init_std)
-        names = ENCODER_DECODER_INPUTS if is_encoder_decoder else DECODER_INPUTS
-        inputs = {name: id_input(name) for name in names}
 
         def layer_norm(name):
             return keras.layers.LayerNormalization(
                 epsilon=layer_norm_eps, dtype=full_precision(dtype), name=name
             )
 
-        layers = {
-            "scale": math.sqrt(d_model) if scale_embedding else 1.0,
-            "embed_tokens": ReversibleEmbedding(
-                vocab_size, d_model, embeddings_initializer=init, dtype=dtype, name="shared"
-            ),
-            # One table serves both sides: transformers stores two identical copies.
-            "embed_positions": SinusoidalPositionEmbedding(
-                max_position_embeddings,
-                d_model,
-                dtype=full_precision(dtype),
-                name="embed_positions",
-            ),
-            "dropout": Dropout(dropout, dtype=full_precision(dtype), name="embed_dropout"),
-            "encoder_layers": [],
-            "encoder_layer_norm": None,
-            "decoder_layers": [
-                TransformerDecoderBlock(
-                    d_model,
-                    decoder_attention_heads,
-                    decoder_ffn_dim,
-                    hidden_act=activation_function,
-                    layer_norm_eps=layer_norm_eps,
-                    dropout=dropout,
-                    attention_dropout=attention_dropout,
-                    activation_dropout=activation_dropout,
-                    normalize_first=True,
-                    # PegasusForCausalLM checkpoints keep the cross-attention weights too.
-                    use_cross_attention=True,
-                    kernel_initializer=init,
-                    dtype=dtype,
-                    name=f"decoder_layer_{i}",
-                )
-                for i in range(decoder_layers)
-            ],
-            "decoder_layer_norm": layer_norm("decoder_layer_norm"),
-        }
+        # The layers are attributes before the graph is built: `encoder_forward` and
+        # `decoder_forward` read them, for the functional graph here, for `encode` / `decode`
+        # and for every cached decoding step.
+        self.embed_scale = math.sqrt(d_model) if scale_embedding else 1.0
+        self.embed_tokens = ReversibleEmbedding(
+            vocab_size, d_model, embeddings_initializer=init, dtype=dtype, name="shared"
+        )
+        # One table serves both sides: transformers stores two identical copies.
+        self.embed_positions = SinusoidalPositionEmbedding(
+            max_position_embeddings, d_model, dtype=full_precision(dtype), name="embed_positions"
+        )
+        self.embed_dropout = Dropout(dropout, dtype=full_precision(dtype), name="embed_dropout")
+        self.encoder_layers_list = []
+        self.encoder_layer_norm = None
         if is_encoder_decoder:
-            layers["encoder_layers"] = [
+            self.encoder_layers_list = [
                 TransformerEncoderBlock(
                     d_model,
                     encoder_attention_heads,
@@ -220,10 +156,33 @@ class PegasusBackbone(Backbone):
                 )
                 for i in range(encoder_layers)
             ]
-            layers["encoder_layer_norm"] = layer_norm("encoder_layer_norm")
-            encoder_states = _encode(layers, inputs["input_ids"], inputs["attention_mask"])
-            decoder_states = _decode(
-                layers,
+            self.encoder_layer_norm = layer_norm("encoder_layer_norm")
+        self.decoder_layers_list = [
+            TransformerDecoderBlock(
+                d_model,
+                decoder_attention_heads,
+                decoder_ffn_dim,
+                hidden_act=activation_function,
+                layer_norm_eps=layer_norm_eps,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                activation_dropout=activation_dropout,
+                normalize_first=True,
+                # PegasusForCausalLM checkpoints keep the cross-attention weights too.
+                use_cross_attention=True,
+                kernel_initializer=init,
+                dtype=dtype,
+                name=f"decoder_layer_{i}",
+            )
+            for i in range(decoder_layers)
+        ]
+        self.decoder_layer_norm = layer_norm("decoder_layer_norm")
+
+        names = ENCODER_DECODER_INPUTS if is_encoder_decoder else DECODER_INPUTS
+        inputs = {name: id_input(name) for name in names}
+        if is_encoder_decoder:
+            encoder_states = self.encoder_forward(inputs["input_ids"], inputs["attention_mask"])
+            decoder_states, _ = self.decoder_forward(
                 inputs["decoder_input_ids"],
                 inputs["decoder_attention_mask"],
                 encoder_states,
@@ -234,17 +193,9 @@ class PegasusBackbone(Backbone):
                 "encoder_last_hidden_state": encoder_states,
             }
         else:
-            outputs = {
-                "last_hidden_state": _decode(layers, inputs["input_ids"], inputs["attention_mask"])
-            }
+            decoder_states, _ = self.decoder_forward(inputs["input_ids"], inputs["attention_mask"])
+            outputs = {"last_hidden_state": decoder_states}
         super().__init__(inputs=inputs, outputs=outputs, input_order=names, dtype=dtype, **kwargs)
-        self._layers_by_role = layers
-        self.embed_tokens = layers["embed_tokens"]
-        self.embed_positions = layers["embed_positions"]
-        self.encoder_layers_list = layers["encoder_layers"]
-        self.encoder_layer_norm = layers["encoder_layer_norm"]
-        self.decoder_layers_list = layers["decoder_layers"]
-        self.decoder_layer_norm = layers["decoder_layer_norm"]
         self.vocab_size = vocab_size
         self.max_position_embeddings = max_position_embeddings
         self.encoder_layers = encoder_layers
@@ -261,7 +212,6 @@ class PegasusBackbone(Backbone):
         self.activation_dropout = activation_dropout
         self.init_std = init_std
         self.scale_embedding = scale_embedding
-        self.embed_scale = layers["scale"]
         self.pad_token_id = pad_token_id
         self.eos_token_id = eos_token_id
         self.decoder_start_token_id = decoder_start_token_id
@@ -296,6 +246,88 @@ class PegasusBackbone(Backbone):
         # The sinusoidal table has `max_position_embeddings` rows on each side.
         return {name: self.max_position_embeddings for name in ("input_ids", "decoder_input_ids")}
 
+    # --- the forward pass -----------------------------------------------------------------
+    def _embed(self, ids, start_index=0, training=None):
+        """Both stacks' input: scaled word embeddings plus the sinusoid rows from
+        `start_index`, then dropout."""
+        x = self.embed_tokens(ids)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        x = x + self.embed_positions(x, start_index=start_index)
+        return self.embed_dropout(x, training=training)
+
+    def encoder_forward(self, input_ids, attention_mask, training=None):
+        """The encoder stack: `[batch, src_len, d_model]` states of `input_ids`.
+
+        Args:
+            input_ids: `[batch, src_len]` token ids.
+            attention_mask: `[batch, src_len]` 0/1 padding mask.
+            training: whether dropout applies.
+        """
+        x = self._embed(input_ids, training=training)
+        for block in self.encoder_layers_list:
+            x = block(x, attention_mask=attention_mask, training=training)
+        return self.encoder_layer_norm(x)
+
+    def decoder_forward(
+        self,
+        input_ids,
+        attention_mask,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        cache=None,
+        cache_index=0,
+        training=None,
+    ):
+        """The decoder stack, for the functional graph and for cached decoding alike.
+
+        Args:
+            input_ids: `[batch, n]` decoder token ids, at positions `cache_index...`.
+            attention_mask: `[batch, key_len]` 0/1 mask of the visible self-attention keys:
+                of the `n` tokens without a cache; of every cache slot with one (future
+                slots are hidden by the causal mask).
+            encoder_hidden_states: optional `[batch, src_len, d_model]` encoder states for
+                the cross-attention (none: no cross-attention, unless `cache` holds its keys
+                and values).
+            encoder_attention_mask: `[batch, src_len]` padding mask of the encoder states.
+            cache: None, or the dict from `init_cache`: its self-attention caches are
+                written at `cache_index...` (consumed: on torch in place), and its
+                cross-attention keys/values and encoder mask replace the two arguments above.
+            cache_index: cache slot (and position) of the first of the `n` tokens.
+            training: whether dropout applies.
+
+        Returns:
+            `(hidden_states, cache)`: `[batch, n, d_model]` and the updated cache dict (None
+            without a cache).
+        """
+        y = self._embed(input_ids, start_index=cache_index, training=training)
+        cross = None
+        if cache is not None:
+            # Computed once by `init_cache`; absent for a decoder without encoder states.
+            cross = cache.get("cross")
+            encoder_attention_mask = cache.get("encoder_mask")
+        new_self = []
+        for i, block in enumerate(self.decoder_layers_list):
+            out = block(
+                y,
+                attention_mask=attention_mask,
+                encoder_hidden_states=encoder_hidden_states,
+                encoder_attention_mask=encoder_attention_mask,
+                cache=None if cache is None else cache["self"][i],
+                cache_index=cache_index,
+                cross_attention_cache=None if cross is None else cross[i],
+                training=training,
+            )
+            if cache is None:
+                y = out
+            else:  # with a cache the block also returns its updated self-attention cache
+                y, layer_cache = out
+                new_self.append(layer_cache)
+        if cache is not None:
+            cache = dict(cache)
+            cache["self"] = tuple(new_self)
+        return self.decoder_layer_norm(y), cache
+
     # --- the two halves ------------------------------------------------------------------
     def _check_encoder(self):
         if not self.is_encoder_decoder:
@@ -307,7 +339,7 @@ class PegasusBackbone(Backbone):
         input_ids = ops.convert_to_tensor(input_ids, "int32")
         if attention_mask is None:
             attention_mask = ops.ones_like(input_ids)
-        return _encode(self._layers_by_role, input_ids, attention_mask, training=training)
+        return self.encoder_forward(input_ids, attention_mask, training=training)
 
     def decode(
         self,
@@ -328,22 +360,22 @@ class PegasusBackbone(Backbone):
         if encoder_hidden_states is not None and encoder_attention_mask is None:
             shape = ops.shape(encoder_hidden_states)
             encoder_attention_mask = ops.ones((shape[0], shape[1]), dtype="int32")
-        return _decode(
-            self._layers_by_role,
+        hidden_states, _ = self.decoder_forward(
             ids,
             decoder_attention_mask,
             encoder_hidden_states,
             encoder_attention_mask,
             training=training,
         )
+        return hidden_states
 
     # --- cached decoding (keras_models.generation) ---------------------------------------
     def init_cache(
         self, batch_size, max_length, encoder_hidden_states=None, encoder_attention_mask=None
     ):
         """Decoder caches: zero self-attention caches (keys and values,
-        `[batch, heads, max_length, head_dim]` each) per layer and, given encoder states, their cross-attention keys/values (computed here,
-        once) and the encoder mask."""
+        `[batch, heads, max_length, head_dim]` each) per layer and, given encoder states, their
+        cross-attention keys/values (computed here, once) and the encoder mask."""
         cache = {
             "self": tuple(b.init_cache(batch_size, max_length) for b in self.decoder_layers_list)
         }
@@ -362,30 +394,7 @@ class PegasusBackbone(Backbone):
         """Runs `token_ids` (`[batch, n]`) at decoder positions `cache_index...`; returns
         `(hidden_states, cache)`. `padding_mask` (`[batch, max_length]`) marks the visible
         cache slots; future slots are hidden by the causal mask."""
-        layers = self._layers_by_role
-        y = _embed(
-            layers["embed_tokens"],
-            layers["embed_positions"],
-            layers["dropout"],
-            token_ids,
-            layers["scale"],
-            start_index=cache_index,
-        )
-        cross = cache.get("cross")
-        new_self = []
-        for i, block in enumerate(self.decoder_layers_list):
-            y, layer_cache = block(
-                y,
-                attention_mask=padding_mask,
-                encoder_attention_mask=cache.get("encoder_mask") if cross else None,
-                cache=cache["self"][i],
-                cache_index=cache_index,
-                cross_attention_cache=cross[i] if cross else None,
-            )
-            new_self.append(layer_cache)
-        cache = dict(cache)
-        cache["self"] = tuple(new_self)
-        return self.decoder_layer_norm(y), cache
+        return self.decoder_forward(token_ids, padding_mask, cache=cache, cache_index=cache_index)
 
     def get_config(self):
         config = super().get_config()
