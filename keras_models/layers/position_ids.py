@@ -40,6 +40,12 @@ def absolute_position_ids(input_ids, past_length=0):
 
 
 def mask_position_ids(attention_mask):
-    """OPT's rule: `cumsum(mask) * mask - 1`, so real tokens count from 0 and padding is -1."""
+    """OPT's rule: `cumsum(mask) * mask - 1`, so real tokens count from 0 and padding is -1.
+
+    Examples:
+    >>> import numpy as np
+    >>> np.asarray(mask_position_ids(np.array([[0, 0, 1, 1, 1]], "int32"))).tolist()
+    [[-1, -1, 0, 1, 2]]
+    """
     mask = ops.cast(attention_mask, "int32")
     return ops.cumsum(mask, axis=-1) * mask - 1

@@ -14,24 +14,13 @@ from keras import ops
 
 from keras_models.layers.decoder_block import TransformerDecoderBlock
 from keras_models.layers.embeddings import ReversibleEmbedding
+from keras_models.layers.position_ids import mask_position_ids
 from keras_models.layers.precision import full_precision
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
 
 #: OPT's learned position table is shifted by 2 rows (a fairseq legacy).
 POSITION_OFFSET = 2
-
-
-def opt_position_ids(attention_mask):
-    """OPT's positions from a 0/1 mask: real tokens count from 0, padding gets -1.
-
-    Examples:
-    >>> import numpy as np
-    >>> opt_position_ids(np.array([[0, 0, 1, 1, 1]], "int32")).tolist()
-    [[-1, -1, 0, 1, 2]]
-    """
-    mask = ops.cast(attention_mask, "int32")
-    return ops.cumsum(mask, axis=-1) * mask - 1
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -196,7 +185,7 @@ class OPTBackbone(Backbone):
         if "attention_mask" not in inputs:
             inputs["attention_mask"] = ops.ones_like(inputs["input_ids"])
         if "position_ids" not in inputs:
-            inputs["position_ids"] = opt_position_ids(inputs["attention_mask"])
+            inputs["position_ids"] = mask_position_ids(inputs["attention_mask"])
         return inputs
 
     #: Positions count the real tokens only (left padding does not use positions).
