@@ -8,12 +8,15 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_models"
 
+ROOT = "keras_models"  # the package's `__init__` alone, not a prefix of every module
+
 #: Module prefixes of each layer, top (imported by all below) first; the longest prefix wins.
 LAYERS = (
     (
         "keras_models.arguments",
         "keras_models.layers",
         "keras_models.optimizers",
+        "keras_models.torch_fast_paths",
         "keras_models.tasks.losses",
         "keras_models.generation.samplers",
         "keras_models.datasets",
@@ -27,7 +30,7 @@ LAYERS = (
         for p in (PACKAGE / "models").iterdir()
         if (p / "__init__.py").exists()
     ),
-    ("keras_models.loading", "keras_models.cli", "keras_models.demo", "keras_models"),
+    ("keras_models.loading", "keras_models.cli", "keras_models.demo", ROOT),
 )
 
 #: The one edge against the order: `from_preset` of the model bases calls the loader lazily.
@@ -68,7 +71,8 @@ def import_graph():
                 if node.level:
                     parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join(parent + ([node.module] if node.module else []))
-                names = [f"{base}.{alias.name}" for alias in node.names] + [base]
+                # `from package import module` imports the module; anything else, the base.
+                names = [f"{base}.{alias.name}" for alias in node.names]
                 names = [n for n in names if n in modules] or [base]
             else:
                 continue
@@ -82,7 +86,8 @@ def layer_of(module):
     best, rank = -1, None
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+            inside = module.startswith(prefix + ".") and prefix != ROOT
+            if (module == prefix or inside) and len(prefix) > best:
                 best, rank = len(prefix), index
     return rank
 
@@ -148,3 +153,4 @@ def test_the_checks_see_cycles_and_upward_imports():
     assert layer_of("keras_models.presets.weights") < layer_of("keras_models.tokenizers.base")
     assert layer_of("keras_models.models.roberta.tasks") > layer_of("keras_models.tasks.common")
     assert layer_of("keras_models.models.task") < layer_of("keras_models.tasks.common")
+    assert layer_of("keras_models.unplaced_module") is None
