@@ -110,14 +110,15 @@ def run_parity_test(model, hf, x, y, outputs, atol=ATOL, **evaluate_kwargs):
     return ours, theirs
 
 
-def run_backbone_test(spec, checkpoints, x, **overrides):
+def run_backbone_test(spec, checkpoints, x, mask=None, **overrides):
     """The backbone loaded from the base model's checkpoint gives transformers' hidden states
-    (on unpadded positions) and pooled output, if it has a pooler. Returns the backbone, the
-    transformers model and both outputs."""
+    (where `mask`, by default the attention mask, is 1) and pooled output, if it has a pooler.
+    Returns the backbone, the transformers model and both outputs."""
     directory, hf = checkpoints("Model", **overrides)
     model = spec.backbone_cls.from_preset(directory)
     ours, theirs = model(x), hf_outputs(hf, x)
-    assert_close(ours["last_hidden_state"], theirs.last_hidden_state, x["attention_mask"])
+    mask = x["attention_mask"] if mask is None else mask
+    assert_close(ours["last_hidden_state"], theirs.last_hidden_state, mask)
     if "pooler_output" in ours:
         assert_close(ours["pooler_output"], theirs.pooler_output)
     return types.SimpleNamespace(model=model, hf=hf, ours=ours, theirs=theirs)
