@@ -94,18 +94,24 @@ def token_labels(x, width, seed=2):
     return labels
 
 
-def run_parity_test(model, hf, x, y, outputs, atol=ATOL, **evaluate_kwargs):
+def run_parity_test(model, hf, x, y, outputs, compiled=False, atol=ATOL):
     """Our outputs and our `evaluate` loss (labels `y`: an array, or a dict of transformers'
     label arguments) equal transformers'. `outputs` maps each compared output to the mask of its
-    positions (None: all). Returns (ours, theirs)."""
+    positions (None: all). Returns (ours, theirs).
+
+    `evaluate` runs eagerly unless `compiled`: a compiled step per model costs more than the
+    rest of a parity test on JAX and TensorFlow, and the numbers are the same. Each loss is
+    shared by every family (keras_models/tasks/), and each still runs compiled somewhere: the
+    `fit` tests of tests/test_mixed_precision.py (one head of each kind per family), and the
+    parity cases that pass `compiled=True` (multiple choice, problem types, next sentence)."""
     labels = y if isinstance(y, dict) else {"labels": y}
     theirs = hf_outputs(hf, x, **labels)
     ours = model(x)
     for name, mask in outputs.items():
         assert_close(ours[name], getattr(theirs, name), mask)
-    model.compile()
+    model.compile(run_eagerly=not compiled)
     rows = np.asarray(x["input_ids"]).shape[0]
-    loss = model.evaluate(x, y, verbose=0, batch_size=rows, **evaluate_kwargs)
+    loss = model.evaluate(x, y, verbose=0, batch_size=rows)
     np.testing.assert_allclose(loss, float(theirs.loss), atol=atol)
     return ours, theirs
 
@@ -138,13 +144,14 @@ def head_labels(spec, head, x):
     return {"labels": token_labels(x, width)}, {"logits": mask}
 
 
-def run_task_test(spec, checkpoints, head, x, **overrides):
+def run_task_test(spec, checkpoints, head, x, compiled=False, **overrides):
     """The task `head` loaded from its transformers checkpoint gives transformers' outputs and
-    loss. Returns the model, the transformers model, both outputs and the labels."""
+    loss (`compiled`: see `run_parity_test`). Returns the model, the transformers model, both
+    outputs and the labels."""
     directory, hf = checkpoints(head, **overrides)
     model = getattr(keras_models, spec.task(head)).from_preset(directory)
     labels, outputs = head_labels(spec, head, x)
-    ours, theirs = run_parity_test(model, hf, x, labels, outputs)
+    ours, theirs = run_parity_test(model, hf, x, labels, outputs, compiled)
     if "LM" in head or head == "TokenClassification":
         # The head really has the width the labels were drawn from.
         assert np_out(theirs.logits).shape[-1] == (spec.vocab if "LM" in head else 3)
@@ -153,15 +160,17 @@ def run_task_test(spec, checkpoints, head, x, **overrides):
     )
 
 
-def run_multiple_choice_test(spec, checkpoints, x, **overrides):
+def run_multiple_choice_test(spec, checkpoints, x, compiled=False, **overrides):
     """Multiple choice (`x`: `[2, rows, seq]`) gives transformers' logits and loss."""
     directory, hf = checkpoints("MultipleChoice", **overrides)
     model = getattr(keras_models, spec.task("MultipleChoice")).from_preset(directory)
-    run_parity_test(model, hf, x, np.array([2, 0]), {"logits": None})
+    run_parity_test(model, hf, x, np.array([2, 0]), {"logits": None}, compiled)
     return types.SimpleNamespace(model=model, hf=hf)
 
 
-def run_problem_type_test(spec, directory, x, problem_type, num_labels, **overrides):
+def run_problem_type_test(
+    spec, directory, x, problem_type, num_labels, compiled=False, **overrides
+):
     """Sequence classification with `problem_type` in the config gives transformers' logits and
     loss."""
     import transformers
@@ -178,4 +187,4 @@ def run_problem_type_test(spec, directory, x, problem_type, num_labels, **overri
         labels = (rng.random((3, num_labels)) > 0.5).astype("float32")
     model = getattr(keras_models, spec.task("SequenceClassification")).from_preset(directory)
     assert model.problem_type == problem_type
-    run_parity_test(model, hf, x, labels, {"logits": None})
+    run_parity_test(model, hf, x, labels, {"logits": None}, compiled)

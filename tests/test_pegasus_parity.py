@@ -141,7 +141,8 @@ def test_conditional_generation_parity_loss_encode_decode(seq2seq):
     enc = {"input_ids": x["input_ids"], "attention_mask": x["attention_mask"]}
     theirs = hf_outputs(hf, enc, labels=labels)
     assert_close(model({**enc, "labels": labels})["logits"], theirs.logits)
-    model.compile()
+    # Eager: the seq2seq loss runs compiled in tests/test_mixed_precision.py's `fit`.
+    model.compile(run_eagerly=True)
     loss = model.evaluate(enc, labels, verbose=0, batch_size=3)
     np.testing.assert_allclose(loss, float(theirs.loss), atol=1e-5)
     loss = model.evaluate({**enc, "labels": labels}, verbose=0, batch_size=3)

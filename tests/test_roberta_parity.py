@@ -34,7 +34,8 @@ def test_head_parity_and_loss(checkpoints, head, overrides):
 
 def test_multiple_choice_parity(checkpoints):
     x = choices(encoder_batch(SPEC, rng=np.random.default_rng(3)))
-    run_multiple_choice_test(SPEC, checkpoints, x)
+    # Compiled: the one compiled multiple-choice loss of the suite.
+    run_multiple_choice_test(SPEC, checkpoints, x, compiled=True)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,9 @@ def test_multiple_choice_parity(checkpoints):
     ],
 )
 def test_sequence_classification_problem_types(tmp_path, problem_type, num_labels):
-    run_problem_type_test(SPEC, tmp_path, encoder_batch(SPEC), problem_type, num_labels)
+    # Compiled: each problem type's loss, once in the suite.
+    x = encoder_batch(SPEC)
+    run_problem_type_test(SPEC, tmp_path, x, problem_type, num_labels, compiled=True)
 
 
 def test_inferred_problem_type_matches_transformers(checkpoints):

@@ -165,8 +165,10 @@ def test_pretraining_parity_and_losses(checkpoints, concat_input):
     theirs = hf_outputs(hf, x, **labels)
     ours = model(x)
     assert_close(ours["logits"], theirs.logits, x["attention_mask"])
-    model.compile()
-    # Each form of the data below retraces the compiled step, so the two settings share them.
+    # Eager: each form of the data below would retrace a compiled step; the loss runs compiled
+    # in test_pretraining_fit_updates_through_contrastive_passes.
+    model.compile(run_eagerly=True)
+    # The two settings share the forms of the data.
     # The cosine similarities are scaled by 100, so the float32 round-off is relative.
     close = dict(rtol=1e-5, atol=1e-5)
     if concat_input:  # MLM + contrastive, labels as `y` (a dict)
