@@ -165,6 +165,15 @@ CASES = {
 }
 
 
+# DataParallel replicates every variable and splits the batch: no layout of the family's own is
+# involved, so the step runs for the encoder-decoder and for the family with the most inputs (and
+# OPT's workflow below fits under it); ModelParallel runs for every family.
+DATA_PARALLEL_CASES = ("pegasus", "roc_bert")
+for _name, _case in CASES.items():
+    _case["plans"] = ["model_parallel"] + (
+        ["data_parallel"] if _name in DATA_PARALLEL_CASES else []
+    )
+
 # Tasks loaded from transformers checkpoints (dropout off, so fit is deterministic).
 OPT_HF = dict(
     vocab_size=48,
@@ -290,13 +299,14 @@ def results(tmp_path_factory):
 @pytest.mark.parametrize("family", sorted(CASES))
 def test_data_and_model_parallel_step_matches_single_device(results, family):
     result = results["steps"][family]
-    for plan in ("data_parallel", "model_parallel"):
+    for plan in CASES[family]["plans"]:
         assert abs(result[plan]["loss"] - result["single"]) < 1e-5, result
         assert result[plan]["max_weight_diff"] < 1e-5, result
     sharded = result["model_parallel"]["sharded"]
     for path in CASES[family]["expect_sharded"]:
         assert path in sharded, sharded
-    assert not result["data_parallel"]["sharded"]
+    if family in DATA_PARALLEL_CASES:
+        assert not result["data_parallel"]["sharded"]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="runs once, from the jax process")

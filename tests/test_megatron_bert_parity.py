@@ -6,73 +6,36 @@ import pytest
 import transformers
 
 import keras_models
-from tests.helpers import assert_close, hf_outputs, np_out, random_ids, save_hf
+from tests.families import FAMILIES
+from tests.harness import (
+    ODD_SIZES,
+    checkpoint_fixture,
+    choices,
+    encoder_batch,
+    left_padded_batch,
+    run_backbone_test,
+    run_multiple_choice_test,
+    run_problem_type_test,
+    run_task_test,
+    token_labels,
+)
+from tests.helpers import assert_close, hf_outputs, np_out, save_hf
 
-PAD = 0
-VOCAB = 99
-
-
-def tiny_config(**overrides):
-    config = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        type_vocab_size=2,
-        pad_token_id=PAD,
-        num_labels=3,
-    )
-    config.update(overrides)
-    return transformers.MegatronBertConfig(**config)
+SPEC = FAMILIES["megatron_bert"]
+VOCAB = SPEC.vocab
+checkpoints = checkpoint_fixture(SPEC)
 
 
-def batch(seq=7, rows=3, rng=None):
-    rng = rng or np.random.default_rng(1)
-    ids = random_ids(rng, (rows, seq), 1, VOCAB, avoid=(PAD,))
-    mask = np.ones_like(ids)
-    ids[1, 5:] = PAD  # right padding
-    mask[1, 5:] = 0
-    ids[2, 3:] = PAD
-    mask[2, 3:] = 0
-    types = np.zeros_like(ids)
-    types[0, 4:] = 1
-    types[1, 2:5] = 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-
-
-def token_labels(x, high, seed=2):
-    labels = np.random.default_rng(seed).integers(0, high, size=x["input_ids"].shape)
-    labels[x["attention_mask"] == 0] = -100
-    labels[0, 1] = -100
-    return labels
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    made = {}
-
-    def get(name, **overrides):
-        key = (name, tuple(sorted(overrides.items())))
-        if key not in made:
-            directory = tmp_path_factory.mktemp(name)
-            model = save_hf(getattr(transformers, name), tiny_config(**overrides), directory)
-            made[key] = (str(directory), model)
-        return made[key]
-
-    return get
+def batch(rng=None):
+    return encoder_batch(SPEC, rng=rng)
 
 
 def test_backbone_parity_and_input_forms(checkpoints):
-    directory, hf = checkpoints("MegatronBertModel")
-    model = keras_models.MegatronBertBackbone.from_preset(directory)
-    assert model.embeddings.layer_norm is None and model.final_norm is not None
     x = batch()
-    ours = model(x)
-    theirs = hf_outputs(hf, x)
-    assert_close(ours["last_hidden_state"], theirs.last_hidden_state, x["attention_mask"])
-    assert_close(ours["pooler_output"], theirs.pooler_output)
+    run = run_backbone_test(SPEC, checkpoints, x)
+    model, hf = run.model, run.hf
+    assert model.embeddings.layer_norm is None and model.final_norm is not None
+    assert "pooler_output" in run.ours
     # A list in the documented order, and a bare tensor (all defaults: mask of ones, token
     # types of zeros, absolute positions), against transformers with the same defaults.
     ids, mask = x["input_ids"], x["attention_mask"]
@@ -97,46 +60,16 @@ def test_backbone_parity_and_input_forms(checkpoints):
         model({"input_ids": ids, "token_type_ids": ids.astype("float32")})
 
 
-HEADS = [
-    ("MegatronBertForQuestionAnswering", {"num_labels": 2}),
-    ("MegatronBertForTokenClassification", {}),
-    ("MegatronBertForSequenceClassification", {}),
-    ("MegatronBertForMaskedLM", {}),
-    ("MegatronBertForCausalLM", {"is_decoder": True}),
-    ("MegatronBertForNextSentencePrediction", {}),
-]
-
-
-@pytest.mark.parametrize("name,overrides", HEADS, ids=[h[0] for h in HEADS])
-def test_head_parity_and_loss(checkpoints, name, overrides):
-    directory, hf = checkpoints(name, **overrides)
-    x = batch()
-    model = getattr(keras_models, name).from_preset(directory)
-    ours = model(x)
-    if name.endswith("QuestionAnswering"):
-        # Row 2's end position is out of range: ignored, as in transformers.
-        labels = {"start_positions": np.array([1, 2, 0]), "end_positions": np.array([3, 4, 40])}
-        theirs = hf_outputs(hf, x, **labels)
-        assert_close(ours["start_logits"], theirs.start_logits, x["attention_mask"])
-        assert_close(ours["end_logits"], theirs.end_logits, x["attention_mask"])
-    elif name.endswith(("SequenceClassification", "NextSentencePrediction")):
-        labels = {"labels": np.array([0, 2, 1]) if "Sequence" in name else np.array([1, 0, 1])}
-        theirs = hf_outputs(hf, x, **labels)
-        assert_close(ours["logits"], theirs.logits)
-    else:
-        width = VOCAB if "LM" in name else 3
-        labels = {"labels": token_labels(x, width)}
-        theirs = hf_outputs(hf, x, **labels)
-        assert_close(ours["logits"], theirs.logits, x["attention_mask"])
-        assert np_out(theirs.logits).shape[-1] == width
-    model.compile()
-    loss = model.evaluate(x, labels, verbose=0, batch_size=3)
-    np.testing.assert_allclose(loss, float(theirs.loss), atol=1e-5)
+@pytest.mark.parametrize("head,overrides", SPEC.heads, ids=[h[0] for h in SPEC.heads])
+def test_head_parity_and_loss(checkpoints, head, overrides):
+    # Compiled for next sentence prediction: that loss, once in the suite.
+    compiled = head == "NextSentencePrediction"
+    run_task_test(SPEC, checkpoints, head, batch(), compiled, **overrides)
 
 
 def test_causal_lm_is_causal(checkpoints):
     # With is_decoder the first positions must not see later tokens.
-    directory, _ = checkpoints("MegatronBertForCausalLM", is_decoder=True)
+    directory, _ = checkpoints("CausalLM", is_decoder=True)
     model = keras_models.MegatronBertForCausalLM.from_preset(directory)
     x = batch()
     changed = {**x, "input_ids": x["input_ids"].copy()}
@@ -147,7 +80,7 @@ def test_causal_lm_is_causal(checkpoints):
 
 
 def test_pretraining_parity_and_loss(checkpoints):
-    directory, hf = checkpoints("MegatronBertForPreTraining")
+    directory, hf = checkpoints("PreTraining")
     x = batch()
     model = keras_models.MegatronBertForPreTraining.from_preset(directory)
     assert model.backbone.pooler is not None
@@ -174,7 +107,7 @@ def test_pretraining_parity_and_loss(checkpoints):
 
 
 def test_pretraining_fit_lowers_loss(checkpoints):
-    directory, _ = checkpoints("MegatronBertForPreTraining")
+    directory, _ = checkpoints("PreTraining")
     model = keras_models.MegatronBertForPreTraining.from_preset(directory)
     x = batch()
     y = {"labels": token_labels(x, VOCAB, seed=4), "next_sentence_label": np.array([0, 1, 1])}
@@ -186,20 +119,12 @@ def test_pretraining_fit_lowers_loss(checkpoints):
 
 
 def test_multiple_choice_parity(checkpoints):
-    directory, hf = checkpoints("MegatronBertForMultipleChoice")
-    rng = np.random.default_rng(3)
-    x = {k: np.stack([v, v[::-1]]) for k, v in batch(rng=rng).items()}  # [2, 3, 7]
-    model = keras_models.MegatronBertForMultipleChoice.from_preset(directory)
-    labels = np.array([2, 0])
-    theirs = hf_outputs(hf, x, labels=labels)
-    assert_close(model(x)["logits"], theirs.logits)
-    model.compile()
-    loss = model.evaluate(x, labels, verbose=0, batch_size=2)
-    np.testing.assert_allclose(loss, float(theirs.loss), atol=1e-5)
+    x = choices(batch(rng=np.random.default_rng(3)))
+    run_multiple_choice_test(SPEC, checkpoints, x)
 
 
 def test_generic_tasks_resolve_and_heads_transfer(checkpoints):
-    directory, hf = checkpoints("MegatronBertForPreTraining")
+    directory, hf = checkpoints("PreTraining")
     x = batch()
     theirs = hf_outputs(hf, x)
     # The generic classes load the family subclass.
@@ -221,38 +146,15 @@ def test_generic_tasks_resolve_and_heads_transfer(checkpoints):
     [("regression", 1), ("multi_label_classification", 3)],
 )
 def test_sequence_classification_problem_types(tmp_path, problem_type, num_labels):
-    config = tiny_config(num_labels=num_labels, problem_type=problem_type)
-    hf = save_hf(transformers.MegatronBertForSequenceClassification, config, tmp_path)
-    x = batch()
-    rng = np.random.default_rng(4)
-    if problem_type == "regression":
-        labels = rng.normal(size=(3,)).astype("float32")
-    else:
-        labels = (rng.random((3, num_labels)) > 0.5).astype("float32")
-    theirs = hf_outputs(hf, x, labels=labels)
-    model = keras_models.MegatronBertForSequenceClassification.from_preset(tmp_path)
-    assert model.problem_type == problem_type
-    assert_close(model(x)["logits"], theirs.logits)
-    model.compile()
-    np.testing.assert_allclose(
-        model.evaluate(x, labels, verbose=0, batch_size=3), float(theirs.loss), atol=1e-5
-    )
+    run_problem_type_test(SPEC, tmp_path, batch(), problem_type, num_labels)
 
 
 def test_odd_sizes_and_left_padding(tmp_path):
-    config = tiny_config(
-        hidden_size=24, num_attention_heads=3, intermediate_size=19, num_hidden_layers=3
-    )
-    hf = save_hf(transformers.MegatronBertModel, config, tmp_path)
-    rng = np.random.default_rng(5)
-    ids = random_ids(rng, (2, 11), 1, VOCAB, avoid=(PAD,))
-    mask = np.ones_like(ids)
-    ids[0, :4] = PAD
-    mask[0, :4] = 0
-    x = {"input_ids": ids, "attention_mask": mask}
+    hf = save_hf(transformers.MegatronBertModel, SPEC.config(**ODD_SIZES), tmp_path)
+    x = left_padded_batch(SPEC)
     ours = keras_models.MegatronBertBackbone.from_preset(tmp_path)(x)
     theirs = hf_outputs(hf, x)
-    assert_close(ours["last_hidden_state"], theirs.last_hidden_state, mask)
+    assert_close(ours["last_hidden_state"], theirs.last_hidden_state, x["attention_mask"])
     assert_close(ours["pooler_output"][1:], np_out(theirs.pooler_output)[1:])
 
 
@@ -268,7 +170,7 @@ def test_next_sentence_head_layer_alone():
 
 
 def test_pretraining_saving_functional_use_and_bfloat16(checkpoints, tmp_path):
-    directory, _ = checkpoints("MegatronBertForPreTraining")
+    directory, _ = checkpoints("PreTraining")
     model = keras_models.MegatronBertForPreTraining.from_preset(directory)
     x = batch()
     expected = {k: keras.ops.convert_to_numpy(v) for k, v in model(x).items()}

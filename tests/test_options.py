@@ -26,13 +26,8 @@ PUBLIC = [
     if isinstance(getattr(keras_models, name), type)
     and issubclass(getattr(keras_models, name), (InputNormalizingModel, Tokenizer, Preprocessor))
 ]
-PREFIX = {
-    "megatron_bert": "MegatronBert",
-    "opt": "OPT",
-    "roc_bert": "RoCBert",
-    "roberta": "Roberta",
-    "roformer": "RoFormer",
-}
+#: The encoder-only families' class prefixes.
+PREFIX = {name: spec.prefix for name, spec in FAMILIES.items() if name != "pegasus"}
 #: One task class per family, loaded from the family's embedded preset.
 #: Reading configs and routing arguments is backend-independent: checked once, on torch (the
 #: fastest backend here); what computes is checked on every backend.
@@ -67,7 +62,7 @@ def test_unknown_argument_names_the_closest_one():
 
 def test_keras_arguments_still_work():
     backbone = keras_models.RobertaBackbone(
-        **FAMILIES["roberta"][4], name="encoder", dtype="bfloat16", trainable=False
+        **FAMILIES["roberta"].tiny, name="encoder", dtype="bfloat16", trainable=False
     )
     assert (backbone.name, backbone.dtype_policy.name, backbone.trainable) == (
         "encoder",
@@ -82,7 +77,7 @@ def test_keras_arguments_still_work():
 
 @pytest.mark.parametrize("family", sorted(EMBEDDED_TASKS))
 def test_unknown_from_preset_override_is_refused(family):
-    backbone_cls = getattr(keras_models, FAMILIES[family][5])
+    backbone_cls = getattr(keras_models, FAMILIES[family].backbone)
     task_cls = getattr(keras_models, EMBEDDED_TASKS[family])
     tokenizer_cls = get_family(backbone_cls.model_type).tokenizer
     for cls in (backbone_cls, task_cls, tokenizer_cls):
@@ -128,7 +123,7 @@ def test_every_transformers_config_field_is_accounted_for(model_type):
 @pytest.fixture(scope="module")
 def roberta_checkpoint(tmp_path_factory):
     directory = tmp_path_factory.mktemp("roberta")
-    config = transformers.RobertaConfig(**FAMILIES["roberta"][4])
+    config = transformers.RobertaConfig(**FAMILIES["roberta"].tiny)
     save_hf(transformers.RobertaForMaskedLM, config, directory)
     return str(directory)
 
@@ -180,7 +175,7 @@ def test_tie_word_embeddings_matters_only_to_lm_heads(roberta_checkpoint, tmp_pa
 
 @config_reading
 def test_layerdrop_is_refused(tmp_path):
-    config = transformers.OPTConfig(**FAMILIES["opt"][4], layerdrop=0.1)
+    config = transformers.OPTConfig(**FAMILIES["opt"].tiny, layerdrop=0.1)
     save_hf(transformers.OPTModel, config, tmp_path)
     with pytest.raises(ValueError, match="`layerdrop=0.1`.*LayerDrop"):
         keras_models.OPTBackbone.from_preset(str(tmp_path))
@@ -192,7 +187,7 @@ def test_unknown_activation_names_the_field(roberta_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="`hidden_act in .*config.json` 'swishy'"):
         keras_models.RobertaBackbone.from_preset(directory)
     with pytest.raises(ValueError, match="`activation_function` 'swishy'"):
-        keras_models.OPTBackbone(**FAMILIES["opt"][4], activation_function="swishy")
+        keras_models.OPTBackbone(**FAMILIES["opt"].tiny, activation_function="swishy")
 
 
 @config_reading
@@ -273,10 +268,10 @@ def test_num_labels_and_problem_type_match_transformers(
     """From config.json and as overrides, `num_labels` and `problem_type` give transformers'
     head and loss (token classification and multiple choice ignore `problem_type` there)."""
     name = f"{PREFIX[family]}For{head}"
-    kwargs = dict(FAMILIES[family][4], num_labels=num_labels, problem_type=problem_type)
+    kwargs = dict(FAMILIES[family].tiny, num_labels=num_labels, problem_type=problem_type)
     hf = save_hf(
         getattr(transformers, name),
-        getattr(transformers, FAMILIES[family][3])(**kwargs),
+        getattr(transformers, FAMILIES[family].hf_config)(**kwargs),
         tmp_path / "hf",
     )
     stripped = edited_copy(
@@ -302,7 +297,7 @@ def test_num_labels_and_problem_type_match_transformers(
 @config_reading
 def test_id2label_from_config_and_overrides(tmp_path):
     names = {0: "NEG", 1: "NEU", 2: "POS"}
-    config = transformers.RobertaConfig(**FAMILIES["roberta"][4], id2label=names)
+    config = transformers.RobertaConfig(**FAMILIES["roberta"].tiny, id2label=names)
     save_hf(transformers.RobertaForSequenceClassification, config, tmp_path)
     model = keras_models.RobertaForSequenceClassification.from_preset(str(tmp_path))
     logits = keras.ops.convert_to_numpy(model.predict(_inputs("roberta"), verbose=0)["logits"])
@@ -353,7 +348,7 @@ def test_model_config_is_a_read_only_transformers_view():
 
 # --- MegatronBERT's add_binary_head ----------------------------------------------------------
 def test_pretraining_without_binary_head(tmp_path):
-    config = transformers.MegatronBertConfig(**FAMILIES["megatron_bert"][4])
+    config = transformers.MegatronBertConfig(**FAMILIES["megatron_bert"].tiny)
     hf = save_hf(transformers.MegatronBertForPreTraining, config, tmp_path)
     with pytest.warns(UserWarning, match="seq_relationship"):  # NSP weights left unused
         model = keras_models.MegatronBertForPreTraining.from_preset(
@@ -395,11 +390,11 @@ if keras.backend.backend() != "torch":
 
 @pytest.mark.parametrize("family,activation", ACTIVATION_CASES)
 def test_activations_match_transformers(tmp_path, family, activation):
-    kwargs = dict(FAMILIES[family][4], hidden_act=activation)
-    hf_cls = getattr(transformers, FAMILIES[family][2])
-    hf = save_hf(hf_cls, getattr(transformers, FAMILIES[family][3])(**kwargs), tmp_path)
+    kwargs = dict(FAMILIES[family].tiny, hidden_act=activation)
+    hf_cls = getattr(transformers, FAMILIES[family].hf_model)
+    hf = save_hf(hf_cls, getattr(transformers, FAMILIES[family].hf_config)(**kwargs), tmp_path)
     x = _inputs(family)
-    ours = getattr(keras_models, FAMILIES[family][5]).from_preset(str(tmp_path))(x)
+    ours = getattr(keras_models, FAMILIES[family].backbone).from_preset(str(tmp_path))(x)
     assert_close(
         ours["last_hidden_state"], hf_outputs(hf, x).last_hidden_state, x["attention_mask"]
     )
@@ -407,7 +402,7 @@ def test_activations_match_transformers(tmp_path, family, activation):
 
 @config_reading
 def test_saved_tasks_round_trip_their_label_fields(tmp_path):
-    backbone = keras_models.RobertaBackbone(**FAMILIES["roberta"][4], add_pooling_layer=False)
+    backbone = keras_models.RobertaBackbone(**FAMILIES["roberta"].tiny, add_pooling_layer=False)
     model = keras_models.RobertaForTokenClassification(
         backbone, id2label={0: "O", 1: "B", 2: "I"}, problem_type="single_label_classification"
     )

@@ -12,42 +12,26 @@ import transformers
 
 import keras_models
 from keras_models.layers.sinusoidal_embedding import sinusoidal_table
+from tests.families import FAMILIES
+from tests.harness import checkpoint_fixture, run_backbone_test, run_parity_test
 from tests.helpers import assert_close, hf_outputs, random_ids, save_hf
 
-PAD, EOS = 0, 1
+SPEC = FAMILIES["pegasus"]
+PAD, EOS = SPEC.pad, 1
 NEW_TOKENS = 6
-
-
-def tiny_config(**overrides):
-    # scale_embedding and relu as the released google/pegasus-* checkpoints.
-    config = dict(
-        vocab_size=99,
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=37,
-        decoder_ffn_dim=37,
-        max_position_embeddings=64,
-        scale_embedding=True,
-        activation_function="relu",
-    )
-    config.update(overrides)
-    return transformers.PegasusConfig(**config)
 
 
 def batch(rng=None):
     """Encoder: row 0 full, rows 1 and 2 right padded. Decoder: start token first, row 1
     right padded."""
     rng = rng or np.random.default_rng(1)
-    ids = random_ids(rng, (3, 7), 2, 99, avoid=(PAD, EOS))
+    ids = random_ids(rng, (3, 7), SPEC.first_id, SPEC.vocab, avoid=(PAD, EOS))
     mask = np.ones_like(ids)
     for row, length in ((0, 7), (1, 5), (2, 3)):
         ids[row, length - 1] = EOS
         ids[row, length:] = PAD
         mask[row, length:] = 0
-    dec = random_ids(rng, (3, 5), 2, 99, avoid=(PAD, EOS))
+    dec = random_ids(rng, (3, 5), SPEC.first_id, SPEC.vocab, avoid=(PAD, EOS))
     dec[:, 0] = PAD  # decoder_start_token_id
     dec_mask = np.ones_like(dec)
     dec_mask[1, 4:] = 0
@@ -63,28 +47,20 @@ def _numpy(x):
     return np.asarray(keras.ops.convert_to_numpy(x))
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    made = {}
+def _bias_values(model, directory):
+    if hasattr(model, "final_logits_bias"):
+        # A buffer, so save_hf leaves it at zero: give it values to port.
+        with torch.no_grad():
+            model.final_logits_bias.normal_(0.0, 0.5)
+        model.save_pretrained(directory)
 
-    def get(name):
-        if name not in made:
-            directory = tmp_path_factory.mktemp(name)
-            model = save_hf(getattr(transformers, name), tiny_config(), directory, seed=3)
-            if hasattr(model, "final_logits_bias"):
-                # A buffer, so save_hf leaves it at zero: give it values to port.
-                with torch.no_grad():
-                    model.final_logits_bias.normal_(0.0, 0.5)
-                model.save_pretrained(directory)
-            made[name] = (str(directory), model)
-        return made[name]
 
-    return get
+checkpoints = checkpoint_fixture(SPEC, seed=3, after_save=_bias_values)
 
 
 @pytest.fixture(scope="module")
 def seq2seq(checkpoints):
-    directory, hf = checkpoints("PegasusForConditionalGeneration")
+    directory, hf = checkpoints("ConditionalGeneration")
     return keras_models.PegasusForConditionalGeneration.from_preset(directory), hf
 
 
@@ -93,7 +69,7 @@ def generator(tmp_path_factory):
     """A seq2seq checkpoint with larger random weights: tiny models with small weights repeat
     one token, which would make generation tests weak."""
     directory = tmp_path_factory.mktemp("pegasus_generator")
-    hf = save_hf(transformers.PegasusForConditionalGeneration, tiny_config(), directory, seed=3)
+    hf = save_hf(transformers.PegasusForConditionalGeneration, SPEC.config(), directory, seed=3)
     with torch.no_grad():
         for name, param in hf.named_parameters():
             if "embed_positions" not in name:
@@ -105,14 +81,13 @@ def generator(tmp_path_factory):
 
 
 def test_backbone_parity_and_positions(checkpoints, tmp_path):
-    directory, hf = checkpoints("PegasusModel")
     x = batch()
-    model = keras_models.PegasusBackbone.from_preset(directory)
-    theirs = hf_outputs(hf, x)
-    ours = model(x)
-    assert_close(ours["last_hidden_state"], theirs.last_hidden_state, x["decoder_attention_mask"])
+    run = run_backbone_test(SPEC, checkpoints, x, mask=x["decoder_attention_mask"])
+    model, hf, directory = run.model, run.hf, checkpoints("Model")[0]
     assert_close(
-        ours["encoder_last_hidden_state"], theirs.encoder_last_hidden_state, x["attention_mask"]
+        run.ours["encoder_last_hidden_state"],
+        run.theirs.encoder_last_hidden_state,
+        x["attention_mask"],
     )
     # A list in the HF order; the default decoder mask is all ones (causal only).
     listed = model([x["input_ids"], x["attention_mask"], x["decoder_input_ids"]])
@@ -166,7 +141,8 @@ def test_conditional_generation_parity_loss_encode_decode(seq2seq):
     enc = {"input_ids": x["input_ids"], "attention_mask": x["attention_mask"]}
     theirs = hf_outputs(hf, enc, labels=labels)
     assert_close(model({**enc, "labels": labels})["logits"], theirs.logits)
-    model.compile()
+    # Eager: the seq2seq loss runs compiled in tests/test_mixed_precision.py's `fit`.
+    model.compile(run_eagerly=True)
     loss = model.evaluate(enc, labels, verbose=0, batch_size=3)
     np.testing.assert_allclose(loss, float(theirs.loss), atol=1e-5)
     loss = model.evaluate({**enc, "labels": labels}, verbose=0, batch_size=3)
@@ -174,21 +150,17 @@ def test_conditional_generation_parity_loss_encode_decode(seq2seq):
 
 
 def test_causal_lm_parity_and_unshifted_loss(checkpoints):
-    directory, hf = checkpoints("PegasusForCausalLM")
+    directory, hf = checkpoints("CausalLM")
     model = keras_models.PegasusForCausalLM.from_preset(directory)
     assert not model.backbone.is_encoder_decoder
     x = batch()
     x = {"input_ids": x["decoder_input_ids"], "attention_mask": x["decoder_attention_mask"]}
     labels = np.random.default_rng(4).integers(0, 99, size=(3, 5))
     labels[1, 4:] = -100
-    theirs = hf_outputs(hf, x, labels=labels)
-    assert_close(model(x)["logits"], theirs.logits, x["attention_mask"])
-    model.compile()
-    loss = model.evaluate(x, labels, verbose=0, batch_size=3)
-    np.testing.assert_allclose(loss, float(theirs.loss), atol=1e-5)
+    run_parity_test(model, hf, x, labels, {"logits": x["attention_mask"]})
     # The decoder of a seq2seq checkpoint loads too (its encoder is left out); the reference
     # is transformers' seq2seq decoder with the tied table and no logits bias.
-    s2s_dir, s2s = checkpoints("PegasusForConditionalGeneration")
+    s2s_dir, s2s = checkpoints("ConditionalGeneration")
     decoder_only = keras_models.PegasusForCausalLM.from_preset(s2s_dir)
     with torch.no_grad():
         hidden = s2s.model.decoder(

@@ -39,18 +39,18 @@ def offline_hub(tmp_path, monkeypatch):
 def test_registered_name_and_hf_uri_load_offline_and_convert_once(
     family, offline_hub, tmp_path, monkeypatch
 ):
-    preset, repo, _, _, _, backbone_name = FAMILIES[family]
+    spec = FAMILIES[family]
     make_checkpoint(family, tmp_path / "ckpt")
-    place_in_hub_cache(offline_hub, repo, tmp_path / "ckpt")
+    place_in_hub_cache(offline_hub, spec.repo, tmp_path / "ckpt")
     reads = []
     original = loading.read_hf_weights
     monkeypatch.setattr(loading, "read_hf_weights", lambda d: reads.append(d) or original(d))
-    backbone_cls = getattr(keras_models, backbone_name)
+    backbone_cls = spec.backbone_cls
     direct = backbone_cls.from_preset(tmp_path / "ckpt")
     assert len(reads) == 1
-    by_name = backbone_cls.from_preset(preset)
-    by_uri = backbone_cls.from_preset(f"hf://{repo}")
-    again = keras_models.AutoModel.from_preset(preset)
+    by_name = backbone_cls.from_preset(spec.preset)
+    by_uri = backbone_cls.from_preset(f"hf://{spec.repo}")
+    again = keras_models.AutoModel.from_preset(spec.preset)
     assert len(reads) == 2, "the hub checkpoint was converted more than once"
     x = family_inputs(family)
     expected = keras.ops.convert_to_numpy(direct(x)["last_hidden_state"])
@@ -81,7 +81,7 @@ def test_auto_classes_pick_the_family(tmp_path):
 
     from tests.helpers import save_hf
 
-    config = transformers.RobertaConfig(**FAMILIES["roberta"][4])
+    config = transformers.RobertaConfig(**FAMILIES["roberta"].tiny)
     save_hf(transformers.RobertaForTokenClassification, config, tmp_path)
     model = keras_models.AutoModelForTokenClassification.from_preset(tmp_path)
     assert type(model) is keras_models.RobertaForTokenClassification
@@ -101,7 +101,7 @@ def test_convert_command_checks_against_transformers(family, tmp_path, capsys):
     out = capsys.readouterr().out
     worst = float(out.strip().splitlines()[-1].split()[-1])
     assert worst < 1e-5, out
-    loaded = getattr(keras_models, FAMILIES[family][5]).from_preset(tmp_path / "out")
+    loaded = FAMILIES[family].backbone_cls.from_preset(tmp_path / "out")
     assert loaded(family_inputs(family))["last_hidden_state"].shape[:2] == IDS.shape
     assert main(["info", str(tmp_path / "out")]) == 0
     assert "parameters:" in capsys.readouterr().out

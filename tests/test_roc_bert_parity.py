@@ -7,10 +7,21 @@ import pytest
 import transformers
 
 import keras_models
+from tests.families import FAMILIES
+from tests.harness import (
+    ODD_SIZES,
+    checkpoint_fixture,
+    choices,
+    encoder_batch,
+    run_backbone_test,
+    run_multiple_choice_test,
+    run_task_test,
+)
 from tests.helpers import assert_close, hf_outputs, np_out, random_ids, save_hf
 
-PAD = 0
-VOCAB, SHAPE_VOCAB, PRON_VOCAB = 99, 23, 17
+SPEC = FAMILIES["roc_bert"]
+PAD, VOCAB = SPEC.pad, SPEC.vocab
+SHAPE_VOCAB, PRON_VOCAB = SPEC.parity["shape_vocab_size"], SPEC.parity["pronunciation_vocab_size"]
 CONCAT = [True, False]
 #: Backbone arguments copied from the tiny transformers config (the same sizes everywhere, so
 #: JAX reuses the kernels it compiled for them).
@@ -28,83 +39,44 @@ ROC_BERT_FIELDS = (
 )
 
 
-def tiny_config(concat_input=True, **overrides):
-    config = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        type_vocab_size=2,
-        layer_norm_eps=1e-12,
-        pad_token_id=PAD,
-        num_labels=3,
-        shape_vocab_size=SHAPE_VOCAB,
-        pronunciation_vocab_size=PRON_VOCAB,
+def mixing(concat_input):
+    """Config overrides of one way of mixing the embeddings."""
+    # Averaging (concat_input=False) adds the tables, so their widths must be hidden_size.
+    return dict(
         concat_input=concat_input,
-        # Averaging (concat_input=False) adds the tables, so their widths must be hidden_size.
         shape_embed_dim=12 if concat_input else 32,
         pronunciation_embed_dim=10 if concat_input else 32,
     )
-    config.update(overrides)
-    return transformers.RoCBertConfig(**config)
 
 
-def batch(seq=7, rows=3, rng=None):
+checkpoints = checkpoint_fixture(SPEC)
+
+
+def batch(seq=7, rng=None):
+    """The encoder batch with shape and pronunciation ids."""
     rng = rng or np.random.default_rng(1)
-    ids = random_ids(rng, (rows, seq), 1, VOCAB, avoid=(PAD,))
-    mask = np.ones_like(ids)
-    ids[1, 5:] = PAD  # right padding
-    mask[1, 5:] = 0
-    ids[2, 3:] = PAD
-    mask[2, 3:] = 0
-    shape_ids = random_ids(rng, (rows, seq), 0, SHAPE_VOCAB)
-    pron_ids = random_ids(rng, (rows, seq), 0, PRON_VOCAB)
-    types = np.zeros_like(ids)
-    types[0, 4:] = 1
-    return {
-        "input_ids": ids,
-        "input_shape_ids": shape_ids,
-        "input_pronunciation_ids": pron_ids,
-        "attention_mask": mask,
-        "token_type_ids": types,
-    }
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    made = {}
-
-    def get(name, concat_input=True, **overrides):
-        key = (name, concat_input, tuple(sorted(overrides.items())))
-        if key not in made:
-            directory = tmp_path_factory.mktemp(name)
-            hf_cls = getattr(transformers, name)
-            model = save_hf(hf_cls, tiny_config(concat_input, **overrides), directory)
-            made[key] = (str(directory), model)
-        return made[key]
-
-    return get
+    x = encoder_batch(SPEC, seq=seq, rng=rng)
+    x["input_shape_ids"] = random_ids(rng, x["input_ids"].shape, 0, SHAPE_VOCAB)
+    x["input_pronunciation_ids"] = random_ids(rng, x["input_ids"].shape, 0, PRON_VOCAB)
+    return x
 
 
 @pytest.mark.parametrize("concat_input", CONCAT)
 def test_backbone_parity(checkpoints, concat_input):
-    directory, hf = checkpoints("RoCBertModel", concat_input)
-    model = keras_models.RoCBertBackbone.from_preset(directory)
-    assert model.concat_input is concat_input
-    assert (model.embeddings.map_inputs_layer is not None) is concat_input
     x = batch()
     mask = x["attention_mask"]
-    ours, theirs = model(x), hf_outputs(hf, x)
-    assert_close(ours["last_hidden_state"], theirs.last_hidden_state, mask)
-    assert_close(ours["pooler_output"], theirs.pooler_output)
+    run = run_backbone_test(SPEC, checkpoints, x, **mixing(concat_input))
+    model, hf, theirs = run.model, run.hf, run.theirs
+    assert model.concat_input is concat_input
+    assert (model.embeddings.map_inputs_layer is not None) is concat_input
+    assert "pooler_output" in run.ours
     # The list form follows transformers' order: ids, shape, pronunciation, mask, types.
     ordered = [x[k] for k in model.input_names[:5]]
     assert_close(model(ordered)["last_hidden_state"], theirs.last_hidden_state, mask)
 
     # Missing shape / pronunciation ids: row 0 (concat) or left out of the average (no concat).
-    for drop in (("input_shape_ids",), ("input_pronunciation_ids",), tuple(x)[1:3]):
+    shape, pronunciation = "input_shape_ids", "input_pronunciation_ids"
+    for drop in ((shape,), (pronunciation,), (shape, pronunciation)):
         partial = {k: v for k, v in x.items() if k not in drop}
         assert_close(
             model(partial)["last_hidden_state"], hf_outputs(hf, partial).last_hidden_state, mask
@@ -122,14 +94,8 @@ def test_backbone_parity(checkpoints, concat_input):
 
 def test_odd_sizes_and_disabled_parts(tmp_path):
     # Shape disabled, pronunciation on, odd widths: map_inputs_layer takes word | pronunciation.
-    config = tiny_config(
-        hidden_size=24,
-        num_attention_heads=3,
-        intermediate_size=19,
-        num_hidden_layers=3,
-        enable_shape=False,
-        pronunciation_embed_dim=7,
-    )
+    sizes = {**mixing(True), **ODD_SIZES, "pronunciation_embed_dim": 7}
+    config = SPEC.config(**sizes, enable_shape=False)
     hf = save_hf(transformers.RoCBertModel, config, tmp_path)
     model = keras_models.RoCBertBackbone.from_preset(tmp_path)
     assert tuple(model.embeddings.map_inputs_layer.kernel.shape) == (24 + 7, 24)
@@ -141,69 +107,25 @@ def test_odd_sizes_and_disabled_parts(tmp_path):
     assert_close(ours, hf_outputs(hf, x).last_hidden_state, x["attention_mask"])
 
 
-HEADS = [
-    ("RoCBertForQuestionAnswering", {"num_labels": 2}),
-    ("RoCBertForTokenClassification", {}),
-    ("RoCBertForSequenceClassification", {}),
-    ("RoCBertForMaskedLM", {}),
-    ("RoCBertForCausalLM", {"is_decoder": True}),
-]
-
-
 @pytest.mark.parametrize("concat_input", CONCAT)
-@pytest.mark.parametrize("name,overrides", HEADS, ids=[h[0] for h in HEADS])
-def test_head_parity_and_loss(checkpoints, name, overrides, concat_input):
-    directory, hf = checkpoints(name, concat_input, **overrides)
+@pytest.mark.parametrize("head,overrides", SPEC.heads, ids=[h[0] for h in SPEC.heads])
+def test_head_parity_and_loss(checkpoints, head, overrides, concat_input):
     x = batch()
-    mask = x["attention_mask"]
-    model = getattr(keras_models, name).from_preset(directory)
-    pooled = name.endswith("SequenceClassification")
-    assert (model.backbone.pooler is not None) is pooled
-    ours = model(x)
-    rng = np.random.default_rng(2)
-    if name.endswith("QuestionAnswering"):
-        # Row 2's end position is out of range: ignored, as in transformers.
-        labels = {"start_positions": np.array([1, 2, 0]), "end_positions": np.array([3, 4, 40])}
-        theirs = hf_outputs(hf, x, **labels)
-        assert_close(ours["start_logits"], theirs.start_logits, mask)
-        assert_close(ours["end_logits"], theirs.end_logits, mask)
-        key = "start_logits"
-    elif pooled:
-        labels = {"labels": np.array([0, 2, 1])}
-        theirs = hf_outputs(hf, x, **labels)
-        assert_close(ours["logits"], theirs.logits)
-        key = "logits"
-    else:
-        width = VOCAB if "LM" in name else 3
-        label_ids = rng.integers(0, width, size=x["input_ids"].shape)
-        label_ids[mask == 0] = -100
-        labels = {"labels": label_ids}
-        theirs = hf_outputs(hf, x, **labels)
-        assert_close(ours["logits"], theirs.logits, mask)
-        assert np_out(theirs.logits).shape[-1] == width
-        key = "logits"
-    model.compile()
-    loss = model.evaluate(x, labels, verbose=0, batch_size=3)
-    np.testing.assert_allclose(loss, float(theirs.loss), atol=1e-5)
+    run = run_task_test(SPEC, checkpoints, head, x, **mixing(concat_input), **overrides)
+    assert (run.model.backbone.pooler is not None) is (head == "SequenceClassification")
     # A tensor of input ids alone matches transformers called with `input_ids` only.
-    theirs_ids = hf_outputs(hf, {"input_ids": x["input_ids"]})
-    ours_ids = model(keras.ops.convert_to_tensor(x["input_ids"]))
-    assert_close(ours_ids[key], getattr(theirs_ids, key))
+    theirs_ids = hf_outputs(run.hf, {"input_ids": x["input_ids"]})
+    ours_ids = run.model(keras.ops.convert_to_tensor(x["input_ids"]))
+    assert_close(ours_ids[run.key], getattr(theirs_ids, run.key))
 
 
 @pytest.mark.parametrize("concat_input", CONCAT)
 def test_multiple_choice_parity(checkpoints, concat_input):
-    directory, hf = checkpoints("RoCBertForMultipleChoice", concat_input)
     rng = np.random.default_rng(3)
-    x = {k: np.stack([v, v[::-1]]) for k, v in batch(rng=rng).items()}  # [2, 3, 7]
+    x = choices(batch(rng=rng))  # [2, 3, 7]
     x["input_shape_ids"][1] = random_ids(rng, (3, 7), 0, SHAPE_VOCAB)
-    model = keras_models.RoCBertForMultipleChoice.from_preset(directory)
-    labels = np.array([2, 0])
-    theirs = hf_outputs(hf, x, labels=labels)
-    assert_close(model(x)["logits"], theirs.logits)
-    model.compile()
-    loss = model.evaluate(x, labels, verbose=0, batch_size=2)
-    np.testing.assert_allclose(loss, float(theirs.loss), atol=1e-5)
+    run = run_multiple_choice_test(SPEC, checkpoints, x, **mixing(concat_input))
+    model, hf = run.model, run.hf
     # The shape / pronunciation defaults also hold per choice.
     ids_only = {"input_ids": x["input_ids"]}
     ours = model(keras.ops.convert_to_tensor(x["input_ids"]))["logits"]
@@ -235,7 +157,7 @@ def pretraining_labels(x, rng):
 
 @pytest.mark.parametrize("concat_input", CONCAT)
 def test_pretraining_parity_and_losses(checkpoints, concat_input):
-    directory, hf = checkpoints("RoCBertForPreTraining", concat_input)
+    directory, hf = checkpoints("PreTraining", **mixing(concat_input))
     model = keras_models.RoCBertForPreTraining.from_preset(directory)
     assert model.backbone.pooler is not None
     x = batch()
@@ -243,8 +165,10 @@ def test_pretraining_parity_and_losses(checkpoints, concat_input):
     theirs = hf_outputs(hf, x, **labels)
     ours = model(x)
     assert_close(ours["logits"], theirs.logits, x["attention_mask"])
-    model.compile()
-    # Each form of the data below retraces the compiled step, so the two settings share them.
+    # Eager: each form of the data below would retrace a compiled step; the loss runs compiled
+    # in test_pretraining_fit_updates_through_contrastive_passes.
+    model.compile(run_eagerly=True)
+    # The two settings share the forms of the data.
     # The cosine similarities are scaled by 100, so the float32 round-off is relative.
     close = dict(rtol=1e-5, atol=1e-5)
     if concat_input:  # MLM + contrastive, labels as `y` (a dict)
@@ -269,7 +193,7 @@ def test_pretraining_parity_and_losses(checkpoints, concat_input):
 
 
 def test_pretraining_fit_updates_through_contrastive_passes():
-    config = tiny_config(num_hidden_layers=1).to_dict()
+    config = SPEC.config(num_hidden_layers=1, **mixing(True)).to_dict()
     backbone = keras_models.RoCBertBackbone(
         **{k: config[k] for k in ROC_BERT_FIELDS},
         hidden_dropout_prob=0.0,
@@ -324,7 +248,7 @@ def test_embeddings_layer_alone_and_errors():
 
 
 def test_keras_file_round_trip(tmp_path, checkpoints):
-    directory, _ = checkpoints("RoCBertForPreTraining", False)
+    directory, _ = checkpoints("PreTraining", **mixing(False))
     model = keras_models.RoCBertForPreTraining.from_preset(directory)
     path = str(tmp_path / "pretraining.keras")
     model.save(path)

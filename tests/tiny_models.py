@@ -23,7 +23,7 @@ ENCODER_FAMILIES = ("megatron_bert", "roc_bert", "roberta", "roformer")
 
 def config(family):
     """The family's tiny backbone config (HF field names)."""
-    kwargs = dict(FAMILIES[family][4])
+    kwargs = dict(FAMILIES[family].tiny)
     if family in ENCODER_FAMILIES:
         kwargs["type_vocab_size"] = TYPE_VOCAB
     return kwargs
@@ -36,7 +36,7 @@ def max_length(family):
 
 
 def backbone(family, **overrides):
-    return getattr(keras_models, FAMILIES[family][5])(**{**config(family), **overrides})
+    return FAMILIES[family].backbone_cls(**{**config(family), **overrides})
 
 
 def task(family, backbone_model):

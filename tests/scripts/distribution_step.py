@@ -1,8 +1,8 @@
 """Distribution checks on 8 virtual CPU devices, printed as JSON after `RESULT `.
 
-argv[1], cases: for each, one training step of a tiny task under no distribution, DataParallel
-and ModelParallel (2 x 4): the losses, the max weight difference to the single-device step and
-which kernels are sharded.
+argv[1], cases: for each, one training step of a tiny task under no distribution and under
+each of its `plans`, DataParallel and ModelParallel (2 x 4): the losses, the max weight
+difference to the single-device step and which kernels are sharded.
 argv[2], workflows: for each, a task loaded with `from_preset` from a Hugging Face checkpoint
 directory, then predict, evaluate, greedy generation and fit, on one device and inside
 `distribution.scope()`: the differences to the single-device run, which variables are sharded
@@ -81,6 +81,8 @@ def run_case(spec):
     results = {"single": single_loss}
     backbone_cls = getattr(keras_models, spec["backbone"])
     for name, distribution in plans(backbone_cls, devices).items():
+        if name not in spec["plans"]:
+            continue
         with distribution.scope():
             model, _, loss = one_step(spec, initial)
         after = [np.array(w) for w in model.get_weights()]
