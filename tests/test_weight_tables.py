@@ -31,7 +31,8 @@ CASES = [
 
 @pytest.mark.parametrize("family,model_type,hf_name,our_name", CASES, ids=[c[2] for c in CASES])
 def test_export_reproduces_the_checkpoint(tmp_path, family, model_type, hf_name, our_name):
-    config = getattr(transformers, FAMILIES[family][3])(**FAMILIES[family][4])
+    spec = FAMILIES[family]
+    config = getattr(transformers, spec.hf_config)(**spec.tiny)
     save_hf(getattr(transformers, hf_name), config, tmp_path)
     checkpoint = read_hf_weights(str(tmp_path))
     model = getattr(keras_models, our_name).from_preset(str(tmp_path))
