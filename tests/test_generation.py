@@ -9,7 +9,7 @@ import transformers
 
 import keras_models
 from tests.helpers import save_hf
-from tests.test_opt_parity import PAD, tiny_config
+from tests.test_opt_parity import PAD, SPEC, VARIANTS
 
 NEW_TOKENS = 6
 
@@ -21,7 +21,9 @@ def _numpy(x):
 @pytest.fixture(scope="module")
 def opt(tmp_path_factory):
     directory = tmp_path_factory.mktemp("opt_lm")
-    hf = save_hf(transformers.OPTForCausalLM, tiny_config("pre_ln_proj"), directory, seed=3)
+    hf = save_hf(
+        transformers.OPTForCausalLM, SPEC.config(**VARIANTS["pre_ln_proj"]), directory, seed=3
+    )
     return keras_models.OPTForCausalLM.from_preset(str(directory)), hf
 
 
