@@ -1,8 +1,23 @@
 """Small helpers shared by the generic tasks."""
 
+from keras_models.layers.heads import MaskedLMHead
+
 
 def init_range(backbone):
     return getattr(backbone, "initializer_range", 0.02)
+
+
+def word_table_lm_head(backbone, activation):
+    """The masked-LM head on the backbone's word table (`lm_head`), as the BERT-style heads
+    (masked LM, causal LM, pretraining) build it."""
+    return MaskedLMHead(
+        backbone.token_embedding,
+        hidden_act=activation,
+        layer_norm_eps=backbone.layer_norm_eps,
+        initializer_range=init_range(backbone),
+        dtype=backbone.dtype_policy,
+        name="lm_head",
+    )
 
 
 def hidden_dropout(backbone, classifier_dropout=None):

@@ -2,10 +2,9 @@
 
 import keras
 
-from keras_models.layers.heads import MaskedLMHead
 from keras_models.models.task import Task
 from keras_models.presets.weight_table import Head, dense, layer_norm, param, tied
-from keras_models.tasks.common import init_range
+from keras_models.tasks.common import word_table_lm_head
 from keras_models.tasks.losses import causal_lm_loss, cross_entropy
 from keras_models.tokenizers.preprocessors import CausalLMPreprocessor
 
@@ -54,14 +53,7 @@ class MaskedLM(Task):
         head_activation = head_activation or self.default_head_activation or backbone.hidden_act
         inputs = backbone.input
         hidden = backbone(inputs)["last_hidden_state"]
-        lm_head = MaskedLMHead(
-            backbone.token_embedding,
-            hidden_act=head_activation,
-            layer_norm_eps=backbone.layer_norm_eps,
-            initializer_range=init_range(backbone),
-            dtype=backbone.dtype_policy,
-            name="lm_head",
-        )
+        lm_head = word_table_lm_head(backbone, head_activation)
         logits = lm_head(hidden)
         super().__init__(backbone=backbone, inputs=inputs, outputs={"logits": logits}, **kwargs)
         self.lm_head = lm_head

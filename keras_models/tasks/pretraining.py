@@ -2,9 +2,9 @@
 
 import keras
 
-from keras_models.layers.heads import MaskedLMHead, NextSentenceHead
+from keras_models.layers.heads import NextSentenceHead
 from keras_models.models.task import Task
-from keras_models.tasks.common import init_range
+from keras_models.tasks.common import init_range, word_table_lm_head
 from keras_models.tasks.losses import cross_entropy
 from keras_models.tasks.masked_lm import BERT_LM_HEAD
 from keras_models.tasks.next_sentence import NSP_HEAD, next_sentence_loss, pooled_output
@@ -55,14 +55,7 @@ class Pretraining(Task):
         head_activation = head_activation or self.default_head_activation or backbone.hidden_act
         inputs = backbone.input
         outputs = backbone(inputs)
-        lm_head = MaskedLMHead(
-            backbone.token_embedding,
-            hidden_act=head_activation,
-            layer_norm_eps=backbone.layer_norm_eps,
-            initializer_range=init_range(backbone),
-            dtype=backbone.dtype_policy,
-            name="lm_head",
-        )
+        lm_head = word_table_lm_head(backbone, head_activation)
         task_outputs = {"prediction_logits": lm_head(outputs["last_hidden_state"])}
         seq_relationship = None
         if add_binary_head:

@@ -4,10 +4,9 @@ pretraining model."""
 import keras
 from keras import ops
 
-from keras_models.layers.heads import MaskedLMHead
 from keras_models.models.roc_bert.backbone import RoCBertBackbone
 from keras_models.models.task import Task
-from keras_models.tasks.common import init_range
+from keras_models.tasks.common import word_table_lm_head
 from keras_models.tasks.losses import IGNORE_INDEX, cross_entropy
 from keras_models.tasks.masked_lm import CausalLM, MaskedLM
 from keras_models.tasks.multiple_choice import MultipleChoice
@@ -162,14 +161,7 @@ class RoCBertForPreTraining(MaskedLM):
         head_activation = head_activation or self.default_head_activation or backbone.hidden_act
         inputs = backbone.input
         backbone_outputs = backbone(inputs)
-        lm_head = MaskedLMHead(
-            backbone.token_embedding,
-            hidden_act=head_activation,
-            layer_norm_eps=backbone.layer_norm_eps,
-            initializer_range=init_range(backbone),
-            dtype=backbone.dtype_policy,
-            name="lm_head",
-        )
+        lm_head = word_table_lm_head(backbone, head_activation)
         outputs = {
             "logits": lm_head(backbone_outputs["last_hidden_state"]),
             "pooler_output": backbone_outputs["pooler_output"],
