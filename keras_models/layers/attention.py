@@ -51,9 +51,18 @@ class MultiHeadAttention(keras.layers.Layer):
         key_value: optional precomputed `(keys, values)`, each `[batch, num_heads, kv_len,
             head_dim]` (from `compute_key_value`), e.g. a cross-attention cache of encoder states
             computed once before decoding; `context` is then not projected.
+        head_mask: optional `[num_heads]` (or `[batch, num_heads]`) factors multiplying each
+            head's attention probabilities (transformers 4.x's `head_mask`).
+        return_attention_scores: also return the attention probabilities
+            `[batch, heads, q_len, kv_len]`.
+
+    Both `head_mask` and `return_attention_scores` take the explicit softmax path; without
+    them attention runs on the backend's fused kernel.
 
     Returns:
-        The attention output, or `(output, cache)` when a cache was passed.
+        The attention output, or `(output, cache)` when a cache was passed; with
+        `return_attention_scores`, the probabilities are appended (`(output, probs)` or
+        `(output, cache, probs)`).
 
     Examples:
     >>> import numpy as np
@@ -127,6 +136,8 @@ class MultiHeadAttention(keras.layers.Layer):
         cache_index=0,
         position_offset=0,
         key_value=None,
+        head_mask=None,
+        return_attention_scores=False,
         training=None,
     ):
         for name, pair in (("cache", cache), ("key_value", key_value)):
@@ -140,8 +151,11 @@ class MultiHeadAttention(keras.layers.Layer):
         query = self._split_heads(self.query_dense(inputs))
         if key_value is not None:
             key, value = (_swap_positions_and_heads(x) for x in key_value)
-            output = self._attend(query, key, value, attention_mask, training)
-            return self._merge_heads(output)
+            output, probs = self._attend(
+                query, key, value, attention_mask, training, head_mask, return_attention_scores
+            )
+            output = self._merge_heads(output)
+            return (output, probs) if return_attention_scores else output
         self_attention = context is None
         context = inputs if context is None else context
         key = self._split_heads(self.key_dense(context))
@@ -158,15 +172,23 @@ class MultiHeadAttention(keras.layers.Layer):
                 for past, current in zip(cache, (key, value))
             )
             key, value = (_swap_positions_and_heads(x) for x in cache)
-        output = self._merge_heads(self._attend(query, key, value, attention_mask, training))
-        return output if cache is None else (output, cache)
+        explicit = return_attention_scores or head_mask is not None
+        output, probs = self._attend(
+            query, key, value, attention_mask, training, head_mask, explicit
+        )
+        output = self._merge_heads(output)
+        result = (output,) if cache is None else (output, cache)
+        if return_attention_scores:
+            result += (probs,)
+        return result[0] if len(result) == 1 else result
 
     def _merge_heads(self, output):
         shape = ops.shape(output)
         output = ops.reshape(output, (shape[0], shape[1], self.num_heads * self.head_dim))
         return self.output_dense(output)
 
-    def _attend(self, query, key, value, attention_mask, training):
+    def _attend(self, query, key, value, attention_mask, training, head_mask=None, explicit=False):
+        """`(output, probs)`; `probs` is None on the fused path."""
         mask = None
         if attention_mask is not None:
             mask = ops.cast(attention_mask, "bool")
@@ -176,30 +198,38 @@ class MultiHeadAttention(keras.layers.Layer):
         scale = 1.0 / float(self.head_dim) ** 0.5
         # The fused kernels have no dropout on the probabilities, and XLA on CPU cannot
         # compile JAX's fused float16 attention; spell those cases out.
-        explicit = (training and self.dropout > 0) or (
-            keras.backend.backend() == "jax"
-            and keras.backend.standardize_dtype(query.dtype) == "float16"
+        explicit = (
+            explicit
+            or head_mask is not None
+            or (training and self.dropout > 0)
+            or (
+                keras.backend.backend() == "jax"
+                and keras.backend.standardize_dtype(query.dtype) == "float16"
+            )
         )
+        probs = None
         if explicit:
             scores = ops.cast(ops.einsum("bqhd,bkhd->bhqk", query, key), "float32") * scale
             if mask is not None:
                 scores = ops.where(mask, scores, -1e9)
             probs = ops.cast(ops.softmax(scores, axis=-1), query.dtype)
             probs = self.dropout_layer(probs, training=training)
+            if head_mask is not None:
+                head_mask = ops.cast(head_mask, probs.dtype)
+                if len(head_mask.shape) == 1:
+                    head_mask = ops.expand_dims(head_mask, 0)
+                probs = probs * head_mask[:, :, None, None]
             output = ops.einsum("bhqk,bkhd->bqhd", probs, value)
         else:
             output = ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
         if mask is None:
-            return output
+            return output, probs
         # A query that sees no key at all (a left-padding row of a causal model) gets a zero
         # output, as torch's fused attention gives; the backends' kernels would otherwise
         # differ (uniform average vs zero). Other rows are unaffected.
         visible = ops.any(mask, axis=-1)  # [batch, 1, q_len]
         visible = ops.expand_dims(ops.transpose(visible, (0, 2, 1)), -1)  # [batch, q_len, 1, 1]
-        return output * ops.cast(visible, output.dtype)
-
-    def compute_output_shape(self, inputs_shape, context_shape=None):
-        return tuple(inputs_shape[:-1]) + (self.output_dim or self.num_heads * self.head_dim,)
+        return output * ops.cast(visible, output.dtype), probs
 
     def get_config(self):
         config = super().get_config()

@@ -96,6 +96,8 @@ class TransformerEmbeddings(keras.layers.Layer):
         input_ids: `[batch, seq]` ids.
         token_type_ids: `[batch, seq]`, required when `type_vocab_size > 0`.
         position_ids: `[batch, seq]`, required when `max_position_embeddings > 0`.
+        inputs_embeds: optional `[batch, seq, embedding_size]` vectors that replace the
+            word-table lookup of `input_ids` (transformers' `inputs_embeds`).
 
     Examples:
     >>> import numpy as np
@@ -177,9 +179,9 @@ class TransformerEmbeddings(keras.layers.Layer):
             self.projection.build(out_shape)
         self.built = True
 
-    def embed(self, input_ids, token_type_ids=None, position_ids=None):
+    def embed(self, input_ids, token_type_ids=None, position_ids=None, inputs_embeds=None):
         """The raw sum of the tables, before LayerNorm (RoCBert mixes more features in here)."""
-        x = self.word_embeddings(input_ids)
+        x = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         if self.token_type_embeddings is not None:
             x = x + self.token_type_embeddings(token_type_ids)
         if self.position_embeddings is not None:
@@ -195,8 +197,10 @@ class TransformerEmbeddings(keras.layers.Layer):
             x = self.projection(x)
         return x
 
-    def call(self, input_ids, token_type_ids=None, position_ids=None, training=None):
-        x = self.embed(input_ids, token_type_ids, position_ids)
+    def call(
+        self, input_ids, token_type_ids=None, position_ids=None, inputs_embeds=None, training=None
+    ):
+        x = self.embed(input_ids, token_type_ids, position_ids, inputs_embeds)
         return self.normalize(x, training=training)
 
     def compute_output_shape(self, input_shape):

@@ -36,6 +36,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
     Call arguments:
         inputs: `[batch, seq, hidden_size]`.
         attention_mask: mask broadcastable to `[batch, seq, seq]`, 1 = visible key.
+        head_mask: optional `[num_heads]` factors on each head's attention probabilities.
+        return_attention_scores: also return the attention probabilities
+            `[batch, heads, seq, seq]`, as `(output, probs)`.
 
     Examples:
     >>> import numpy as np
@@ -125,28 +128,40 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
         self.built = True
 
-    def call(self, inputs, attention_mask=None, training=None):
+    def call(
+        self,
+        inputs,
+        attention_mask=None,
+        head_mask=None,
+        return_attention_scores=False,
+        training=None,
+    ):
         x = inputs
+        attention_input = self.attention_layer_norm(x) if self.normalize_first else x
+        h = self.attention(
+            attention_input,
+            attention_mask=attention_mask,
+            head_mask=head_mask,
+            return_attention_scores=return_attention_scores,
+            training=training,
+        )
+        if return_attention_scores:
+            h, probs = h
         if self.normalize_first:
-            h = self.attention(
-                self.attention_layer_norm(x), attention_mask=attention_mask, training=training
-            )
             x = x + self.dropout(h, training=training)
             h = self.output_dense(self.intermediate_dense(self.output_layer_norm(x)))
-            return self._clamp(x + self.dropout(h, training=training))
-        h = self.attention(x, attention_mask=attention_mask, training=training)
-        x = self.attention_layer_norm(x + self.dropout(h, training=training))
-        h = self.output_dense(self.intermediate_dense(x))
-        return self._clamp(self.output_layer_norm(x + self.dropout(h, training=training)))
+            x = self._clamp(x + self.dropout(h, training=training))
+        else:
+            x = self.attention_layer_norm(x + self.dropout(h, training=training))
+            h = self.output_dense(self.intermediate_dense(x))
+            x = self._clamp(self.output_layer_norm(x + self.dropout(h, training=training)))
+        return (x, probs) if return_attention_scores else x
 
     def _clamp(self, x):
         if not self.clamp_float16 or keras.backend.standardize_dtype(x.dtype) != "float16":
             return x
         limit = 65504.0 - 1000.0  # float16 max less 1000, as transformers
         return ops.clip(x, -limit, limit)
-
-    def compute_output_shape(self, inputs_shape):
-        return inputs_shape
 
     def get_config(self):
         config = super().get_config()

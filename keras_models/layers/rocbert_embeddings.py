@@ -49,6 +49,7 @@ class RoCBertEmbeddings(TransformerEmbeddings):
         input_pronunciation_ids: `[batch, seq]` pronunciation ids, or `None`.
         token_type_ids: `[batch, seq]`; zeros when `None`.
         position_ids: `[batch, seq]`; `0, 1, ...` when `None`.
+        inputs_embeds: optional `[batch, seq, hidden_size]` vectors replacing the word lookup.
 
     Examples:
     >>> import numpy as np
@@ -148,6 +149,7 @@ class RoCBertEmbeddings(TransformerEmbeddings):
         input_pronunciation_ids=None,
         token_type_ids=None,
         position_ids=None,
+        inputs_embeds=None,
         training=None,
     ):
         if token_type_ids is None:
@@ -160,7 +162,8 @@ class RoCBertEmbeddings(TransformerEmbeddings):
         if self.enable_pronunciation:
             extras.append((self.pronunciation_embed, input_pronunciation_ids))
         if self.concat_input:
-            parts = [self.word_embeddings(input_ids)]
+            words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+            parts = [words]
             for table, ids in extras:
                 # Missing ids look up row 0, as transformers does with its all-zero default.
                 ids = ops.zeros_like(input_ids) if ids is None else ops.maximum(ids, 0)
@@ -171,7 +174,7 @@ class RoCBertEmbeddings(TransformerEmbeddings):
             x = x + self.position_embeddings(position_ids)
             x = self.layer_norm(x)
             return self.dropout_layer(x, training=training)
-        x = self.embed(input_ids, token_type_ids, position_ids)
+        x = self.embed(input_ids, token_type_ids, position_ids, inputs_embeds)
         x = self.dropout_layer(self.layer_norm(x), training=training)
         count = None
         for table, ids in extras:

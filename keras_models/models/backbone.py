@@ -4,7 +4,11 @@ import inspect
 import os
 import tempfile
 
+import contextlib
+import contextvars
+
 import keras
+from keras import ops
 
 from keras_models.arguments import KERAS_ARGUMENTS, accepted_arguments, refuse_unknown
 from keras_models.models.config_view import ModelConfig
@@ -15,12 +19,28 @@ from keras_models.models.inputs import (
     is_concrete,
     normalize_inputs,
 )
+from keras_models.models.outputs import OUTPUT_FLAGS, finish_outputs, pop_call_options
 from keras_models.models.raw_text import RawTextMixin
 from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
 )
 from keras_models.torch_fast_paths import traced_call
+
+
+#: How many of our model calls or Keras loops (`fit`, `evaluate`, `predict`) are running: only
+#: the outermost call returns a `ModelOutput`; nested ones (a backbone inside its task's graph)
+#: and Keras' own steps get the plain dicts that Keras reads.
+_DEPTH = contextvars.ContextVar("keras_models_call_depth", default=0)
+
+
+@contextlib.contextmanager
+def _nested():
+    token = _DEPTH.set(_DEPTH.get() + 1)
+    try:
+        yield
+    finally:
+        _DEPTH.reset(token)
 
 
 class InputNormalizingModel(keras.Model):
@@ -37,6 +57,9 @@ class InputNormalizingModel(keras.Model):
     extra_input_names = ()
     #: The preprocessor class `from_preset` attaches when the preset has tokenizer files.
     preprocessor_cls = None
+    #: Inputs an eager call takes beyond the graph's, in transformers' positional order: they
+    #: follow `input_names` in the list form.
+    call_inputs = ("head_mask", "inputs_embeds")
     _arguments_end = True
 
     def __new__(cls, *args, **kwargs):
@@ -62,7 +85,11 @@ class InputNormalizingModel(keras.Model):
         the host beforehand.
         """
         values, extras = normalize_inputs(
-            inputs, self.input_names, self.input_rank, self.extra_input_names, kwargs
+            inputs,
+            self.input_names + self.call_inputs,
+            self.input_rank,
+            (*self.extra_input_names, "head_mask"),
+            kwargs,
         )
         given = tuple(values)
         values = self.fill_defaults(values)
@@ -90,17 +117,93 @@ class InputNormalizingModel(keras.Model):
         raise NotImplementedError
 
     def _split_kwargs(self, kwargs):
-        names = set(self.input_names) | set(self.extra_input_names)
+        names = set(self.input_names) | set(self.call_inputs) | set(self.extra_input_names)
         named = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
         return named
 
     def __call__(self, inputs=None, *args, **kwargs):
-        named = self._split_kwargs(kwargs)
-        inputs, _ = self.normalize_inputs(inputs, named)
-        return super().__call__(inputs, *args, **kwargs)
+        """Runs the model on a tensor, a list or a dict, as transformers' models are called.
+
+        Besides the inputs (and labels, for tasks) an eager call takes transformers' call
+        options: `output_hidden_states`, `output_attentions`, `head_mask`, `inputs_embeds`
+        (in place of `input_ids`) and `return_dict` (False: a tuple). Outputs come back as a
+        `ModelOutput`, a dict whose keys are also attributes.
+        """
+        options = pop_call_options(kwargs)
+        values, extras = self.normalize_inputs(inputs, self._split_kwargs(kwargs))
+        if "head_mask" in extras:
+            if options["head_mask"] is not None:
+                raise ValueError("`head_mask` was given twice (in the inputs and as a keyword).")
+            options["head_mask"] = extras.pop("head_mask")
+        request = self._forward_request(options, values)
+        outermost = _DEPTH.get() == 0
+        with _nested():
+            if request is None:
+                outputs = super().__call__(values, *args, **kwargs)
+            else:
+                training = kwargs.get("training")
+                outputs = self.call_with_options(values, training=training, **request)
+        for flag in OUTPUT_FLAGS:
+            key = flag[len("output_") :]
+            if options[flag] is False:
+                outputs = {k: v for k, v in outputs.items() if not k.endswith(key)}
+        outputs = self.add_loss_output(outputs, extras)
+        if any(isinstance(v, keras.KerasTensor) for v in keras.tree.flatten(outputs)):
+            object.__setattr__(self, "_symbolic_outputs", outputs)
+        if not outermost:
+            return outputs
+        return finish_outputs(outputs, options["return_dict"])
+
+    def graph_flag(self, name):
+        """Whether the functional graph carries the outputs of `name` (`output_attentions`...)."""
+        return bool(getattr(self, name, False))
+
+    def _forward_request(self, options, values):
+        """The forward-pass arguments of a call that the functional graph cannot serve, or
+        `None` when it can."""
+        wanted = {
+            flag: self.graph_flag(flag) if options[flag] is None else bool(options[flag])
+            for flag in OUTPUT_FLAGS
+        }
+        extra = any(wanted[flag] and not self.graph_flag(flag) for flag in OUTPUT_FLAGS)
+        head_mask = options["head_mask"]
+        if not extra and head_mask is None and "inputs_embeds" not in values:
+            return None
+        if head_mask is not None:
+            head_mask = self.expand_head_mask(head_mask)
+        return dict(wanted, head_mask=head_mask)
+
+    def expand_head_mask(self, head_mask, layers=None, heads=None):
+        """`[heads]` or `[layers, heads]` factors as a `[layers, heads]` float tensor."""
+        backbone = getattr(self, "backbone", self)
+        layers = layers or backbone.num_hidden_layers
+        heads = heads or backbone.num_attention_heads
+        mask = ops.convert_to_tensor(head_mask, "float32")
+        if tuple(mask.shape) == (heads,):
+            mask = ops.broadcast_to(mask[None, :], (layers, heads))
+        if tuple(mask.shape) != (layers, heads):
+            raise ValueError(
+                f"`head_mask` must have shape [{heads}] (num_attention_heads) or [{layers}, "
+                f"{heads}] (num_hidden_layers, num_attention_heads); got {tuple(mask.shape)}."
+            )
+        return mask
+
+    def call_with_options(self, values, training=None, **request):
+        """Runs the forward pass with call options (see `_forward_request`)."""
+        raise NotImplementedError
+
+    def add_loss_output(self, outputs, labels):
+        """Adds `loss` for labels given in the call (tasks)."""
+        return outputs
 
     def call(self, inputs, training=None, mask=None):
-        inputs, _ = self.normalize_inputs(inputs)
+        inputs, extras = self.normalize_inputs(inputs)
+        for name in ("inputs_embeds", "head_mask"):
+            if name in inputs or name in extras:
+                raise ValueError(
+                    f"`{name}` is taken in eager calls (`model(..., {name}=...)`); the "
+                    "functional graph that `fit`, `evaluate` and `predict` run has no such input."
+                )
         return super().call(inputs, training=training, mask=mask)
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
@@ -132,15 +235,18 @@ class InputNormalizingModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y, training=True)
-        return super().fit(self._checked_batches(x), y, *args, **kwargs)
+        with _nested():
+            return super().fit(self._checked_batches(x), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self.check_data(x, y, training=True)
-        return super().evaluate(self._checked_batches(x), y, *args, **kwargs)
+        with _nested():
+            return super().evaluate(self._checked_batches(x), y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         self.check_data(x)
-        return super().predict(self._checked_batches(x), *args, **kwargs)
+        with _nested():
+            return super().predict(self._checked_batches(x), *args, **kwargs)
 
     def save(self, filepath, overwrite=True, **kwargs):
         """`keras.Model.save`, made atomic for `.keras` files: the file is written under a
@@ -184,6 +290,8 @@ class Backbone(RawTextMixin, InputNormalizingModel):
 
     preprocessor_cls = SequenceClassificationPreprocessor
     _arguments_end = True
+    #: Arguments every backbone takes besides its family's (config.json fields too).
+    extra_arguments = OUTPUT_FLAGS
     #: The Hugging Face `model_type` of the family.
     model_type = None
 
@@ -197,9 +305,27 @@ class Backbone(RawTextMixin, InputNormalizingModel):
             return object.__setattr__(self, name, value)
         return super().__setattr__(name, value)
 
-    def __init__(self, *args, input_order=None, dtype=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        input_order=None,
+        output_hidden_states=False,
+        output_attentions=False,
+        dtype=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self._input_order = tuple(input_order or self.input.keys())
+        flags = {
+            "output_hidden_states": output_hidden_states,
+            "output_attentions": output_attentions,
+        }
+        for flag, on in flags.items():
+            key = flag[len("output_") :]
+            if on and not any(k.endswith(key) and k != "last_hidden_state" for k in self.output):
+                raise ValueError(f"`{flag}=True` is not built for {type(self).__name__}.")
+        self.output_hidden_states = output_hidden_states
+        self.output_attentions = output_attentions
         if dtype is not None:
             # Functional models keep a float32 policy of their own; record the one the layers
             # were built with so `get_config` round-trips it.
@@ -209,6 +335,16 @@ class Backbone(RawTextMixin, InputNormalizingModel):
     def token_embedding(self):
         """The `ReversibleEmbedding` holding the word table (tied LM heads read it)."""
         raise NotImplementedError
+
+    def call_with_options(
+        self, values, output_hidden_states=False, output_attentions=False, training=None, **options
+    ):
+        """The forward pass on a full input dict with call options, symbolic or eager (see
+        `BertStyleBackbone.encoder_forward`); a family that has not built them refuses."""
+        asked = {**options, "output_hidden_states": output_hidden_states}
+        asked.update(output_attentions=output_attentions, inputs_embeds=values.get("inputs_embeds"))
+        asked = [k for k, v in asked.items() if v is not None and v is not False]
+        raise ValueError(f"{type(self).__name__} does not take {asked} in a call (not built).")
 
     @classmethod
     def get_layout_map(
@@ -245,6 +381,8 @@ class Backbone(RawTextMixin, InputNormalizingModel):
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "output_hidden_states": self.output_hidden_states,
+            "output_attentions": self.output_attentions,
         }
 
     @classmethod

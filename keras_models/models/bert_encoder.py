@@ -30,7 +30,9 @@ class BertStyleBackbone(Backbone):
     Subclasses with extra id inputs (RoCBert) or another embedding pass (`embed`) override
     `extra_inputs` / `embed`.
 
-    Outputs: `last_hidden_state`, and `pooler_output` when `add_pooling_layer` is set.
+    Outputs: `last_hidden_state`, and `pooler_output` when `add_pooling_layer` is set; with
+    `output_hidden_states` / `output_attentions` (constructor or call arguments) also
+    `hidden_states` and `attentions`, as transformers returns them.
     """
 
     #: Extra id inputs placed after `input_ids` in the documented order.
@@ -57,6 +59,8 @@ class BertStyleBackbone(Backbone):
         use_position_ids,
         rotary_embedding=None,
         rotary_value=False,
+        output_hidden_states=False,
+        output_attentions=False,
         dtype=None,
         **kwargs,
     ):
@@ -66,12 +70,12 @@ class BertStyleBackbone(Backbone):
             names.append("token_type_ids")
         if use_position_ids:
             names.append("position_ids")
-        inputs = {name: id_input(name) for name in names}
-        x = self.embed(embeddings, inputs)
-        mask = encoder_attention_mask(inputs["attention_mask"], causal=is_decoder)
-        layers = []
-        for i in range(num_hidden_layers):
-            block = TransformerEncoderBlock(
+        # The layers and switches are attributes before the graph is built: `encoder_forward`
+        # reads them, for the functional graph here and for eager calls with call options.
+        self.embeddings = embeddings
+        self.is_decoder = is_decoder
+        self.encoder_layers = [
+            TransformerEncoderBlock(
                 hidden_size,
                 num_attention_heads,
                 intermediate_size,
@@ -86,30 +90,37 @@ class BertStyleBackbone(Backbone):
                 dtype=dtype,
                 name=f"encoder_layer_{i}",
             )
-            x = block(x, attention_mask=mask)
-            layers.append(block)
-        final_norm = None
+            for i in range(num_hidden_layers)
+        ]
+        self.final_norm = None
         if final_layer_norm:
-            final_norm = keras.layers.LayerNormalization(
+            self.final_norm = keras.layers.LayerNormalization(
                 epsilon=layer_norm_eps, dtype=full_precision(dtype), name="final_layer_norm"
             )
-            x = final_norm(x)
-        outputs = {"last_hidden_state": x}
-        pooler = None
+        self.pooler = None
         if add_pooling_layer:
-            pooler = keras.layers.Dense(
+            self.pooler = keras.layers.Dense(
                 hidden_size,
                 activation="tanh",
                 kernel_initializer=init,
                 dtype=dtype,
                 name="pooler",
             )
-            outputs["pooler_output"] = pooler(x[:, 0, :])
-        super().__init__(inputs=inputs, outputs=outputs, input_order=names, dtype=dtype, **kwargs)
-        self.embeddings = embeddings
-        self.encoder_layers = layers
-        self.final_norm = final_norm
-        self.pooler = pooler
+        inputs = {name: id_input(name) for name in names}
+        outputs = self.encoder_forward(
+            inputs,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        super().__init__(
+            inputs=inputs,
+            outputs=outputs,
+            input_order=names,
+            dtype=dtype,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            **kwargs,
+        )
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
         self.num_attention_heads = num_attention_heads
@@ -120,13 +131,59 @@ class BertStyleBackbone(Backbone):
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.add_pooling_layer = add_pooling_layer
-        self.is_decoder = is_decoder
 
-    def embed(self, embeddings, inputs):
+    def encoder_forward(
+        self,
+        inputs,
+        output_hidden_states=False,
+        output_attentions=False,
+        head_mask=None,
+        training=None,
+    ):
+        """The forward pass (transformers' `forward`) on a full input dict, symbolic or eager.
+
+        `inputs["inputs_embeds"]`, when present, replaces the word-table lookup. `head_mask`
+        is `[layers, heads]` factors on the attention probabilities. Returns the output dict:
+        `last_hidden_state`, `pooler_output` (with a pooler), and `hidden_states` (the input of
+        every layer, then `last_hidden_state`) and `attentions` when asked for.
+        """
+        x = self.embed(self.embeddings, inputs, training=training)
+        mask = encoder_attention_mask(inputs["attention_mask"], causal=self.is_decoder)
+        hidden_states, attentions = [], []
+        explicit = output_attentions or head_mask is not None
+        for i, block in enumerate(self.encoder_layers):
+            hidden_states.append(x)
+            x = block(
+                x,
+                attention_mask=mask,
+                head_mask=None if head_mask is None else head_mask[i],
+                return_attention_scores=explicit,
+                training=training,
+            )
+            if explicit:
+                x, probs = x
+                attentions.append(probs)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        outputs = {"last_hidden_state": x}
+        if self.pooler is not None:
+            outputs["pooler_output"] = self.pooler(x[:, 0, :])
+        if output_hidden_states:
+            outputs["hidden_states"] = tuple(hidden_states) + (x,)
+        if output_attentions:
+            outputs["attentions"] = tuple(attentions)
+        return outputs
+
+    def call_with_options(self, values, training=None, **request):
+        return self.encoder_forward(values, training=training, **request)
+
+    def embed(self, embeddings, inputs, training=None):
         return embeddings(
             inputs["input_ids"],
             token_type_ids=inputs.get("token_type_ids"),
             position_ids=inputs.get("position_ids"),
+            inputs_embeds=inputs.get("inputs_embeds"),
+            training=training,
         )
 
     @property

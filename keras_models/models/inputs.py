@@ -6,6 +6,8 @@ from keras import ops
 
 # Inputs holding ids (integers); masks may also be bool or float.
 MASK_NAMES = ("attention_mask", "decoder_attention_mask")
+#: Inputs holding vectors that replace an id input's table lookup.
+EMBEDS_FOR = {"inputs_embeds": "input_ids"}
 
 
 def _is_symbolic(value):
@@ -52,10 +54,14 @@ def match_inputs(inputs, input_names, extra_names=(), kwargs=None):
     unknown = [key for key in items if key not in accepted]
     if unknown:
         raise ValueError(f"Unknown input name(s) {unknown}. Accepted names: {list(accepted)}.")
-    if items.get("input_ids") is None:
+    for embeds, ids in EMBEDS_FOR.items():
+        if items.get(embeds) is not None and items.get(ids) is not None:
+            raise ValueError(f"Pass either `{ids}` or `{embeds}`, not both.")
+    if items.get("input_ids") is None and items.get("inputs_embeds") is None:
         raise ValueError(
             f"`input_ids` is required. Pass a tensor, a list starting with `input_ids`, or a "
-            f"dict with the key `input_ids`; accepted names: {list(input_names)}."
+            f"dict with the key `input_ids` (or `inputs_embeds`); accepted names: "
+            f"{list(input_names)}."
         )
     return {key: value for key, value in items.items() if value is not None}
 
@@ -100,12 +106,35 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
         if key in extra_names:
             extras[key] = value
             continue
+        if key in EMBEDS_FOR:
+            value = _embeds_tensor(key, value, rank)
+            # The id input's place is kept by zeros of its shape: defaults (masks, positions)
+            # are computed from it, and the forward pass reads the vectors instead.
+            model_inputs[EMBEDS_FOR[key]] = ops.zeros(value.shape[:-1], "int32")
+            model_inputs[key] = value
+            continue
         value = _to_tensor(key, value)
         if check_input(key, value, rank) != "int32":
             value = ops.cast(value, "int32")
         model_inputs[key] = value
     check_shapes(model_inputs)
     return model_inputs, extras
+
+
+def _embeds_tensor(name, value, rank):
+    value = _to_tensor(name, value)
+    shape = tuple(value.shape)
+    if len(shape) != rank + 1 or "float" not in _dtype_name(value):
+        raise ValueError(
+            f"`{name}` must be a float tensor of rank {rank + 1} (the id input's shape plus the "
+            f"embedding width), got {_dtype_name(value)} of shape {shape}."
+        )
+    if any(dim is None for dim in shape):
+        raise ValueError(
+            f"`{name}` is taken in eager calls (with known shapes); build the model's graph on "
+            "`input_ids`."
+        )
+    return value
 
 
 def check_shapes(inputs):
@@ -117,6 +146,8 @@ def check_shapes(inputs):
         return any(a is not None and b is not None and a != b for a, b in zip(shape, expected))
 
     for name, value in inputs.items():
+        if name in EMBEDS_FOR:
+            continue
         shape = tuple(value.shape)
         if name.startswith("decoder_") and "input_ids" in inputs:
             batch = tuple(inputs["input_ids"].shape)[:-1]

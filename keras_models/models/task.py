@@ -1,10 +1,14 @@
 """Task base class: a backbone plus a head, with Hugging Face inputs, labels and losses."""
 
 import keras
+from keras import ops
 
 from keras_models.models.backbone import InputNormalizingModel
 from keras_models.models.config_view import ModelConfig
 from keras_models.models.raw_text import RawTextMixin
+
+#: Backbone outputs a task passes on (when asked for) after its own.
+EXTRA_OUTPUTS = ("hidden_states", "attentions")
 
 #: transformers' label fields, with the values its configs have by default.
 DEFAULT_LABEL_CONFIG = {
@@ -53,6 +57,10 @@ class Task(RawTextMixin, InputNormalizingModel):
                 f"{backbone.dtype_policy.name!r}: a task computes in its backbone's dtype, so "
                 "build the backbone with that `dtype` (or pass it to `from_preset`)."
             )
+        # The backbone's extra outputs (built with `output_hidden_states` / `output_attentions`)
+        # follow the head's, as in transformers' task outputs.
+        carried = getattr(backbone, "_symbolic_outputs", {})
+        outputs = {**outputs, **{k: v for k, v in carried.items() if k in EXTRA_OUTPUTS}}
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self._input_order = backbone.input_names
@@ -99,6 +107,51 @@ class Task(RawTextMixin, InputNormalizingModel):
 
     def fill_defaults(self, inputs):
         return self.backbone.fill_defaults(inputs)
+
+    def graph_flag(self, name):
+        return self.backbone.graph_flag(name)
+
+    def call_with_options(self, values, training=None, **request):
+        """The task's graph, with its backbone node run as `backbone.call_with_options`: the
+        head layers are the graph's own, and the backbone's extra outputs follow the head's."""
+        from keras.src.models.functional import operation_fn  # Keras' per-node call
+
+        values = dict(values)
+        embeds = values.pop("inputs_embeds", None)
+        extras = {}
+
+        def run_backbone(inputs, **kwargs):
+            inputs = dict(inputs)
+            if embeds is not None:
+                # Multiple choice flattens its choices before the backbone; so do the vectors.
+                inputs["inputs_embeds"] = ops.reshape(
+                    embeds, (-1, *tuple(inputs["input_ids"].shape)[1:], embeds.shape[-1])
+                )
+            out = self.backbone.call_with_options(inputs, training=training, **request)
+            extras.update({k: v for k, v in out.items() if k in EXTRA_OUTPUTS})
+            return {k: out[k] for k in self.backbone.output}
+
+        def operation(op):
+            if op is self.backbone:
+                return run_backbone
+            return operation_fn(op, training=training)
+
+        graph_inputs = self._standardize_inputs(values)
+        outputs = self._run_through_graph(graph_inputs, operation_fn=operation)
+        outputs = {k: v for k, v in outputs.items() if k not in EXTRA_OUTPUTS}
+        return {**outputs, **extras}
+
+    def add_loss_output(self, outputs, labels):
+        labels = {k: v for k, v in labels.items() if v is not None}
+        if not labels:
+            return outputs
+        loss = self.hf_loss({k: ops.convert_to_tensor(v) for k, v in labels.items()}, outputs)
+        if loss is None:
+            raise ValueError(
+                f"The labels {sorted(labels)} are not enough for the loss of "
+                f"{type(self).__name__}; it takes {list(self.label_names)}."
+            )
+        return {"loss": loss, **outputs}
 
     def input_limits(self):
         return self.backbone.input_limits()

@@ -52,11 +52,13 @@ class Converter:
     def _signature_defaults(self):
         params = inspect.signature(self.backbone_cls.__init__).parameters
         skip = set(self._NOT_CONFIG) | set(self.keras_only_arguments)
-        return {
+        fields = {
             name: param.default
             for name, param in params.items()
             if name not in skip and param.kind is param.POSITIONAL_OR_KEYWORD
         }
+        # Every backbone takes these (`Backbone.extra_arguments`), as transformers' configs do.
+        return {**fields, **{flag: False for flag in self.backbone_cls.extra_arguments}}
 
     @property
     def backbone_fields(self):

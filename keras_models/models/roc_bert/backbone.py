@@ -154,13 +154,15 @@ class RoCBertBackbone(BertStyleBackbone):
         self.shape_vocab_size = shape_vocab_size
         self.concat_input = concat_input
 
-    def embed(self, embeddings, inputs):
+    def embed(self, embeddings, inputs, training=None):
         return embeddings(
             inputs["input_ids"],
             input_shape_ids=inputs["input_shape_ids"],
             input_pronunciation_ids=inputs["input_pronunciation_ids"],
             token_type_ids=inputs["token_type_ids"],
             position_ids=inputs["position_ids"],
+            inputs_embeds=inputs.get("inputs_embeds"),
+            training=training,
         )
 
     def fill_defaults(self, inputs):
