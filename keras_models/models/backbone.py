@@ -1,11 +1,10 @@
 """Backbone base class: a functional model that accepts tensors, lists and dicts."""
 
+import contextlib
+import contextvars
 import inspect
 import os
 import tempfile
-
-import contextlib
-import contextvars
 
 import keras
 from keras import ops
@@ -26,7 +25,6 @@ from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
 )
 from keras_models.torch_fast_paths import traced_call
-
 
 #: How many of our model calls or Keras loops (`fit`, `evaluate`, `predict`) are running: only
 #: the outermost call returns a `ModelOutput`; nested ones (a backbone inside its task's graph)
