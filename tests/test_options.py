@@ -149,7 +149,6 @@ def edited_copy(directory, tmp_path, **fields):
     [
         ("position_embedding_type", "relative_key"),
         ("add_cross_attention", True),
-        ("output_attentions", True),
         ("pruned_heads", {"0": [1]}),
         ("tie_word_embeddings", False),
         ("is_encoder_decoder", True),
@@ -163,6 +162,19 @@ def test_refused_config_values(roberta_checkpoint, tmp_path, field, value):
         return
     with pytest.raises(ValueError, match=f"`{field}="):
         keras_models.RobertaForMaskedLM.from_preset(directory)
+
+
+@config_reading
+def test_output_flags_in_config_json_build_the_outputs(roberta_checkpoint, tmp_path):
+    # transformers returns what config.json's `output_*` fields ask for; so does the graph.
+    directory = edited_copy(
+        roberta_checkpoint, tmp_path, output_attentions=True, output_hidden_states=True
+    )
+    model = keras_models.RobertaForMaskedLM.from_preset(directory)
+    out = model(np.array([[0, 5, 6, 2]]))
+    layers = FAMILIES["roberta"].tiny["num_hidden_layers"]
+    assert len(out.attentions) == layers and len(out.hidden_states) == layers + 1
+    assert model.backbone.get_config()["output_attentions"] is True
 
 
 @config_reading

@@ -6,6 +6,7 @@ attributes (`out.start_logits`, `out.loss`), in transformers' order, loss first.
 """
 
 import keras
+from keras.src.tree.tree_api import register_tree_node_class
 
 #: Call options that ask for more outputs or another forward pass: name -> default.
 FORWARD_OPTIONS = {
@@ -47,6 +48,34 @@ class ModelOutput(dict):
     def to_tuple(self):
         """The values in transformers' order."""
         return tuple(self.values())
+
+    # Keras' tree utilities (a user's functional model running ours as a node) must see a
+    # `ModelOutput` as the dict it is: children in sorted key order, as Keras flattens dicts.
+    def tree_flatten(self):
+        keys = sorted(self)
+        return [self[k] for k in keys], keys, keys
+
+    @classmethod
+    def tree_unflatten(cls, keys, values):
+        return cls(zip(keys, values))
+
+    def torchtree_flatten(self):
+        values, keys, _ = self.tree_flatten()
+        return values, keys
+
+    def torchtree_flatten_with_keys(self):
+        from torch.utils._pytree import MappingKey
+
+        values, keys, _ = self.tree_flatten()
+        return [(MappingKey(k), v) for k, v in zip(keys, values)], keys
+
+    @classmethod
+    def torchtree_unflatten(cls, values, keys):
+        return cls.tree_unflatten(keys, values)
+
+
+# Keras exports no registration function; its tree module picks the backend's implementation.
+register_tree_node_class(ModelOutput)
 
 
 def pop_call_options(kwargs):

@@ -103,8 +103,6 @@ def _zero(value):
 #: field -> (accepts(value), what is not built). A value `accepts` refuses is a ValueError.
 REFUSED = {
     "pruned_heads": (_absent, "pruned attention heads"),
-    "output_hidden_states": (_absent, "hidden states of every layer as an output"),
-    "output_attentions": (_absent, "attention probabilities as an output"),
     "add_cross_attention": (_absent, "cross-attention layers in the encoder families"),
     "cross_attention_hidden_size": (_absent, "a cross-attention width other than the model's"),
     "tie_encoder_decoder": (_absent, "encoder weights tied to the decoder's"),
