@@ -11,11 +11,20 @@ A family's parity file holds its spec use and the cases that belong to that fami
 
 import types
 
+import keras
 import numpy as np
 import pytest
 
 import keras_models
-from tests.helpers import ATOL, assert_close, hf_outputs, np_out, random_ids, save_hf
+from tests.helpers import (
+    ATOL,
+    assert_close,
+    hf_outputs,
+    np_out,
+    random_ids,
+    save_hf,
+    torch_inputs,
+)
 
 #: Odd widths: 3 heads of 8, an intermediate size that is no multiple of anything.
 ODD_SIZES = dict(hidden_size=24, num_attention_heads=3, intermediate_size=19, num_hidden_layers=3)
@@ -109,6 +118,10 @@ def run_parity_test(model, hf, x, y, outputs, compiled=False, atol=ATOL):
     ours = model(x)
     for name, mask in outputs.items():
         assert_close(ours[name], getattr(theirs, name), mask)
+    # Labels in the call add transformers' loss, first, as transformers orders its outputs.
+    called = model(x, **labels)
+    assert list(called)[0] == "loss" and called[0] is called.loss
+    np.testing.assert_allclose(float(called.loss), float(theirs.loss), atol=atol)
     model.compile(run_eagerly=not compiled)
     rows = np.asarray(x["input_ids"]).shape[0]
     loss = model.evaluate(x, y, verbose=0, batch_size=rows)
@@ -188,3 +201,58 @@ def run_problem_type_test(
     model = getattr(keras_models, spec.task("SequenceClassification")).from_preset(directory)
     assert model.problem_type == problem_type
     run_parity_test(model, hf, x, labels, {"logits": None}, compiled)
+
+
+def scaled_value_heads(model, factors):
+    """Scales each layer's value projection, head by head (kernel columns and bias), by
+    `factors[layer, head]`: what transformers 4.x's `head_mask` does to the attention output."""
+    backbone = getattr(model, "backbone", model)
+    heads = backbone.num_attention_heads
+    for layer, row in zip(backbone.encoder_layers, factors):
+        dense = layer.attention.value_dense
+        scale = np.repeat(np.asarray(row, "float32"), dense.units // heads)
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in dense.weights)
+        dense.set_weights([kernel * scale, bias * scale])
+
+
+def run_call_options_test(spec, checkpoints, head, x, key, **overrides):
+    """transformers' call options on the task `head` (its checkpoint; `key` its first output):
+    `output_hidden_states` and `output_attentions` equal transformers' eager attention,
+    `return_dict=False` is the tuple in transformers' order, `inputs_embeds` replaces
+    `input_ids`, and `head_mask` equals scaling the value projection of each head."""
+    import torch
+
+    directory, hf = checkpoints(head, **overrides)
+    hf.set_attn_implementation("eager")
+    model = getattr(keras_models, spec.task(head)).from_preset(directory)
+    with torch.no_grad():
+        theirs = hf(**torch_inputs(x), output_hidden_states=True, output_attentions=True)
+    ours = model(x, output_hidden_states=True, output_attentions=True)
+    layers = model.backbone.num_hidden_layers
+    assert len(ours.hidden_states) == layers + 1 and len(ours.attentions) == layers
+    assert list(ours) == list(theirs.keys())
+    for mine, their in zip(
+        ours.hidden_states + ours.attentions, theirs.hidden_states + theirs.attentions
+    ):
+        assert_close(mine, their)
+    as_tuple = model(x, output_attentions=True, return_dict=False)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == len(ours) - 1
+    assert_close(as_tuple[0], getattr(theirs, key))
+    assert_close(as_tuple[-1][0], theirs.attentions[0])
+    # Explicit False drops what the config asks for; a plain call stays on the graph.
+    assert set(model(x)) == set(model(x, output_hidden_states=False))
+
+    # Vectors in place of ids: transformers derives masks and positions as it does for them.
+    width = model.backbone.token_embedding.output_dim
+    embeds = np.random.default_rng(7).normal(size=(*x["input_ids"].shape, width)).astype("float32")
+    with_embeds = {k: v for k, v in x.items() if k != "input_ids"}
+    with torch.no_grad():
+        their = hf(inputs_embeds=torch.tensor(embeds), **torch_inputs(with_embeds))
+    assert_close(model(with_embeds, inputs_embeds=embeds)[key], getattr(their, key))
+
+    factors = np.ones((layers, model.backbone.num_attention_heads), "float32")
+    factors[0, 1], factors[-1, 0] = 0.0, 0.5
+    masked = model(x, head_mask=factors)[key]
+    scaled_value_heads(model, factors)
+    assert_close(masked, model(x)[key])
+    assert not np.allclose(keras.ops.convert_to_numpy(masked), np_out(getattr(theirs, key)))

@@ -198,3 +198,50 @@ def test_inputs_whose_shapes_disagree_raise():
     ids = np.stack([IDS, IDS])
     with pytest.raises(ValueError, match=r"`attention_mask` has shape \(2, 2, 5\)"):
         model({"input_ids": ids, "attention_mask": ids[..., :5]})
+
+
+def test_output_flags_as_constructor_arguments_feed_a_user_model(qa):
+    # The graph itself carries the outputs, so a functional model can use them.
+    backbone = small_backbone(
+        num_hidden_layers=2, output_attentions=True, output_hidden_states=True
+    )
+    ids = keras.Input(shape=(None,), dtype="int32")
+    out = backbone(ids)
+    user = keras.Model(ids, {"first": out["attentions"][0], "mid": out["hidden_states"][1]})
+    got = user(IDS)
+    eager = backbone(IDS, output_attentions=False)
+    assert "attentions" not in eager and "hidden_states" in eager
+    np.testing.assert_allclose(to_np(got["mid"]), to_np(eager.hidden_states[1]), atol=1e-6)
+    assert got["first"].shape == (2, 2, 6, 6)
+    config = backbone.get_config()
+    assert config["output_attentions"] is True
+    assert "attentions" in type(backbone).from_config(config)(IDS)
+    # The task built on it passes the extra outputs on after its own.
+    task = keras_models.RobertaForQuestionAnswering(backbone)
+    assert list(task(IDS)) == ["start_logits", "end_logits", "hidden_states", "attentions"]
+
+
+def test_call_options_are_checked(qa):
+    with pytest.raises(ValueError, match="`head_mask` must have shape"):
+        qa(IDS, head_mask=np.ones((3,)))
+    embeds = np.zeros((2, 6, 16), "float32")
+    with pytest.raises(ValueError, match="inputs_embeds"):
+        qa({"input_ids": IDS, "inputs_embeds": embeds})
+    with pytest.raises(ValueError, match="inputs_embeds"):
+        qa.predict({"inputs_embeds": embeds}, verbose=0)
+    with pytest.raises(ValueError, match="labels .* not enough"):
+        qa(IDS, start_positions=np.array([1, 2]))
+    with pytest.raises(ValueError, match="output_attentions=True` is not built"):
+        keras_models.OPTBackbone(
+            vocab_size=50,
+            hidden_size=8,
+            num_hidden_layers=1,
+            ffn_dim=16,
+            num_attention_heads=2,
+            max_position_embeddings=32,
+            output_attentions=True,
+        )
+    # Symbolic inputs with options build a graph with those outputs.
+    ids = keras.Input(shape=(None,), dtype="int32")
+    out = qa(ids, output_hidden_states=True)
+    assert len(out["hidden_states"]) == 2

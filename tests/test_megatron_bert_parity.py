@@ -14,6 +14,7 @@ from tests.harness import (
     encoder_batch,
     left_padded_batch,
     run_backbone_test,
+    run_call_options_test,
     run_multiple_choice_test,
     run_problem_type_test,
     run_task_test,
@@ -194,3 +195,10 @@ def test_pretraining_saving_functional_use_and_bfloat16(checkpoints, tmp_path):
         keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")) - expected["prediction_logits"]
     )
     assert np.max(diff[x["attention_mask"] == 1]) < 0.1
+
+
+def test_call_options(checkpoints):
+    # Pre-LN: the last hidden state is taken after the final LayerNorm, as in transformers.
+    run_call_options_test(
+        SPEC, checkpoints, "QuestionAnswering", batch(), "start_logits", num_labels=2
+    )

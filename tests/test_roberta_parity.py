@@ -13,6 +13,7 @@ from tests.harness import (
     encoder_batch,
     left_padded_batch,
     run_backbone_test,
+    run_call_options_test,
     run_multiple_choice_test,
     run_problem_type_test,
     run_task_test,
@@ -72,3 +73,8 @@ def test_odd_sizes_and_left_padding(tmp_path):
     assert_close(
         ours["last_hidden_state"], hf_outputs(hf, x).last_hidden_state, x["attention_mask"]
     )
+
+
+def test_call_options(checkpoints):
+    x = encoder_batch(SPEC)
+    run_call_options_test(SPEC, checkpoints, "QuestionAnswering", x, "start_logits", num_labels=2)

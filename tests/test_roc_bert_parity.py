@@ -14,6 +14,7 @@ from tests.harness import (
     choices,
     encoder_batch,
     run_backbone_test,
+    run_call_options_test,
     run_multiple_choice_test,
     run_task_test,
 )
@@ -265,3 +266,12 @@ def test_keras_file_round_trip(tmp_path, checkpoints):
 def test_preset_registered():
     names = [p.name for p in keras_models.list_presets(family="roc_bert", embedded=False)]
     assert names == ["roc_bert_base_zh"]
+
+
+@pytest.mark.parametrize("concat_input", CONCAT)
+def test_call_options(checkpoints, concat_input):
+    # Given vectors replace the word lookup only: shape and pronunciation ids still count.
+    overrides = dict(mixing(concat_input), num_labels=2)
+    run_call_options_test(
+        SPEC, checkpoints, "QuestionAnswering", batch(), "start_logits", **overrides
+    )

@@ -14,6 +14,7 @@ from tests.harness import (
     choices,
     encoder_batch,
     run_backbone_test,
+    run_call_options_test,
     run_multiple_choice_test,
     run_problem_type_test,
     run_task_test,
@@ -180,3 +181,11 @@ def test_hub_download_falls_back_to_pytorch_weights(tmp_path, monkeypatch):
     calls.clear()
     download("junnyu/roformer_chinese_base")
     assert len(calls) == 1  # safetensors present: no PyTorch download
+
+
+def test_call_options(checkpoints):
+    # The factorised variant: `inputs_embeds` has the table's width (24), not hidden_size.
+    overrides = dict(VARIANTS["proj_rotv"], num_hidden_layers=1, num_labels=2)
+    run_call_options_test(
+        SPEC, checkpoints, "QuestionAnswering", batch(), "start_logits", **overrides
+    )

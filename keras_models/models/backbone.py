@@ -129,10 +129,7 @@ class InputNormalizingModel(keras.Model):
         """
         options = pop_call_options(kwargs)
         values, extras = self.normalize_inputs(inputs, self._split_kwargs(kwargs))
-        if "head_mask" in extras:
-            if options["head_mask"] is not None:
-                raise ValueError("`head_mask` was given twice (in the inputs and as a keyword).")
-            options["head_mask"] = extras.pop("head_mask")
+        options["head_mask"] = extras.pop("head_mask", None)
         request = self._forward_request(options, values)
         outermost = _DEPTH.get() == 0
         with _nested():

@@ -8,17 +8,32 @@ attributes (`out.start_logits`, `out.loss`), in transformers' order, loss first.
 import keras
 from keras.src.tree.tree_api import register_tree_node_class
 
-#: Call options that ask for more outputs or another forward pass: name -> default.
-FORWARD_OPTIONS = {
-    "output_hidden_states": None,
-    "output_attentions": None,
-    "head_mask": None,
-    "inputs_embeds": None,
-}
-#: Every call option (the forward ones plus the shape of what comes back).
-CALL_OPTIONS = {**FORWARD_OPTIONS, "return_dict": None}
 #: Constructor arguments (and config.json fields) that make the graph carry extra outputs.
 OUTPUT_FLAGS = ("output_hidden_states", "output_attentions")
+#: Call options besides the inputs (`head_mask`, `inputs_embeds`... are inputs): name -> default.
+CALL_OPTIONS = {**dict.fromkeys(OUTPUT_FLAGS), "return_dict": None}
+#: transformers' order of output fields (its `ModelOutput` dataclasses agree on it, except that
+#: a BERT-style base model with a cache puts `past_key_values` after `hidden_states`). Keras
+#: may hand dicts back with sorted keys, so the order is restored from this list.
+OUTPUT_ORDER = (
+    "loss",
+    "logits",
+    "prediction_logits",
+    "seq_relationship_logits",
+    "start_logits",
+    "end_logits",
+    "last_hidden_state",
+    "pooler_output",
+    "past_key_values",
+    "hidden_states",
+    "attentions",
+    "decoder_hidden_states",
+    "decoder_attentions",
+    "cross_attentions",
+    "encoder_last_hidden_state",
+    "encoder_hidden_states",
+    "encoder_attentions",
+)
 
 
 class ModelOutput(dict):
@@ -83,9 +98,13 @@ def pop_call_options(kwargs):
     return {name: kwargs.pop(name, default) for name, default in CALL_OPTIONS.items()}
 
 
-def finish_outputs(outputs, return_dict):
-    """A `ModelOutput` of concrete outputs (a tuple for `return_dict=False`); symbolic outputs
-    (a functional model being built) stay a plain dict, or become a tuple."""
+def finish_outputs(outputs, return_dict, order=OUTPUT_ORDER):
+    """A `ModelOutput` of concrete outputs in transformers' `order` (a tuple for
+    `return_dict=False`); symbolic outputs (a functional model being built) stay a plain dict,
+    or become a tuple. Names not in `order` follow, in the order they came."""
+    rank = {name: i for i, name in enumerate(order)}
+    keys = sorted(outputs, key=lambda k: rank.get(k, len(order)))
+    outputs = {k: outputs[k] for k in keys}
     if return_dict is False:
         return tuple(outputs.values())
     if any(isinstance(v, keras.KerasTensor) for v in keras.tree.flatten(dict(outputs))):
