@@ -33,6 +33,13 @@ class BertStyleBackbone(Backbone):
     Outputs: `last_hidden_state`, and `pooler_output` when `add_pooling_layer` is set; with
     `output_hidden_states` / `output_attentions` (constructor or call arguments) also
     `hidden_states` and `attentions`, as transformers returns them.
+
+    A call takes, after the family's graph inputs and in this list order, `head_mask`
+    (`[heads]` or `[layers, heads]` factors on the attention probabilities) and
+    `inputs_embeds` (`[batch, seq, embedding width]` vectors in place of `input_ids`), as
+    transformers orders them; and the keywords `output_hidden_states`, `output_attentions` and
+    `return_dict`. A call that needs them runs `encoder_forward` eagerly; `fit`, `evaluate`
+    and `predict` run the graph, which takes neither `head_mask` nor `inputs_embeds`.
     """
 
     #: Extra id inputs placed after `input_ids` in the documented order.

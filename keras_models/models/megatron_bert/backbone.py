@@ -19,7 +19,8 @@ class MegatronBertBackbone(BertStyleBackbone):
     """MegatronBERT encoder (`MegatronBertModel`).
 
     Inputs (in this positional order): `input_ids`, `attention_mask`, `token_type_ids`,
-    `position_ids`. Missing ones default to a mask of ones, token types of zeros and absolute
+    `position_ids`, then (calls only, see `BertStyleBackbone`) `head_mask`, `inputs_embeds`.
+    Missing ones default to a mask of ones, token types of zeros and absolute
     positions `0..seq-1` (padding is not skipped, as in transformers).
 
     Args:

@@ -10,13 +10,18 @@ Forward pass (transformers' `RobertaModel`):
 import keras
 
 from keras_models.layers.embeddings import TransformerEmbeddings
-from keras_models.layers.position_ids import padding_aware_position_ids
+from keras_models.layers.position_ids import absolute_position_ids, padding_aware_position_ids
 from keras_models.models.bert_encoder import BertStyleBackbone
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
 class RobertaBackbone(BertStyleBackbone):
     """RoBERTa encoder (`RobertaModel`).
+
+    Inputs, in list order: `input_ids`, `attention_mask`, `token_type_ids`, `position_ids`
+    (by default counted from `pad_token_id + 1` over non-padding tokens, as transformers
+    does; with `inputs_embeds`, sequentially), then (calls only, see `BertStyleBackbone`)
+    `head_mask`, `inputs_embeds`.
 
     Args:
         vocab_size: vocabulary size.
@@ -105,6 +110,9 @@ class RobertaBackbone(BertStyleBackbone):
         self.pad_token_id = pad_token_id
 
     def default_position_ids(self, inputs):
+        if "inputs_embeds" in inputs:
+            # No ids to find padding in: transformers counts every position from pad + 1.
+            return absolute_position_ids(inputs["input_ids"]) + self.pad_token_id + 1
         return padding_aware_position_ids(inputs["input_ids"], self.pad_token_id)
 
     def get_config(self):

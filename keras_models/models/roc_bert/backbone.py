@@ -30,7 +30,8 @@ class RoCBertBackbone(BertStyleBackbone):
     """RoCBert encoder (`RoCBertModel`).
 
     Inputs, in list order: `input_ids`, `input_shape_ids`, `input_pronunciation_ids`,
-    `attention_mask`, `token_type_ids`, `position_ids`. A shape or pronunciation id tensor that
+    `attention_mask`, `token_type_ids`, `position_ids`, then (calls only, see
+    `BertStyleBackbone`) `head_mask`, `inputs_embeds`. A shape or pronunciation id tensor that
     is not given behaves as in transformers: with `concat_input=True` row 0 of its table is used,
     with `concat_input=False` it is left out of the average (inside the graph it is filled with
     -1, which `RoCBertEmbeddings` reads as "not given").

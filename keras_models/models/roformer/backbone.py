@@ -19,8 +19,9 @@ from keras_models.models.bert_encoder import BertStyleBackbone
 class RoFormerBackbone(BertStyleBackbone):
     """RoFormer encoder (`RoFormerModel`).
 
-    Inputs: `input_ids`, `attention_mask`, `token_type_ids` (there is no `position_ids`: the
-    rotary angles use the absolute index 0..seq-1). Output: `last_hidden_state`.
+    Inputs, in list order: `input_ids`, `attention_mask`, `token_type_ids` (there is no
+    `position_ids`: the rotary angles use the absolute index 0..seq-1), then (calls only, see
+    `BertStyleBackbone`) `head_mask`, `inputs_embeds`. Output: `last_hidden_state`.
 
     Args:
         vocab_size: vocabulary size.
