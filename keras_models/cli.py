@@ -74,8 +74,9 @@ def _check_inputs(model, config, rows=2, seq=8):
     return inputs
 
 
-def _compare_with_transformers(model, directory):
-    """Max abs difference between our outputs and transformers' on random ids."""
+def _compare_with_transformers(model, directory, hf=None):
+    """Max abs difference between our outputs and transformers' (`hf`, by default loaded from
+    `directory`) on random ids."""
     import keras
     import numpy as np
     import torch
@@ -86,7 +87,7 @@ def _compare_with_transformers(model, directory):
     config = read_hf_config(directory)
     arch = (config.get("architectures") or ["AutoModel"])[0]
     hf_cls = getattr(transformers, arch, None) or transformers.AutoModel
-    hf = hf_cls.from_pretrained(directory).eval()
+    hf = (hf or hf_cls.from_pretrained(directory)).eval()
     inputs = _check_inputs(model, config)
     ours = model(inputs)
     with torch.no_grad():
@@ -111,14 +112,46 @@ def _convert(args):
     model.save_to_preset(args.output)
     print(f"Saved a Keras preset to {args.output} ({model.count_params():,} parameters).")
     if args.check:
-        diffs = _compare_with_transformers(model, directory)
-        for name, diff in diffs.items():
-            print(f"max abs difference {name}: {diff:.3g}")
-        worst = max(diffs.values()) if diffs else float("nan")
-        print(f"max difference: {worst:.3g}")
-        if not worst <= args.tolerance:
-            print(f"FAILED: above the tolerance {args.tolerance}")
-            return 1
+        return _report(_compare_with_transformers(model, directory), args.tolerance)
+    return 0
+
+
+def _source_model(source):
+    """The model of a Keras preset directory (its saved class) or of a Hugging Face checkpoint
+    or registered name (the class of its `architectures`)."""
+    import keras
+
+    from keras_models.presets.keras_format import is_keras_preset, read_preset_config
+    from keras_models.presets.resolve import resolve_preset
+
+    directory, _ = resolve_preset(source)
+    if is_keras_preset(directory):
+        model_cls = keras.saving.get_registered_object(
+            read_preset_config(directory)["registered_name"]
+        )
+    else:
+        model_cls = _model_class(directory)
+    return model_cls.from_preset(directory)
+
+
+def _export(args):
+    model = _source_model(args.source)
+    print(f"Exporting {type(model).__name__} from {args.source} to the transformers format ...")
+    path = model.export_to_transformers(args.output, max_shard_size=args.max_shard_size)
+    print(f"Wrote {path}.")
+    if args.check:
+        return _report(_compare_with_transformers(model, path), args.tolerance)
+    return 0
+
+
+def _report(diffs, tolerance):
+    for name, diff in diffs.items():
+        print(f"max abs difference {name}: {diff:.3g}")
+    worst = max(diffs.values()) if diffs else float("nan")
+    print(f"max difference: {worst:.3g}")
+    if not worst <= tolerance:
+        print(f"FAILED: above the tolerance {tolerance}")
+        return 1
     return 0
 
 
@@ -179,6 +212,16 @@ def main(argv=None):
     convert.add_argument("--tolerance", type=float, default=1e-4)
     convert.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
     convert.set_defaults(func=_convert)
+    export = sub.add_parser(
+        "export", help="write a Keras preset or checkpoint in the transformers format"
+    )
+    export.add_argument("source", help="Keras preset directory, checkpoint or registered name")
+    export.add_argument("output", help="directory for the transformers checkpoint")
+    export.add_argument("--check", action="store_true", help="load it in transformers, compare")
+    export.add_argument("--tolerance", type=float, default=1e-4)
+    export.add_argument("--max-shard-size", default="5GB", help="largest weight file")
+    export.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
+    export.set_defaults(func=_export)
     info = sub.add_parser("info", help="config, parameter count, inputs and outputs of a preset")
     info.add_argument("preset")
     info.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)

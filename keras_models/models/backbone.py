@@ -260,6 +260,27 @@ class InputNormalizingModel(keras.Model):
             if os.path.exists(tmp):
                 os.remove(tmp)
 
+    def export_to_transformers(self, path, max_shard_size="5GB"):
+        """Writes this model as a transformers checkpoint directory (`config.json`,
+        `model.safetensors`, `generation_config.json` for generative models, the tokenizer
+        files), loadable with transformers' `from_pretrained`. See
+        `keras_models.presets.hf_export`.
+
+        Args:
+            path: the directory to write (replaced once the new one is complete).
+            max_shard_size: the largest weight file; bigger checkpoints are sharded.
+
+        Returns:
+            The absolute path written.
+        """
+        from keras_models.presets.hf_export import export_to_transformers
+
+        return export_to_transformers(self, path, max_shard_size=max_shard_size)
+
+    def save_pretrained(self, path, max_shard_size="5GB"):
+        """`export_to_transformers`, under transformers' name."""
+        return self.export_to_transformers(path, max_shard_size=max_shard_size)
+
     # Bad data is refused on the host before a compiled step starts: an error raised inside
     # a traced step can leave a JAX model's variables unusable.
     def check_data(self, x, y=None, training=False):

@@ -53,7 +53,9 @@ def match_inputs(inputs, input_names, extra_names=(), kwargs=None):
         items[key] = value
     unknown = [key for key in items if key not in accepted]
     if unknown:
-        raise ValueError(f"Unknown input name(s) {unknown}. Accepted names: {list(accepted)}.")
+        raise ValueError(
+            f"Unknown input name(s) {unknown}. Accepted names: {list(dict.fromkeys(accepted))}."
+        )
     for embeds, ids in EMBEDS_FOR.items():
         if items.get(embeds) is not None and items.get(ids) is not None:
             raise ValueError(f"Pass either `{ids}` or `{embeds}`, not both.")

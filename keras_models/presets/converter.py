@@ -16,6 +16,7 @@ from keras_models.presets.weight_table import (
     dense,
     embedding,
     export_table,
+    export_weights,
     layer_norm,
     load_table,
     resolve,
@@ -146,18 +147,32 @@ class Converter:
                 continue
             load_table(task, part.rows, porter, self.prefix)
 
+    def _export_tables(self, model):
+        """`(layer, table, prefix)` of every part of `model`'s checkpoint: the backbone's rows
+        (unprefixed for a base-model checkpoint) and, for a task, its built head parts."""
+        backbone = getattr(model, "backbone", model)
+        if backbone is model:
+            yield backbone, self.weights, ""
+            return
+        yield backbone, self.weights, self.prefix
+        for part in model.hf_head:
+            if not part.layer or resolve(model, part.layer) is not None:
+                yield model, part.rows, self.prefix
+
     def export(self, model):
         """`(keys, value, optional)` for every checkpoint tensor of a backbone (a base-model
         checkpoint) or a task (a task checkpoint, head included); see
         `weight_table.export_table`."""
-        backbone = getattr(model, "backbone", model)
-        if backbone is model:
-            yield from export_table(backbone, self.weights)
-            return
-        yield from export_table(backbone, self.weights, self.prefix)
-        for part in model.hf_head:
-            if not part.layer or resolve(model, part.layer) is not None:
-                yield from export_table(model, part.rows, self.prefix)
+        for layer, table, prefix in self._export_tables(model):
+            yield from export_table(layer, table, prefix)
+
+    def checkpoint_weights(self, model):
+        """`{key: numpy array}`: the tensors a transformers checkpoint of `model` holds (tied
+        copies left out, as `save_pretrained` leaves them out)."""
+        weights = {}
+        for layer, table, prefix in self._export_tables(model):
+            weights.update(export_weights(layer, table, prefix))
+        return weights
 
 
 #: BERT's embedding block (absent layers are skipped: Megatron has no LayerNorm here, RoFormer

@@ -2,10 +2,10 @@
 
 import json
 import os
-import shutil
-import tempfile
 
 import keras
+
+from keras_models.presets.atomic import atomic_directory, write_files
 
 FORMAT_VERSION = 1
 PRESET_FILE = "preset.json"
@@ -26,11 +26,7 @@ def save_preset(model, preset_dir, extra_files=None):
         extra_files: optional dict of file name -> source path to copy in, or bytes to write
             (tokenizer and preprocessor files).
     """
-    preset_dir = os.path.abspath(preset_dir)
-    parent = os.path.dirname(preset_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".preset-", dir=parent)
-    try:
+    with atomic_directory(preset_dir, prefix=".preset-") as tmp:
         with open(os.path.join(tmp, PRESET_FILE), "w") as f:
             json.dump(
                 {
@@ -43,22 +39,7 @@ def save_preset(model, preset_dir, extra_files=None):
                 indent=2,
             )
         model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
-        for name, src in (extra_files or {}).items():
-            if isinstance(src, bytes):
-                with open(os.path.join(tmp, name), "wb") as f:
-                    f.write(src)
-            else:
-                shutil.copyfile(src, os.path.join(tmp, name))
-        old = None
-        if os.path.exists(preset_dir):
-            old = tempfile.mkdtemp(prefix=".old-preset-", dir=parent)
-            os.rename(preset_dir, os.path.join(old, "preset"))
-        os.rename(tmp, preset_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_files(tmp, extra_files or {})
 
 
 def read_preset_config(preset_dir):

@@ -66,7 +66,8 @@ class PegasusConverter(Converter):
     # transformers' Pegasus hard-codes LayerNorm's 1e-5; the argument is for Keras users.
     keras_only_arguments = ("layer_norm_eps",)
     weights = (
-        # One word table, saved under any of its tied names.
+        # One word table, saved under any of its tied names; the first is the one
+        # transformers writes (`shared` in the seq2seq model, the decoder's own otherwise).
         embedding(
             (
                 "{p}shared",
@@ -75,6 +76,12 @@ class PegasusConverter(Converter):
                 "lm_head",
             ),
             "embed_tokens",
+            when=_encoder_decoder,
+        ),
+        embedding(
+            ("{p}decoder.embed_tokens", "{p}shared", "{p}encoder.embed_tokens", "lm_head"),
+            "embed_tokens",
+            when=_decoder_only,
         ),
         # The (frozen) sinusoid tables must be the one we compute; both sides share ours.
         fixed(
