@@ -128,6 +128,9 @@ class InputNormalizingModel(keras.Model):
         `ModelOutput`, a dict whose keys are also attributes.
         """
         options = pop_call_options(kwargs)
+        if options["inputs_embeds"] is not None:
+            # An input in place of `input_ids`, given as a keyword as in transformers.
+            kwargs["inputs_embeds"] = options["inputs_embeds"]
         values, extras = self.normalize_inputs(inputs, self._split_kwargs(kwargs))
         if "head_mask" in extras:
             if options["head_mask"] is not None:
