@@ -140,6 +140,7 @@ loss, start_logits, end_logits = model(
     **inputs, start_positions=target_start_index, end_positions=target_end_index, return_dict=False
 )
 assert_close(loss, theirs.loss)
+assert_close(start_logits, theirs.start_logits)
 
 # `FlaxRobertaModel`: the backbone, from the same checkpoint (its head is left out).
 model = keras_models.RobertaBackbone.from_pretrained(checkpoint)

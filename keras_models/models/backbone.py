@@ -144,6 +144,7 @@ class InputNormalizingModel(keras.Model):
             else:
                 training = kwargs.get("training")
                 outputs = self.call_with_options(values, training=training, **request)
+        outputs = self.in_graph_order(outputs)
         for flag in OUTPUT_FLAGS:
             key = flag[len("output_") :]
             if options[flag] is False:
@@ -154,6 +155,15 @@ class InputNormalizingModel(keras.Model):
         if not outermost:
             return outputs
         return finish_outputs(outputs, options["return_dict"])
+
+    def in_graph_order(self, outputs):
+        """`outputs` with the graph's outputs first, in the graph's order (transformers', which
+        `return_dict=False` follows): torch's tree utilities rebuild a dict in sorted key order."""
+        struct = getattr(self, "_outputs_struct", None)
+        if not isinstance(outputs, dict) or not isinstance(struct, dict):
+            return outputs
+        first = {key: outputs[key] for key in struct if key in outputs}
+        return {**first, **{key: value for key, value in outputs.items() if key not in first}}
 
     def graph_flag(self, name):
         """Whether the functional graph carries the outputs of `name` (`output_attentions`...)."""
