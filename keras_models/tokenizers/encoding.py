@@ -2,7 +2,8 @@
 
 `return_tensors` picks the form, as in transformers: `"np"` (numpy), `"tf"` (TensorFlow),
 `"pt"` (PyTorch), `"jax"` (JAX) or None (Python lists). A tensor library is imported only when
-its tensors are asked for, so the jax and torch paths never import TensorFlow.
+its tensors are asked for, so the jax and torch paths never import TensorFlow. Ids and masks
+are int32, the dtype Keras models take (transformers gives int64).
 """
 
 import importlib
