@@ -14,6 +14,7 @@ ROOT = "keras_models"  # the package's `__init__` alone, not a prefix of every m
 LAYERS = (
     (
         "keras_models.arguments",
+        "keras_models.attribute_dict",
         "keras_models.layers",
         "keras_models.optimizers",
         "keras_models.torch_fast_paths",

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from keras_models import (
     RoCBertTokenizer,
     RoFormerTokenizer,
 )
+from keras_models.tokenizers import BatchEncoding
 
 CORPUS = [
     "Hello world! This is a test.",
@@ -465,3 +467,141 @@ def test_rocbert_windows(dirs):
         np.testing.assert_array_equal(windows[key][0], first[key][0], err_msg=key)
     with pytest.raises(ValueError, match="stride"):
         ours("a", "b", stride=-1)
+
+
+# --- return_tensors ---------------------------------------------------------------------------
+# The tensor type each backend's run checks (the three runs together cover every type).
+BACKEND_TENSORS = {"jax": "jax", "tensorflow": "tf", "torch": "pt"}
+LIST_CALLS = [
+    ("one text", ("Hello world!",), {}),
+    ("one pair", ("What is it?", "The quick brown fox."), {}),
+    ("ragged batch", (CORPUS[:4],), {}),
+    ("ragged pairs", (CORPUS[:3], CORPUS[3:6]), {"return_token_type_ids": True}),
+    ("offsets", (CORPUS[:3],), {"return_offsets_mapping": True}),
+    ("padded", (CORPUS[:3],), {"padding": True}),
+    ("words", (["Hello", "world"],), {"is_split_into_words": True}),
+    (
+        "windows of one text",
+        ("Who?", " ".join(CORPUS)),
+        dict(truncation="only_second", max_length=20, stride=4, return_overflowing_tokens=True),
+    ),
+]
+
+
+def _tensor_type(kind):
+    if kind == "tf":
+        import tensorflow as tf
+
+        return tf.Tensor
+    if kind == "pt":
+        import torch
+
+        return torch.Tensor
+    import jax
+
+    return jax.Array
+
+
+@pytest.mark.parametrize("name,cls", [("bert_uncased", MegatronBertTokenizer), *FAST_FAMILIES[:2]])
+def test_return_tensors_none_gives_transformers_lists(dirs, name, cls):
+    ours, theirs = cls.from_preset(dirs[name]), _hf(dirs[name])
+    for context, args, kwargs in LIST_CALLS:
+        if kwargs.get("is_split_into_words") and name in ("roberta", "opt"):
+            continue  # byte-level BPE needs add_prefix_space for words (tested above)
+        got = ours(*args, return_tensors=None, **kwargs)
+        want = theirs(*args, **kwargs)
+        assert dict(got) == dict(want), (name, context)
+        assert got.input_ids == want.input_ids
+
+
+def test_rocbert_return_tensors_none_gives_transformers_lists(dirs):
+    ours, theirs = RoCBertTokenizer.from_preset(dirs["rocbert"]), _hf(dirs["rocbert"])
+    for args in (("今天好",), (CORPUS[:4],), (CORPUS[:3], CORPUS[3:6])):
+        assert dict(ours(*args, return_tensors=None)) == dict(theirs(*args)), args
+    # The Rust path (windows) of a ragged batch: the shape and pronunciation ids per row.
+    got = ours(CORPUS[:3], return_word_ids=True, return_tensors=None)
+    assert got["input_shape_ids"] == theirs(CORPUS[:3])["input_shape_ids"]
+
+
+@pytest.mark.parametrize(
+    "name,cls", [("bert_uncased", MegatronBertTokenizer), ("rocbert", RoCBertTokenizer)]
+)
+def test_return_tensors_types(dirs, name, cls):
+    import keras
+
+    tok = cls.from_preset(dirs[name])
+    questions, contexts = ["What is it?", "Who?"], CORPUS[:2]
+    arrays = tok(questions, contexts, padding=True)
+    assert isinstance(arrays, BatchEncoding) and isinstance(arrays["input_ids"], np.ndarray)
+    assert arrays.input_ids is arrays["input_ids"] and arrays.input_ids.dtype == np.int32
+    kind = BACKEND_TENSORS[keras.backend.backend()]
+    tensors = tok(questions, contexts, padding=True, return_tensors=kind)
+    assert list(tensors) == list(arrays)
+    for key, value in tensors.items():
+        assert isinstance(value, _tensor_type(kind)), (kind, key, type(value))
+        np.testing.assert_array_equal(np.asarray(value), arrays[key])
+    assert tensors.attention_mask is tensors["attention_mask"]
+    with pytest.raises(AttributeError, match="input_idz"):
+        _ = tensors.input_idz
+    # A single text still gives a batch of one as tensors; ragged rows cannot be one tensor.
+    length = len(tok("Hi", return_tensors=None)["input_ids"])
+    assert tuple(tok("Hi", return_tensors=kind)["input_ids"].shape) == (1, length)
+    for value in ("np", kind):
+        with pytest.raises(ValueError, match=f"return_tensors='{value}'.*padding=True"):
+            tok(["a", "b c d"], return_tensors=value)
+
+
+def test_return_tensors_bad_values_and_missing_libraries(dirs, monkeypatch):
+    tok = MegatronBertTokenizer.from_preset(dirs["bert_uncased"])
+    for bad in ("tensorflow", "torch", "mlx", "NP", 1, True):
+        with pytest.raises(ValueError, match=r"`return_tensors` must be one of 'np', 'tf', 'pt'"):
+            tok("a b", return_tensors=bad)
+    # A library that is not installed (`import` fails) is a ValueError naming the argument;
+    # the other forms never import it.
+    for kind, module, library in (
+        ("tf", "tensorflow", "TensorFlow"),
+        ("pt", "torch", "PyTorch"),
+        ("jax", "jax.numpy", "JAX"),
+    ):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, module, None)
+            with pytest.raises(ValueError, match=f"return_tensors='{kind}'.* needs {library}"):
+                tok("a b", return_tensors=kind)
+            ids = tok("a b", return_tensors="np")["input_ids"]
+            assert tok("a b", return_tensors=None)["input_ids"] == ids[0].tolist()
+
+
+@pytest.mark.parametrize("prefix", ["MegatronBert", "RoCBert"])
+def test_model_takes_the_encoding(prefix):
+    """`model(**tokenizer(..., return_tensors=...))`, as in transformers' examples."""
+    import warnings
+
+    import keras
+
+    preset = {"MegatronBert": "megatron_bert_tiny", "RoCBert": "roc_bert_tiny"}[prefix]
+    tok = getattr(keras_models, f"{prefix}Tokenizer").from_preset(preset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the preset has no QA head: it starts fresh
+        model = getattr(keras_models, f"{prefix}ForQuestionAnswering").from_preset(preset)
+    to_numpy = keras.ops.convert_to_numpy
+    kind = BACKEND_TENSORS[keras.backend.backend()]
+    questions, contexts = ["What is it?", "Who?"], ["A tiny test.", "Nobody at all, really."]
+    enc = tok(questions, contexts, padding=True, return_tensors=kind)
+    assert len(enc) >= 3  # ids, mask and the family extras (token types, shape ids ...)
+    labels = {"start_positions": np.array([1, 2]), "end_positions": np.array([3, 5])}
+    out = model(**enc, **labels)
+    others = {k: v for k, v in enc.items() if k != "input_ids"}
+    arrays = {k: np.asarray(v) for k, v in enc.items()}
+    for reference in (
+        model(enc["input_ids"], **others, **labels),
+        model(arrays, **labels),
+        model(enc, **labels),
+    ):
+        # transformers' order on every backend (`return_dict=False` tuples follow it).
+        assert list(reference) == list(out) == ["loss", "start_logits", "end_logits"]
+        for key in out:
+            np.testing.assert_array_equal(to_numpy(out[key]), to_numpy(reference[key]))
+    assert np.isfinite(to_numpy(out.loss)) and out.start_logits.shape == enc.input_ids.shape
+    # Keras walks the encoding as a dict (a registered tree node).
+    predicted = model.predict(enc, verbose=0)
+    np.testing.assert_allclose(predicted["start_logits"], to_numpy(out.start_logits), atol=1e-6)

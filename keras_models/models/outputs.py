@@ -6,7 +6,8 @@ attributes (`out.start_logits`, `out.loss`), in transformers' order, loss first.
 """
 
 import keras
-from keras.src.tree.tree_api import register_tree_node_class
+
+from keras_models.attribute_dict import AttributeDict, register_attribute_dict
 
 #: Constructor arguments (and config.json fields) that make the graph carry extra outputs.
 OUTPUT_FLAGS = ("output_hidden_states", "output_attentions")
@@ -36,7 +37,8 @@ OUTPUT_ORDER = (
 )
 
 
-class ModelOutput(dict):
+@register_attribute_dict
+class ModelOutput(AttributeDict):
     """A dict of outputs whose keys are also attributes, as transformers' outputs.
 
     Integer indices and slices read the values in order (`out[0]` is the loss when labels
@@ -49,12 +51,6 @@ class ModelOutput(dict):
     (0.5, [1.0], (0.5, [1.0]))
     """
 
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"This output has no {name!r}; it holds {list(self)}.") from None
-
     def __getitem__(self, key):
         if isinstance(key, (int, slice)):
             return self.to_tuple()[key]
@@ -63,34 +59,6 @@ class ModelOutput(dict):
     def to_tuple(self):
         """The values in transformers' order."""
         return tuple(self.values())
-
-    # Keras' tree utilities (a user's functional model running ours as a node) must see a
-    # `ModelOutput` as the dict it is: children in sorted key order, as Keras flattens dicts.
-    def tree_flatten(self):
-        keys = sorted(self)
-        return [self[k] for k in keys], keys, keys
-
-    @classmethod
-    def tree_unflatten(cls, keys, values):
-        return cls(zip(keys, values))
-
-    def torchtree_flatten(self):
-        values, keys, _ = self.tree_flatten()
-        return values, keys
-
-    def torchtree_flatten_with_keys(self):
-        from torch.utils._pytree import MappingKey
-
-        values, keys, _ = self.tree_flatten()
-        return [(MappingKey(k), v) for k, v in zip(keys, values)], keys
-
-    @classmethod
-    def torchtree_unflatten(cls, values, keys):
-        return cls.tree_unflatten(keys, values)
-
-
-# Keras exports no registration function; its tree module picks the backend's implementation.
-register_tree_node_class(ModelOutput)
 
 
 def pop_call_options(kwargs):

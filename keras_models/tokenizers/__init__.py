@@ -2,6 +2,7 @@
 
 from keras_models.tokenizers.base import Tokenizer
 from keras_models.tokenizers.bpe import OPTTokenizer, RobertaTokenizer
+from keras_models.tokenizers.encoding import BatchEncoding
 from keras_models.tokenizers.sentencepiece import PegasusTokenizer
 from keras_models.tokenizers.wordpiece import (
     MegatronBertTokenizer,
@@ -10,6 +11,7 @@ from keras_models.tokenizers.wordpiece import (
 )
 
 __all__ = [
+    "BatchEncoding",
     "MegatronBertTokenizer",
     "OPTTokenizer",
     "PegasusTokenizer",

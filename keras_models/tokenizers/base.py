@@ -17,6 +17,7 @@ from tokenizers import Tokenizer as RustTokenizer
 
 from keras_models.arguments import StrictArguments, accepted_arguments, refuse_unknown
 from keras_models.presets.resolve import resolve_preset
+from keras_models.tokenizers.encoding import batch_encoding, check_return_tensors, stack_rows
 
 SPECIAL_TOKEN_NAMES = (
     "bos_token",
@@ -409,6 +410,7 @@ class Tokenizer(StrictArguments):
         is_split_into_words=False,
         return_sequence_ids=False,
         return_word_ids=False,
+        return_tensors="np",
     ):
         """Tokenizes a string, a list of strings, or text pairs, as transformers does.
 
@@ -443,16 +445,28 @@ class Tokenizer(StrictArguments):
                 `BatchEncoding.sequence_ids` with -1 for None).
             return_word_ids: also return `word_ids`: the word index of each token, -1 for
                 special and padding tokens (transformers' `BatchEncoding.word_ids`).
+            return_tensors: `"np"` (numpy, the default: Keras models take it on every backend),
+                `"tf"`, `"pt"` or `"jax"` (that library's tensors; it must be installed), or
+                None (Python lists, as transformers' default: a single text gives flat lists
+                and a batch may be ragged). Tensors need rows of one length: a ragged batch
+                needs `padding`.
 
         Returns:
-            A dict of int32 numpy arrays of shape `[batch, seq]` (a single string gives a batch
-            of one): `input_ids`, `attention_mask`, and where asked or usual for the family
-            `token_type_ids` and family extras; `offset_mapping` is `[batch, seq, 2]`.
+            A `BatchEncoding`: a dict, whose keys are also attributes, of int32 arrays or
+            tensors of shape `[batch, seq]` (a single string gives a batch of one):
+            `input_ids`, `attention_mask`, and where asked or usual for the family
+            `token_type_ids` and family extras; `offset_mapping` is `[batch, seq, 2]`. Pass it
+            to a model as `model(**inputs)` or `model(inputs)`.
+
+        Raises:
+            ValueError: for a bad argument, a ragged batch asked for as tensors, or a tensor
+                library that is not installed.
         """
+        return_tensors = check_return_tensors(return_tensors)
         if is_split_into_words:
-            batch = self._word_batch(text, text_pair)
+            batch, single = self._word_batch(text, text_pair)
         else:
-            batch = self._batch(text, text_pair)
+            batch, single = self._batch(text, text_pair), _is_text(text)
         if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 0:
             raise ValueError(f"`stride` must be a non-negative int; got {stride!r}.")
         pad, trunc, max_length = self._strategies(padding, truncation, max_length)
@@ -474,7 +488,7 @@ class Tokenizer(StrictArguments):
             return_token_type_ids = "token_type_ids" in self.model_input_names
         if return_attention_mask is None:
             return_attention_mask = True
-        return self._encode(
+        outputs = self._encode(
             batch,
             pad=pad,
             trunc=trunc,
@@ -491,9 +505,13 @@ class Tokenizer(StrictArguments):
             sequence_ids=bool(return_sequence_ids),
             word_ids=bool(return_word_ids),
         )
+        # transformers keeps the batch axis of windows (several rows from one text).
+        unbatch = single and not return_overflowing_tokens
+        return batch_encoding(outputs, return_tensors, unbatch=unbatch)
 
     def _word_batch(self, text, text_pair):
-        """A list of word lists or `(words_a, words_b)` tuples (`is_split_into_words=True`)."""
+        """A list of word lists or `(words_a, words_b)` tuples (`is_split_into_words=True`),
+        and whether `text` was one example rather than a batch."""
 
         def is_words(value):
             return isinstance(value, (list, tuple)) and all(_is_text(w) for w in value)
@@ -513,7 +531,7 @@ class Tokenizer(StrictArguments):
                 "list of such lists."
             )
         if pairs is None:
-            return [list(t) for t in texts]
+            return [list(t) for t in texts], single
         if not isinstance(pairs, (list, tuple)) or not all(is_words(t) for t in pairs):
             raise ValueError(
                 "With `is_split_into_words=True`, `text_pair` must be like `text`: a list of "
@@ -521,7 +539,7 @@ class Tokenizer(StrictArguments):
             )
         if len(pairs) != len(texts):
             raise ValueError(f"`text` has {len(texts)} entries but `text_pair` has {len(pairs)}.")
-        return [(list(a), list(b)) for a, b in zip(texts, pairs)]
+        return [(list(a), list(b)) for a, b in zip(texts, pairs)], single
 
     def _batch(self, text, text_pair):
         """A list of strings or `(a, b)` tuples."""
@@ -663,7 +681,9 @@ class Tokenizer(StrictArguments):
         )
         pretokenized = kwargs.get("pretokenized", False)
         try:
-            if offsets or pretokenized:
+            # `encode_batch_fast` (tokenizers 0.23) gives the overflowing windows of a pair the
+            # first text's token types throughout.
+            if offsets or pretokenized or kwargs.get("overflow"):
                 return self.backend.encode_batch(
                     batch, add_special_tokens=add_special_tokens, is_pretokenized=pretokenized
                 )
@@ -686,25 +706,19 @@ class Tokenizer(StrictArguments):
                     mapping.append(index)
             encodings = windows
             outputs["overflow_to_sample_mapping"] = np.asarray(mapping, dtype=np.int32)
-        outputs["input_ids"] = _stack([e.ids for e in encodings], "input_ids")
+        outputs["input_ids"] = stack_rows([e.ids for e in encodings])
         if token_types:
-            outputs["token_type_ids"] = _stack([e.type_ids for e in encodings], "token_type_ids")
+            outputs["token_type_ids"] = stack_rows([e.type_ids for e in encodings])
         if attention_mask:
-            outputs["attention_mask"] = _stack(
-                [e.attention_mask for e in encodings], "attention_mask"
-            )
+            outputs["attention_mask"] = stack_rows([e.attention_mask for e in encodings])
         if offsets:
-            outputs["offset_mapping"] = _stack(
-                [e.offsets for e in encodings], "offset_mapping", extra=(2,)
-            )
+            outputs["offset_mapping"] = stack_rows([e.offsets for e in encodings], extra=(2,))
         if kwargs.get("sequence_ids"):
-            outputs["sequence_ids"] = _stack(
-                [_none_to_minus_one(e.sequence_ids) for e in encodings], "sequence_ids"
+            outputs["sequence_ids"] = stack_rows(
+                [_none_to_minus_one(e.sequence_ids) for e in encodings]
             )
         if kwargs.get("word_ids"):
-            outputs["word_ids"] = _stack(
-                [_none_to_minus_one(e.word_ids) for e in encodings], "word_ids"
-            )
+            outputs["word_ids"] = stack_rows([_none_to_minus_one(e.word_ids) for e in encodings])
         return outputs
 
     # --- decoding ---------------------------------------------------------------------------
@@ -785,16 +799,3 @@ def _none_to_minus_one(values):
 
 def _pair_args(item):
     return item if isinstance(item, tuple) else (item,)
-
-
-def _stack(rows, name, extra=()):
-    lengths = {len(row) for row in rows}
-    if len(lengths) > 1:
-        raise ValueError(
-            f"The sequences have different lengths ({min(lengths)} to {max(lengths)} tokens), so "
-            f"`{name}` cannot be one array: pass `padding=True` (or 'max_length')."
-        )
-    width = lengths.pop() if lengths else 0
-    if not rows:
-        return np.zeros((0, 0, *extra), dtype=np.int32)
-    return np.asarray(rows, dtype=np.int32).reshape(len(rows), width, *extra)

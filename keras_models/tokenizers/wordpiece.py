@@ -8,7 +8,7 @@ from tokenizers import Tokenizer as RustTokenizer
 from tokenizers import decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
-from keras_models.tokenizers.base import Tokenizer, _stack, read_json, read_tokenizer_json
+from keras_models.tokenizers.base import Tokenizer, read_json, read_tokenizer_json
 
 BERT_SPECIAL_TOKENS = {
     "unk_token": "[UNK]",
@@ -202,8 +202,11 @@ class RoCBertTokenizer(_BertStyle):
             return self._encode_with_backend(
                 batch, pad, trunc, max_length, offsets, token_types, attention_mask, **kwargs
             )
-        padding_side = kwargs["padding_side"]
-        add_special = kwargs["add_special_tokens"]
+        rows = self._packed_rows(batch, trunc, max_length, offsets, kwargs["add_special_tokens"])
+        return self._padded(rows, pad, max_length, token_types, attention_mask, offsets, **kwargs)
+
+    def _packed_rows(self, batch, trunc, max_length, offsets, add_special):
+        """`(ids, token types, special mask, offsets)` of each example, truncated, unpadded."""
         firsts = [item[0] if isinstance(item, tuple) else item for item in batch]
         seconds = [item[1] for item in batch if isinstance(item, tuple)]
         encoded = self._run_backend(
@@ -213,13 +216,11 @@ class RoCBertTokenizer(_BertStyle):
             None,
             add_special_tokens=False,
             offsets=offsets,
-            padding_side=padding_side,
+            padding_side="right",
             pad_to_multiple_of=None,
         )
         first_enc, second_enc = encoded[: len(firsts)], iter(encoded[len(firsts) :])
         cls_id, sep_id = self.cls_token_id, self.sep_token_id
-        shape_special = self.word_shape["[UNK]"]
-        pron_special = self.word_pronunciation["[UNK]"]
         rows = []
         for item, enc_a in zip(batch, first_enc):
             enc_b = next(second_enc) if isinstance(item, tuple) else None
@@ -239,10 +240,18 @@ class RoCBertTokenizer(_BertStyle):
                 if b is not None:
                     b, off_b = self._cut(b, keep_b), self._cut(off_b, keep_b)
             rows.append(self._pack(a, b, off_a, off_b, add_special, cls_id, sep_id))
-        lengths = [len(r[0]) for r in rows]
+        return rows
+
+    def _padded(self, rows, pad, max_length, token_types, attention_mask, offsets, **kwargs):
+        """The outputs of the packed rows: padded arrays, or lists of ragged rows."""
+        features = [self._row_features(*row) for row in rows]
+        names = ["input_ids", "input_shape_ids", "input_pronunciation_ids"]
+        names += ["token_type_ids"] * token_types + ["attention_mask"] * attention_mask
+        names += ["offset_mapping"] * offsets
+        lengths = [len(f["input_ids"]) for f in features]
+        if pad is None and len(set(lengths)) > 1:  # ragged rows: lists, or an error for tensors
+            return {name: [f[name] for f in features] for name in names}
         if pad is None:
-            if len(set(lengths)) > 1:
-                _stack([r[0] for r in rows], "input_ids")
             width = lengths[0] if lengths else 0
         else:
             width = max(lengths, default=0) if pad == "longest" else max_length
@@ -250,32 +259,30 @@ class RoCBertTokenizer(_BertStyle):
             if multiple and width % multiple:
                 width = (width // multiple + 1) * multiple
             width = max(width, max(lengths, default=0))
-        n = len(rows)
         pad_id = self.pad_token_id if pad is not None else 0
-        ids = np.full((n, width), pad_id, dtype=np.int32)
-        types = np.zeros((n, width), dtype=np.int32)
-        mask = np.zeros((n, width), dtype=np.int32)
-        shape = np.full((n, width), pad_id, dtype=np.int32)
-        pron = np.full((n, width), pad_id, dtype=np.int32)
-        offs = np.zeros((n, width, 2), dtype=np.int32)
-        for i, (row_ids, row_types, row_special, row_offsets) in enumerate(rows):
-            length = len(row_ids)
-            cols = slice(width - length, width) if padding_side == "left" else slice(0, length)
-            ids[i, cols] = row_ids
-            types[i, cols] = row_types
-            mask[i, cols] = 1
-            shape[i, cols] = np.where(row_special, shape_special, self._shape_by_id[row_ids])
-            pron[i, cols] = np.where(row_special, pron_special, self._pronunciation_by_id[row_ids])
-            if offsets:
-                offs[i, cols] = row_offsets
-        outputs = {"input_ids": ids, "input_shape_ids": shape, "input_pronunciation_ids": pron}
-        if token_types:
-            outputs["token_type_ids"] = types
-        if attention_mask:
-            outputs["attention_mask"] = mask
-        if offsets:
-            outputs["offset_mapping"] = offs
-        return outputs
+        return {
+            name: _pad_rows(
+                [f[name] for f in features],
+                width,
+                pad_id if name in names[:3] else 0,
+                kwargs["padding_side"],
+                extra=(2,) if name == "offset_mapping" else (),
+            )
+            for name in names
+        }
+
+    def _row_features(self, ids, types, special, offsets):
+        """Every output of one unpadded example (special tokens take the maps' `[UNK]`)."""
+        return {
+            "input_ids": ids,
+            "input_shape_ids": np.where(special, self.word_shape["[UNK]"], self._shape_by_id[ids]),
+            "input_pronunciation_ids": np.where(
+                special, self.word_pronunciation["[UNK]"], self._pronunciation_by_id[ids]
+            ),
+            "token_type_ids": types,
+            "attention_mask": np.ones(len(ids), dtype=np.int32),
+            "offset_mapping": offsets,
+        }
 
     def _encode_with_backend(self, batch, pad, trunc, max_length, *args, **kwargs):
         """The Rust pipeline (windows, pre-split words) plus the shape and pronunciation ids.
@@ -284,9 +291,6 @@ class RoCBertTokenizer(_BertStyle):
         options; the windows here follow transformers' fast tokenizers.
         """
         outputs = super()._encode(batch, pad, trunc, max_length, *args, **kwargs)
-        ids = outputs["input_ids"]
-        special = np.isin(ids, [self.cls_token_id, self.sep_token_id])
-        padding = ids == self.pad_token_id
         for name, table, fallback in (
             ("input_shape_ids", self._shape_by_id, self.word_shape["[UNK]"]),
             (
@@ -295,8 +299,21 @@ class RoCBertTokenizer(_BertStyle):
                 self.word_pronunciation["[UNK]"],
             ),
         ):
-            values = np.where(special, fallback, table[ids])
-            outputs[name] = np.where(padding, self.pad_token_id, values).astype(np.int32)
+
+            def lookup(ids, table=table, fallback=fallback):
+                special = np.isin(ids, [self.cls_token_id, self.sep_token_id])
+                values = np.where(special, fallback, table[ids])
+                return np.where(ids == self.pad_token_id, self.pad_token_id, values).astype(
+                    np.int32
+                )
+
+            ids = outputs["input_ids"]
+            # A ragged batch (no padding) comes as a list of rows.
+            outputs[name] = (
+                lookup(ids)
+                if isinstance(ids, np.ndarray)
+                else [lookup(np.asarray(row, dtype=np.int32)) for row in ids]
+            )
         return outputs
 
     def _truncated_lengths(self, len_a, b, remove, trunc):
@@ -355,6 +372,14 @@ class RoCBertTokenizer(_BertStyle):
             np.concatenate(special),
             None if offs is None else np.concatenate(offs),
         )
+
+
+def _pad_rows(rows, width, fill, side, extra=()):
+    """Rows of different lengths as one int32 array `[rows, width, *extra]`, padded on `side`."""
+    out = np.full((len(rows), width, *extra), fill, dtype=np.int32)
+    for i, row in enumerate(rows):
+        out[i, slice(width - len(row), width) if side == "left" else slice(0, len(row))] = row
+    return out
 
 
 class _JiebaSplit:
