@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[jax,tensorflow,torch,dev]"
+	# keras-hub (tests only: KerasHub presets in both directions) without its dependencies:
+	# it asks for tensorflow-text, which pins another tensorflow; what it imports is here.
+	$(PY) -m pip install -q --no-deps "keras-hub==0.32.0"
 	touch $@
 
 install: $(VENV)/.installed

@@ -4,7 +4,7 @@ local directory; and reading a Hugging Face `config.json` there."""
 import json
 import os
 
-from keras_models.presets import keras_format
+from keras_models.presets import keras_format, keras_hub_format
 from keras_models.presets.registry import PRESETS, download
 
 HF_CONFIG = "config.json"
@@ -18,6 +18,8 @@ def resolve_preset(preset):
         )
     preset = os.fspath(preset)
     if os.path.isdir(preset):
+        if keras_hub_format.is_keras_hub_preset(preset):
+            return keras_hub_format.as_transformers_checkpoint(preset), False
         return preset, False
     if preset.startswith("hf://"):
         return download(preset[len("hf://") :]), True
