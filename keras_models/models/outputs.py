@@ -9,12 +9,19 @@ import keras
 from keras.src.tree.tree_api import register_tree_node_class
 
 #: Call options that ask for more outputs or another forward pass: name -> default.
+#: (`inputs_embeds` and `past_key_values` are inputs: they also come in the list and dict
+#: forms, see `InputNormalizingModel.call_inputs`.)
 FORWARD_OPTIONS = {
     "output_hidden_states": None,
     "output_attentions": None,
     "head_mask": None,
-    "inputs_embeds": None,
+    "decoder_head_mask": None,
+    "cross_attn_head_mask": None,
+    "use_cache": None,
 }
+#: Head masks: `[heads]` or `[layers, heads]` factors on the attention probabilities; given
+#: as keywords or inside the inputs.
+HEAD_MASKS = ("head_mask", "decoder_head_mask", "cross_attn_head_mask")
 #: Every call option (the forward ones plus the shape of what comes back).
 CALL_OPTIONS = {**FORWARD_OPTIONS, "return_dict": None}
 #: Constructor arguments (and config.json fields) that make the graph carry extra outputs.
@@ -83,9 +90,12 @@ def pop_call_options(kwargs):
     return {name: kwargs.pop(name, default) for name, default in CALL_OPTIONS.items()}
 
 
-def finish_outputs(outputs, return_dict):
+def finish_outputs(outputs, return_dict, order=()):
     """A `ModelOutput` of concrete outputs (a tuple for `return_dict=False`); symbolic outputs
-    (a functional model being built) stay a plain dict, or become a tuple."""
+    (a functional model being built) stay a plain dict, or become a tuple. Names in `order`
+    come first, in that order (transformers' output class order)."""
+    rank = {name: i for i, name in enumerate(order)}
+    outputs = dict(sorted(outputs.items(), key=lambda item: rank.get(item[0], len(rank))))
     if return_dict is False:
         return tuple(outputs.values())
     if any(isinstance(v, keras.KerasTensor) for v in keras.tree.flatten(dict(outputs))):

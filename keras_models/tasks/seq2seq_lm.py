@@ -130,20 +130,18 @@ class Seq2SeqLM(GenerationMixin, Task):
         self.final_logits_bias = logits_bias
 
     # --- labels ----------------------------------------------------------------------------
-    def normalize_inputs(self, inputs, kwargs=None):
-        values, extras = normalize_inputs(
-            inputs, self.input_names, self.input_rank, self.extra_input_names, kwargs
-        )
-        if "decoder_input_ids" not in values and extras.get("labels") is not None:
+    def derived_inputs(self, values, extras):
+        if (
+            "decoder_input_ids" not in values
+            and "decoder_inputs_embeds" not in values
+            and extras.get("labels") is not None
+        ):
             values["decoder_input_ids"] = shift_tokens_right(
                 ops.convert_to_tensor(extras["labels"]),
                 self.backbone.pad_token_id,
                 self.backbone.decoder_start_token_id,
             )
-        given = tuple(values)
-        values = self.fill_defaults(values)
-        self.check_values(values, given)
-        return values, extras
+        return values
 
     def _with_decoder_inputs(self, x, y):
         """In-memory `x` plus decoder inputs shifted from the labels, when it has none.

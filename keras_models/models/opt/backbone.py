@@ -12,12 +12,17 @@ The self-attention is causal and masks padded keys, so left padding works.
 import keras
 from keras import ops
 
-from keras_models.layers.decoder_block import TransformerDecoderBlock
+from keras_models.layers.decoder_block import (
+    TransformerDecoderBlock,
+    call_cache,
+    run_decoder_blocks,
+)
 from keras_models.layers.embeddings import ReversibleEmbedding
 from keras_models.layers.position_ids import mask_position_ids
 from keras_models.layers.precision import full_precision
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
+from keras_models.models.inputs import past_length
 
 #: OPT's learned position table is shifted by 2 rows (a fairseq legacy).
 POSITION_OFFSET = 2
@@ -65,6 +70,9 @@ class OPTBackbone(Backbone):
     """
 
     model_type = "opt"
+    #: After today's inputs, transformers' `OPTModel.forward` order.
+    call_inputs = ("head_mask", "past_key_values", "inputs_embeds")
+    takes_cache = True
 
     def __init__(
         self,
@@ -85,6 +93,8 @@ class OPTBackbone(Backbone):
         enable_bias=True,
         layer_norm_elementwise_affine=True,
         layer_norm_eps=1e-5,
+        output_hidden_states=False,
+        output_attentions=False,
         dtype=None,
         **kwargs,
     ):
@@ -148,13 +158,19 @@ class OPTBackbone(Backbone):
 
         names = ["input_ids", "attention_mask", "position_ids"]
         inputs = {name: id_input(name) for name in names}
-        hidden_states, _ = self.decoder_forward(
-            inputs["input_ids"], inputs["attention_mask"], inputs["position_ids"]
+        outputs, _ = self.decoder_forward(
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            inputs["position_ids"],
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
         )
         super().__init__(
             inputs=inputs,
-            outputs={"last_hidden_state": hidden_states},
+            outputs=outputs,
             input_order=names,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
             dtype=dtype,
             **kwargs,
         )
@@ -182,10 +198,18 @@ class OPTBackbone(Backbone):
         return self.embed_tokens
 
     def fill_defaults(self, inputs):
+        # With `past_key_values`, the mask covers the cached tokens too and positions continue
+        # from them, as transformers computes them.
+        past = past_length(inputs)
         if "attention_mask" not in inputs:
-            inputs["attention_mask"] = ops.ones_like(inputs["input_ids"])
+            ids = inputs["input_ids"]
+            inputs["attention_mask"] = (
+                ops.ones((ids.shape[0], past + ids.shape[1]), "int32")
+                if past
+                else ops.ones_like(ids)
+            )
         if "position_ids" not in inputs:
-            inputs["position_ids"] = mask_position_ids(inputs["attention_mask"])
+            inputs["position_ids"] = mask_position_ids(inputs["attention_mask"])[:, past:]
         return inputs
 
     #: Positions count the real tokens only (left padding does not use positions).
@@ -200,9 +224,20 @@ class OPTBackbone(Backbone):
 
     # --- the forward pass -----------------------------------------------------------------
     def decoder_forward(
-        self, input_ids, attention_mask, position_ids, cache=None, cache_index=0, training=None
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        cache=None,
+        cache_index=0,
+        training=None,
+        inputs_embeds=None,
+        head_mask=None,
+        output_hidden_states=False,
+        output_attentions=False,
     ):
-        """The decoder stack, for the functional graph and for cached decoding alike.
+        """The decoder stack (transformers' `OPTDecoder.forward`): for the functional graph,
+        for calls with options and for cached decoding alike.
 
         Args:
             input_ids: `[batch, n]` token ids.
@@ -214,35 +249,82 @@ class OPTBackbone(Backbone):
                 `cache_index...` (consumed: on torch they are written in place).
             cache_index: cache slot of the first of the `n` tokens.
             training: whether dropout applies.
+            inputs_embeds: optional `[batch, n, word_embed_proj_dim]` vectors used instead of
+                the word table lookup of `input_ids`.
+            head_mask: optional `[layers, heads]` factors on the attention probabilities.
+            output_hidden_states: also return `hidden_states`: every layer's input, then
+                `last_hidden_state` (after the final LayerNorm and `project_out`, as
+                transformers ties the last entry to it).
+            output_attentions: also return `attentions`, `[batch, heads, n, key_len]` each.
 
         Returns:
-            `(hidden_states, cache)`: `[batch, n, word_embed_proj_dim]` and the updated
-            caches (None without a cache).
+            `(outputs, cache)`: the dict `last_hidden_state` (`[batch, n,
+            word_embed_proj_dim]`), plus `hidden_states` / `attentions` when asked for, and the
+            updated caches (None without a cache).
         """
-        x = self.embed_tokens(input_ids)
+        x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
         if self.project_in is not None:
             x = self.project_in(x)
         # `ops.add`: 16-bit word embeddings plus the float32 position table (mixed policies).
         x = ops.add(x, self.embed_positions(position_ids + POSITION_OFFSET))
-        new_cache = []
-        for i, block in enumerate(self.decoder_layers):
-            out = block(
-                x,
-                attention_mask=attention_mask,
-                cache=None if cache is None else cache[i],
-                cache_index=cache_index,
-                training=training,
-            )
-            if cache is None:
-                x = out
-            else:  # with a cache the block also returns its updated cache
-                x, layer_cache = out
-                new_cache.append(layer_cache)
+        stack = run_decoder_blocks(
+            self.decoder_layers,
+            x,
+            attention_mask,
+            cache=cache,
+            cache_index=cache_index,
+            head_mask=head_mask,
+            output_attentions=output_attentions,
+            training=training,
+        )
+        x = stack["output"]
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
         if self.project_out is not None:
             x = self.project_out(x)
-        return x, None if cache is None else tuple(new_cache)
+        outputs = {"last_hidden_state": x}
+        if output_hidden_states:
+            outputs["hidden_states"] = (*stack["inputs"], x)
+        if output_attentions:
+            outputs["attentions"] = tuple(stack["attentions"])
+        return outputs, stack["cache"]
+
+    def call_with_options(
+        self,
+        values,
+        training=None,
+        output_hidden_states=False,
+        output_attentions=False,
+        head_mask=None,
+        use_cache=False,
+        past_key_values=None,
+    ):
+        """One forward pass with transformers' call options (see the class docstring):
+        `decoder_forward` on the full input dict, with a cache when `use_cache` is set or
+        `past_key_values` are continued."""
+        ids = values["input_ids"]
+        cache, index = None, 0
+        if use_cache or past_key_values is not None:
+            cache, index = call_cache(
+                self.decoder_layers, ids.shape[0], ids.shape[1], past_key_values
+            )
+        outputs, cache = self.decoder_forward(
+            ids,
+            values["attention_mask"],
+            values["position_ids"],
+            cache=cache,
+            cache_index=index,
+            training=training,
+            inputs_embeds=values.get("inputs_embeds"),
+            head_mask=head_mask,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        if cache is None:
+            return outputs
+        # transformers' order: the cache follows `last_hidden_state`.
+        last = outputs.pop("last_hidden_state")
+        return {"last_hidden_state": last, "past_key_values": cache, **outputs}
 
     # --- cached decoding (keras_models.generation) ---------------------------------------
     def init_cache(self, batch_size, max_length):
@@ -268,7 +350,10 @@ class OPTBackbone(Backbone):
         )
         # Pad slots get position 0 (transformers' generate does the same); they are masked.
         positions = ops.maximum(positions, 0)
-        return self.decoder_forward(token_ids, padding_mask, positions, cache, cache_index)
+        outputs, cache = self.decoder_forward(
+            token_ids, padding_mask, positions, cache, cache_index
+        )
+        return outputs["last_hidden_state"], cache
 
     def get_config(self):
         config = super().get_config()
