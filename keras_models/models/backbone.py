@@ -170,7 +170,10 @@ class InputNormalizingModel(keras.Model):
             object.__setattr__(self, "_symbolic_outputs", outputs)
         if not outermost:
             return outputs
-        return finish_outputs(outputs, options["return_dict"], self.output_order)
+        # transformers' order: loss, then the head's outputs as built, then the extras.
+        built = getattr(self, "_outputs_struct", None)
+        order = self.output_order or tuple(built if isinstance(built, dict) else ())
+        return finish_outputs(outputs, options["return_dict"], ("loss", *order))
 
     def graph_flag(self, name):
         """Whether the functional graph carries the outputs of `name` (`output_attentions`...)."""
@@ -240,13 +243,16 @@ class InputNormalizingModel(keras.Model):
 
     def call(self, inputs, training=None, mask=None):
         inputs, extras = self.normalize_inputs(inputs)
+        self._refuse_call_inputs({**inputs, **extras})
+        return super().call(inputs, training=training, mask=mask)
+
+    def _refuse_call_inputs(self, items):
         for name in (*EMBEDS_FOR, *HEAD_MASKS, CACHE_INPUT, *self.call_inputs):
-            if name in inputs or name in extras:
+            if name in items:
                 raise ValueError(
                     f"`{name}` is taken in eager calls (`model(..., {name}=...)`); the "
                     "functional graph that `fit`, `evaluate` and `predict` run has no such input."
                 )
-        return super().call(inputs, training=training, mask=mask)
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
         """`keras.Model.compile`; on torch, Keras' AdamW (`"adamw"` or an instance) updates
@@ -311,6 +317,8 @@ class InputNormalizingModel(keras.Model):
     # a traced step can leave a JAX model's variables unusable.
     def check_data(self, x, y=None, training=False):
         """Validates in-memory `fit`/`evaluate`/`predict` data; raises `ValueError`."""
+        if isinstance(x, dict):
+            self._refuse_call_inputs(x)
         items = check_data(x, self.input_names, self.input_rank, self.extra_input_names)
         model_inputs = {k: v for k, v in items.items() if k in self.input_names}
         if model_inputs:
