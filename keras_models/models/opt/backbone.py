@@ -37,8 +37,41 @@ class OPTBackbone(Backbone):
     here, as transformers adds it to given position ids too). Output: `last_hidden_state`
     (width `word_embed_proj_dim`).
 
-    `decoder_forward()` is the whole forward pass: the functional graph and the cached
-    decoding step (`init_cache()`, `call_with_cache()`) both run it.
+    `decoder_forward()` is the whole forward pass: the functional graph, calls with options
+    (`call_with_options()`) and the cached decoding step (`init_cache()`,
+    `call_with_cache()`) all run it.
+
+    Call options (transformers' `OPTModel.forward`): a call with any of them runs the forward
+    pass eagerly instead of the functional graph, which stays the default path.
+        output_hidden_states: also return `hidden_states`, `num_hidden_layers + 1` tensors:
+            each layer's input (width `hidden_size`, after `project_in` and the positions),
+            then `last_hidden_state` (after the final LayerNorm and `project_out`, so of width
+            `word_embed_proj_dim`), as transformers returns them.
+        output_attentions: also return `attentions`, one `[batch, heads, query, key]` tensor
+            of attention probabilities per layer (the explicit softmax path).
+        head_mask: `[num_attention_heads]` or `[num_hidden_layers, num_attention_heads]`
+            factors multiplying each head's attention probabilities (transformers 4.x).
+        inputs_embeds: `[batch, seq, word_embed_proj_dim]` vectors instead of `input_ids`
+            (default mask of ones and positions `0, 1, ...`, as transformers).
+        use_cache: also return `past_key_values`.
+        past_key_values: what a call with `use_cache=True` returned; the call then runs the
+            new `input_ids` after the cached ones, exactly as one pass over all tokens would.
+            `attention_mask` then covers the cached tokens too (`[batch, past + new]`, ones
+            by default), and default positions continue from them. Our format (not
+            transformers' `Cache` object): per layer a tuple `(keys, values)`, each
+            `[batch, heads, past + new, head_dim]` (transformers' legacy tuple layout).
+        return_dict: False gives a tuple in transformers' order.
+    The output order is transformers' `BaseModelOutputWithPast`: `last_hidden_state`,
+    `past_key_values`, `hidden_states`, `attentions`. A `cross_attn_head_mask` or
+    `decoder_head_mask` (OPT has no cross-attention) is refused with a ValueError. The
+    constructor arguments `output_hidden_states` / `output_attentions` (or the config.json
+    fields) make the functional graph itself return those outputs.
+
+    Positional (list) order: `input_ids`, `attention_mask`, `position_ids` (today's inputs),
+    then, in transformers' `OPTModel.forward` order, `head_mask`, `past_key_values`,
+    `inputs_embeds`. transformers' TensorFlow seed class `TFOPTForCausalLM` documents another
+    order, `input_ids`, `past_key_values`, `attention_mask`, `position_ids`, `head_mask`,
+    `inputs_embeds`: a list written for it must be reordered (or passed as a dict).
 
     Args:
         vocab_size: vocabulary size.
@@ -59,6 +92,8 @@ class OPTBackbone(Backbone):
         enable_bias: biases in the attention and feed-forward layers.
         layer_norm_elementwise_affine: whether LayerNorms have a scale and an offset.
         layer_norm_eps: LayerNorm epsilon (transformers hard-codes 1e-5).
+        output_hidden_states: the functional graph also returns `hidden_states`.
+        output_attentions: the functional graph also returns `attentions`.
         dtype: dtype policy.
 
     Examples:
@@ -67,6 +102,12 @@ class OPTBackbone(Backbone):
     ...                     num_attention_heads=2, max_position_embeddings=32)
     >>> model(np.array([[2, 5, 6, 7]]))["last_hidden_state"].shape
     (1, 4, 8)
+    >>> out = model(np.array([[2, 5, 6]]), use_cache=True, output_attentions=True)
+    >>> len(out.past_key_values), out.attentions[0].shape
+    (1, (1, 2, 3, 3))
+    >>> step = model(np.array([[7]]), past_key_values=out.past_key_values)
+    >>> step.last_hidden_state.shape, step.past_key_values[0][0].shape
+    ((1, 1, 8), (1, 2, 4, 4))
     """
 
     model_type = "opt"

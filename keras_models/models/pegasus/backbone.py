@@ -81,9 +81,57 @@ class PegasusBackbone(Backbone):
     `PegasusForCausalLM`): inputs `input_ids`, `attention_mask`; output `last_hidden_state`.
 
     `encoder_forward()` and `decoder_forward()` are the whole forward pass, one function per
-    stack: the functional graph, `encode()` / `decode()` (the two halves separately) and the
-    cached decoding step (`init_cache()`, `call_with_cache()`, one step at a time for
-    generation) all run them.
+    stack: the functional graph, calls with options (`call_with_options()`), `encode()` /
+    `decode()` (the two halves separately) and the cached decoding step (`init_cache()`,
+    `call_with_cache()`, one step at a time for generation) all run them.
+
+    Called without `decoder_input_ids` (nor `decoder_inputs_embeds`), the decoder reads
+    `input_ids` shifted right behind `decoder_start_token_id`, as transformers' Flax
+    `FlaxPegasusModel` documents; its PyTorch `PegasusModel` (5.x) refuses such a call.
+
+    Call options (transformers' `PegasusModel.forward`, plus the Flax seed's position ids): a
+    call with any of them runs the forward pass eagerly instead of the functional graph,
+    which stays the default path.
+        output_hidden_states: also return `encoder_hidden_states` and
+            `decoder_hidden_states`, `layers + 1` tensors each: every layer's input, then the
+            stack's output after its final LayerNorm (as transformers returns them).
+        output_attentions: also return `encoder_attentions`, `decoder_attentions` and
+            `cross_attentions`: `[batch, heads, query, key]` probabilities per layer.
+        head_mask: `[heads]` or `[encoder_layers, heads]` factors on the encoder's attention
+            probabilities (transformers 4.x's meaning); `decoder_head_mask` the same for the
+            decoder's self-attention and `cross_attn_head_mask` for its cross-attention
+            (`[decoder_layers, heads]`).
+        inputs_embeds / decoder_inputs_embeds: `[batch, seq, d_model]` vectors replacing the
+            word table lookups. As in transformers 5, the encoder takes `inputs_embeds` as
+            they are while the decoder multiplies `decoder_inputs_embeds` by
+            `sqrt(d_model)` (with `scale_embedding`), like its own lookups.
+        position_ids / decoder_position_ids: `[batch, seq]` rows of the sinusoid table, as
+            in transformers' Flax Pegasus (default `0, 1, ...`; after cached tokens, the
+            decoder's continue from them).
+        use_cache: also return `past_key_values`.
+        past_key_values: what a call with `use_cache=True` returned; `decoder_input_ids` are
+            then the new tokens, run after the cached ones exactly as one pass would, and
+            `decoder_attention_mask` covers the cached tokens too (`[batch, past + new]`,
+            ones by default). Our format, transformers' legacy layout (not its `Cache`
+            object): per layer `(self keys, self values, cross keys, cross values)`, each
+            `[batch, heads, length, head_dim]`; the decoder alone has no cross entries.
+        return_dict: False gives a tuple in transformers' order.
+    Outputs in transformers' `Seq2SeqModelOutput` order: `last_hidden_state`,
+    `past_key_values`, `decoder_hidden_states`, `decoder_attentions`, `cross_attentions`,
+    `encoder_last_hidden_state`, `encoder_hidden_states`, `encoder_attentions`. The decoder
+    alone returns `last_hidden_state`, `past_key_values`, `hidden_states`, `attentions` and
+    takes `position_ids`, `head_mask`, `past_key_values`, `inputs_embeds` (its
+    `cross_attn_head_mask` is refused: it has no encoder states). The constructor arguments
+    `output_hidden_states` / `output_attentions` (or the config.json fields) make the
+    functional graph itself return those outputs.
+
+    Positional (list) order: `input_ids`, `attention_mask`, `decoder_input_ids`,
+    `decoder_attention_mask` (today's inputs), then `position_ids`, `decoder_position_ids`
+    (the Flax seed's order), then transformers' PyTorch order: `head_mask`,
+    `decoder_head_mask`, `cross_attn_head_mask`, `past_key_values`, `inputs_embeds`,
+    `decoder_inputs_embeds` (its `encoder_outputs` is not taken: use `encode()` /
+    `decode()`). The decoder alone: `input_ids`, `attention_mask`, `position_ids`,
+    `head_mask`, `past_key_values`, `inputs_embeds`.
 
     Args:
         vocab_size: vocabulary size.
@@ -108,6 +156,8 @@ class PegasusBackbone(Backbone):
         forced_eos_token_id: token forced at the last generation step.
         is_encoder_decoder: False builds the decoder alone.
         layer_norm_eps: LayerNorm epsilon (transformers hard-codes 1e-5).
+        output_hidden_states: the functional graph also returns the hidden states.
+        output_attentions: the functional graph also returns the attentions.
         dtype: dtype policy.
 
     Examples:
