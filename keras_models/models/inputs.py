@@ -183,8 +183,14 @@ def check_shapes(inputs):
         if reference not in inputs or name == reference:
             continue
         expected = tuple(inputs[reference].shape)
-        if name == past_mask and past_length(inputs) and expected[-1] is not None:
-            expected = expected[:-1] + (expected[-1] + past_length(inputs),)
+        past = past_length(inputs) if name == past_mask else 0
+        if past and expected[-1] is not None:
+            expected = expected[:-1] + (expected[-1] + past,)
+            if differ(shape, expected):
+                raise ValueError(
+                    f"`{name}` has shape {shape}; with `past_key_values` it covers the {past} "
+                    f"cached tokens and `{reference}`: shape {expected}."
+                )
         if differ(shape, expected):
             raise ValueError(
                 f"`{name}` has shape {shape}, but `{reference}` has shape {expected}; they must "
