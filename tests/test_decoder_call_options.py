@@ -267,6 +267,11 @@ def test_opt_refuses_what_it_cannot_honour(opt):
         ours({"input_ids": OPT_IDS[:, :1], "attention_mask": OPT_MASK}, past_key_values=past)
     with pytest.raises(ValueError, match="past_key_values"):
         ours.predict({"input_ids": OPT_IDS, "past_key_values": past}, verbose=0)
+    # A list item of the wrong kind for its position is refused, naming the input.
+    with pytest.raises(ValueError, match="`past_key_values` must be what a call"):
+        ours([OPT_IDS, OPT_MASK, None, None, OPT_MASK])
+    with pytest.raises(ValueError, match="`head_mask` must have shape"):
+        ours([OPT_IDS, OPT_MASK, None, past])
     # The BERT-style families have no incremental decoding in the call (yet).
     roberta = keras_models.RobertaForCausalLM.from_preset("roberta_tiny", is_decoder=True)
     with pytest.raises(ValueError, match="use_cache"):

@@ -223,7 +223,13 @@ class InputNormalizingModel(keras.Model):
         """`[heads]` or `[layers, heads]` factors as a `[layers, heads]` float tensor."""
         if layers is None or heads is None:
             layers, heads = self.head_mask_shapes()[name]
-        mask = ops.convert_to_tensor(head_mask, "float32")
+        try:
+            mask = ops.convert_to_tensor(head_mask, "float32")
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"`{name}` must have shape [{heads}] (attention heads) or [{layers}, {heads}] "
+                f"(layers, attention heads): an array of factors; got {type(head_mask).__name__}."
+            ) from error
         if tuple(mask.shape) == (heads,):
             mask = ops.broadcast_to(mask[None, :], (layers, heads))
         if tuple(mask.shape) != (layers, heads):
