@@ -600,10 +600,9 @@ class PegasusBackbone(Backbone):
             self_caches, index = call_cache(
                 self.decoder_layers_list, batch, length, past_key_values
             )
-            cache = {"self": self_caches}
-            if encoder_hidden_states is not None:
-                cache = self.init_cache(batch, 0, encoder_hidden_states, encoder_attention_mask)
-                cache["self"] = self_caches
+            cache = self._with_cross_cache(
+                {"self": self_caches}, encoder_hidden_states, encoder_attention_mask
+            )
         outputs, cache = self.decoder_forward(
             input_ids,
             attention_mask,
@@ -687,15 +686,20 @@ class PegasusBackbone(Backbone):
         cache = {
             "self": tuple(b.init_cache(batch_size, max_length) for b in self.decoder_layers_list)
         }
-        if encoder_hidden_states is not None:
-            cache["cross"] = tuple(
-                b.compute_cross_attention_cache(encoder_hidden_states)
-                for b in self.decoder_layers_list
-            )
-            if encoder_attention_mask is None:
-                shape = ops.shape(encoder_hidden_states)
-                encoder_attention_mask = ops.ones((shape[0], shape[1]), dtype="int32")
-            cache["encoder_mask"] = ops.cast(encoder_attention_mask, "int32")
+        return self._with_cross_cache(cache, encoder_hidden_states, encoder_attention_mask)
+
+    def _with_cross_cache(self, cache, encoder_hidden_states, encoder_attention_mask):
+        """`cache` plus, given encoder states, their cross-attention keys/values per layer
+        (computed once) and the encoder mask."""
+        if encoder_hidden_states is None:
+            return cache
+        cache["cross"] = tuple(
+            b.compute_cross_attention_cache(encoder_hidden_states) for b in self.decoder_layers_list
+        )
+        if encoder_attention_mask is None:
+            shape = ops.shape(encoder_hidden_states)
+            encoder_attention_mask = ops.ones((shape[0], shape[1]), dtype="int32")
+        cache["encoder_mask"] = ops.cast(encoder_attention_mask, "int32")
         return cache
 
     def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
