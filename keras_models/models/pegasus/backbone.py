@@ -416,14 +416,13 @@ class PegasusBackbone(Backbone):
         x = self._embed(
             input_ids, training=training, inputs_embeds=inputs_embeds, position_ids=position_ids
         )
-        mask = ops.expand_dims(ops.cast(attention_mask, "bool"), 1)
         explicit = output_attentions or head_mask is not None
         inputs, attentions = [], []
         for i, block in enumerate(self.encoder_layers_list):
             inputs.append(x)
             x = block(
                 x,
-                attention_mask=mask,
+                attention_mask=attention_mask,
                 head_mask=None if head_mask is None else head_mask[i],
                 return_attention_scores=explicit,
                 training=training,
