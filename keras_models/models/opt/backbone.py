@@ -53,7 +53,8 @@ class OPTBackbone(Backbone):
             factors multiplying each head's attention probabilities (transformers 4.x).
         inputs_embeds: `[batch, seq, word_embed_proj_dim]` vectors instead of `input_ids`
             (default mask of ones and positions `0, 1, ...`, as transformers).
-        use_cache: also return `past_key_values`.
+        use_cache: also return `past_key_values` (off by default, unlike transformers'
+            `config.use_cache`: the default call stays on the functional graph).
         past_key_values: what a call with `use_cache=True` returned; the call then runs the
             new `input_ids` after the cached ones, exactly as one pass over all tokens would.
             `attention_mask` then covers the cached tokens too (`[batch, past + new]`, ones

@@ -108,7 +108,8 @@ class PegasusBackbone(Backbone):
         position_ids / decoder_position_ids: `[batch, seq]` rows of the sinusoid table, as
             in transformers' Flax Pegasus (default `0, 1, ...`; after cached tokens, the
             decoder's continue from them).
-        use_cache: also return `past_key_values`.
+        use_cache: also return `past_key_values` (off by default, unlike transformers'
+            `config.use_cache`: the default call stays on the functional graph).
         past_key_values: what a call with `use_cache=True` returned; `decoder_input_ids` are
             then the new tokens, run after the cached ones exactly as one pass would, and
             `decoder_attention_mask` covers the cached tokens too (`[batch, past + new]`,
