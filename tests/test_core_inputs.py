@@ -231,16 +231,8 @@ def test_call_options_are_checked(qa):
         qa.predict({"inputs_embeds": embeds}, verbose=0)
     with pytest.raises(ValueError, match="labels .* not enough"):
         qa(IDS, start_positions=np.array([1, 2]))
-    with pytest.raises(ValueError, match="output_attentions=True` is not built"):
-        keras_models.OPTBackbone(
-            vocab_size=50,
-            hidden_size=8,
-            num_hidden_layers=1,
-            ffn_dim=16,
-            num_attention_heads=2,
-            max_position_embeddings=32,
-            output_attentions=True,
-        )
+    with pytest.raises(ValueError, match="use_cache"):
+        qa(IDS, use_cache=True)  # an encoder has no cache
     # Symbolic inputs with options build a graph with those outputs.
     ids = keras.Input(shape=(None,), dtype="int32")
     out = qa(ids, output_hidden_states=True)

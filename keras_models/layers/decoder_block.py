@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
+from keras_models.layers.cache_update import write_along
 from keras_models.layers.dropout import Dropout
 from keras_models.layers.precision import full_precision
 
@@ -30,6 +31,107 @@ def causal_attention_mask(query_length, key_length, query_offset=0, padding_mask
     if padding_mask is not None:
         mask = ops.logical_and(mask, ops.expand_dims(ops.cast(padding_mask, "bool"), 1))
     return mask
+
+
+def call_cache(blocks, batch_size, new_length, past=None):
+    """Self-attention caches for a call that runs `new_length` tokens after the `past` ones.
+
+    Args:
+        blocks: the `TransformerDecoderBlock`s.
+        batch_size: the batch size.
+        new_length: how many tokens the call runs.
+        past: None, or per block a tuple whose first two entries are the keys and values of
+            the earlier tokens, `[batch, heads, past_length, head_dim]` (a `past_key_values`
+            that a call with `use_cache=True` returned).
+
+    Returns:
+        `(caches, past_length)`: per block keys and values `[batch, heads, past_length +
+        new_length, head_dim]` with the past written first, and the slot of the first new token.
+    """
+    past_length = 0 if past is None else int(past[0][0].shape[2])
+    if past is not None and len(past) != len(blocks):
+        raise ValueError(
+            f"`past_key_values` holds {len(past)} layers; this model has {len(blocks)}."
+        )
+    caches = []
+    for i, block in enumerate(blocks):
+        layer = block.init_cache(batch_size, past_length + new_length)
+        if past is not None:
+            expected = (batch_size, block.num_attention_heads, past_length, block.head_dim)
+            for tensor in past[i][:2]:
+                if tuple(tensor.shape) != expected:
+                    raise ValueError(
+                        f"`past_key_values` of layer {i} has shape {tuple(tensor.shape)}; "
+                        f"expected {expected} (batch, heads, past length, head size)."
+                    )
+            layer = tuple(write_along(buf, 2, 0, p) for buf, p in zip(layer, past[i][:2]))
+        caches.append(layer)
+    return tuple(caches), past_length
+
+
+def run_decoder_blocks(
+    blocks,
+    x,
+    attention_mask,
+    cache=None,
+    cache_index=0,
+    cross_attention_cache=None,
+    head_mask=None,
+    cross_attn_head_mask=None,
+    output_attentions=False,
+    training=None,
+    **cross,
+):
+    """Runs `x` through `blocks` in order, collecting what transformers can return.
+
+    Args:
+        blocks: the `TransformerDecoderBlock`s.
+        x: `[batch, n, hidden]` input of the first block.
+        attention_mask: the blocks' self-attention padding mask.
+        cache: None, or one self-attention cache per block.
+        cache_index: cache slot of the first of the `n` tokens.
+        cross_attention_cache: None, or one pair of encoder keys and values per block.
+        head_mask: None, or `[layers, heads]` factors on the self-attention probabilities.
+        cross_attn_head_mask: None, or `[layers, heads]` factors on the cross-attention ones.
+        output_attentions: collect the attention probabilities.
+        training: whether dropout applies.
+        **cross: `encoder_hidden_states` and `encoder_attention_mask`, passed to every block.
+
+    Returns:
+        A dict: `output` (of the last block), `inputs` (each block's input), `cache` (the
+        updated caches, or None), `attentions` and `cross_attentions` (lists, empty unless
+        asked for; the cross ones when the cross-attention ran).
+    """
+    explicit = output_attentions or head_mask is not None or cross_attn_head_mask is not None
+    result = {"inputs": [], "cache": [], "attentions": [], "cross_attentions": []}
+    for i, block in enumerate(blocks):
+        result["inputs"].append(x)
+        out = block(
+            x,
+            attention_mask=attention_mask,
+            cache=None if cache is None else cache[i],
+            cache_index=cache_index,
+            cross_attention_cache=None
+            if cross_attention_cache is None
+            else cross_attention_cache[i],
+            head_mask=None if head_mask is None else head_mask[i],
+            cross_attn_head_mask=None if cross_attn_head_mask is None else cross_attn_head_mask[i],
+            return_attention_scores=explicit,
+            training=training,
+            **cross,
+        )
+        if cache is None and not explicit:
+            x = out
+            continue
+        x, rest = out[0], list(out[1:])
+        if cache is not None:
+            result["cache"].append(rest.pop(0))
+        if explicit and output_attentions:
+            result["attentions"].append(rest[0])
+            result["cross_attentions"].extend(rest[1:])
+    result["output"] = x
+    result["cache"] = None if cache is None else tuple(result["cache"])
+    return result
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -77,9 +179,17 @@ class TransformerDecoderBlock(keras.layers.Layer):
         cache_index: position of the first current token in the cache.
         cross_attention_cache: optional encoder keys and values, each `[batch, heads, src_len,
             head_dim]`; replaces `encoder_hidden_states`.
+        head_mask: optional `[num_heads]` factors on the self-attention probabilities.
+        cross_attn_head_mask: optional `[num_heads]` factors on the cross-attention
+            probabilities.
+        return_attention_scores: also return the attention probabilities (the explicit
+            softmax path): self-attention `[batch, heads, seq, key_len]` and, when the
+            cross-attention runs, cross-attention `[batch, heads, seq, src_len]`.
 
     Returns:
-        `[batch, seq, hidden_size]`, or `(output, cache)` when a cache was given.
+        `[batch, seq, hidden_size]`; with a cache or `return_attention_scores`, the tuple
+        `(output, [cache], [self_probs, [cross_probs]])`: the cache when one was given, then
+        the probabilities when asked for (the cross ones when the cross-attention ran).
 
     Examples:
     >>> import numpy as np
@@ -244,21 +354,27 @@ class TransformerDecoderBlock(keras.layers.Layer):
         cache=None,
         cache_index=0,
         cross_attention_cache=None,
+        head_mask=None,
+        cross_attn_head_mask=None,
+        return_attention_scores=False,
         training=None,
     ):
         query_length = ops.shape(inputs)[1]
         key_length = query_length if cache is None else ops.shape(cache[0])[2]
         mask = causal_attention_mask(query_length, key_length, cache_index, attention_mask)
-        new_cache = []
+        new_cache, scores = [], []
 
         def self_attention(x):
             out = self.self_attn(
-                x, attention_mask=mask, cache=cache, cache_index=cache_index, training=training
+                x,
+                attention_mask=mask,
+                cache=cache,
+                cache_index=cache_index,
+                head_mask=head_mask,
+                return_attention_scores=return_attention_scores,
+                training=training,
             )
-            if cache is None:
-                return out
-            new_cache.append(out[1])
-            return out[0]
+            return self._unpack(out, cache is not None, return_attention_scores, new_cache, scores)
 
         x = self._residual(inputs, self.self_attn_layer_norm, self_attention, training)
         if self.use_cross_attention and (
@@ -269,13 +385,16 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 cross_mask = ops.expand_dims(ops.cast(encoder_attention_mask, "bool"), 1)
 
             def cross_attention(x):
-                return self.encoder_attn(
+                out = self.encoder_attn(
                     x,
                     context=encoder_hidden_states,
                     attention_mask=cross_mask,
                     key_value=cross_attention_cache,
+                    head_mask=cross_attn_head_mask,
+                    return_attention_scores=return_attention_scores,
                     training=training,
                 )
+                return self._unpack(out, False, return_attention_scores, new_cache, scores)
 
             x = self._residual(x, self.encoder_attn_layer_norm, cross_attention, training)
 
@@ -284,10 +403,28 @@ class TransformerDecoderBlock(keras.layers.Layer):
             return self.fc2(h)
 
         x = self._residual(x, self.final_layer_norm, feed_forward, training)
-        return x if cache is None else (x, new_cache[0])
+        if cache is None and not return_attention_scores:
+            return x
+        return (x, *new_cache, *scores)
 
-    def compute_output_shape(self, inputs_shape, *args, **kwargs):
-        return inputs_shape
+    @staticmethod
+    def _unpack(out, has_cache, has_scores, new_cache, scores):
+        """The attention output of `out`; its cache and probabilities go to the lists."""
+        if not has_cache and not has_scores:
+            return out
+        if has_cache:
+            new_cache.append(out[1])
+        if has_scores:
+            scores.append(out[-1])
+        return out[0]
+
+    def compute_output_spec(self, inputs, *args, return_attention_scores=False, **kwargs):
+        if not return_attention_scores:
+            return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
+        # The probabilities' shapes follow from the call itself (self- and cross-attention).
+        return super().compute_output_spec(
+            inputs, *args, return_attention_scores=return_attention_scores, **kwargs
+        )
 
     def get_config(self):
         config = super().get_config()

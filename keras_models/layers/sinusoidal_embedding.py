@@ -41,9 +41,12 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
     Call arguments:
         inputs: any `[batch, seq, ...]` tensor; only its length `seq` is read.
         start_index: position of the first element (the cache index when decoding).
+        position_ids: optional `[batch, seq]` rows to take instead (indices into the table, as
+            transformers' Flax Pegasus takes `position_ids`).
 
     Returns:
-        `[seq, dim]` position embeddings (broadcast them over the batch).
+        `[seq, dim]` position embeddings (broadcast them over the batch); `[batch, seq, dim]`
+        with `position_ids`.
 
     Examples:
     >>> import numpy as np
@@ -71,13 +74,17 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
         """The float32 numpy table this layer holds when untouched."""
         return sinusoidal_table(self.max_positions, self.dim)
 
-    def call(self, inputs, start_index=0):
+    def call(self, inputs, start_index=0, position_ids=None):
+        table = ops.cast(self.embeddings, self.compute_dtype)
+        if position_ids is not None:
+            return ops.take(table, ops.cast(position_ids, "int32"), axis=0)
         length = ops.shape(inputs)[1]
         positions = ops.arange(length, dtype="int32") + ops.cast(start_index, "int32")
-        table = ops.cast(self.embeddings, self.compute_dtype)
         return ops.take(table, positions, axis=0)
 
-    def compute_output_spec(self, inputs, start_index=0):
+    def compute_output_spec(self, inputs, start_index=0, position_ids=None):
+        if position_ids is not None:
+            return keras.KerasTensor((*position_ids.shape, self.dim), dtype=self.compute_dtype)
         return keras.KerasTensor((inputs.shape[1], self.dim), dtype=self.compute_dtype)
 
     def get_config(self):

@@ -12,13 +12,20 @@ from keras import ops
 from keras_models.arguments import KERAS_ARGUMENTS, accepted_arguments, refuse_unknown
 from keras_models.models.config_view import ModelConfig
 from keras_models.models.inputs import (
+    CACHE_INPUT,
+    EMBEDS_FOR,
     check_data,
     check_lengths,
     check_limits,
     is_concrete,
     normalize_inputs,
 )
-from keras_models.models.outputs import OUTPUT_FLAGS, finish_outputs, pop_call_options
+from keras_models.models.outputs import (
+    HEAD_MASKS,
+    OUTPUT_FLAGS,
+    finish_outputs,
+    pop_call_options,
+)
 from keras_models.models.raw_text import RawTextMixin
 from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.classification import (
@@ -58,6 +65,11 @@ class InputNormalizingModel(keras.Model):
     #: Inputs an eager call takes beyond the graph's, in transformers' positional order: they
     #: follow `input_names` in the list form.
     call_inputs = ("head_mask", "inputs_embeds")
+    #: Whether a call takes `use_cache` / `past_key_values` (incremental decoding).
+    takes_cache = False
+    #: Output names in transformers' output class order (`return_dict=False` tuples); names
+    #: not listed follow in the order they were produced.
+    output_order = ()
     _arguments_end = True
 
     def __new__(cls, *args, **kwargs):
@@ -86,13 +98,19 @@ class InputNormalizingModel(keras.Model):
             inputs,
             self.input_names + self.call_inputs,
             self.input_rank,
-            (*self.extra_input_names, "head_mask"),
+            (*self.extra_input_names, *HEAD_MASKS),
             kwargs,
         )
+        values = self.derived_inputs(values, extras)
         given = tuple(values)
         values = self.fill_defaults(values)
         self.check_values(values, given)
         return values, extras
+
+    def derived_inputs(self, values, extras):
+        """Inputs computed from the others before the defaults (labels shifted into decoder
+        inputs, in seq2seq tasks)."""
+        return values
 
     def check_values(self, values, given=()):
         """Checks sequence lengths (where the shape is known) and, for concrete values, ids
@@ -129,7 +147,12 @@ class InputNormalizingModel(keras.Model):
         """
         options = pop_call_options(kwargs)
         values, extras = self.normalize_inputs(inputs, self._split_kwargs(kwargs))
-        options["head_mask"] = extras.pop("head_mask", None)
+        for name in HEAD_MASKS:
+            if name in extras:
+                if options[name] is not None:
+                    raise ValueError(f"`{name}` was given twice (in the inputs and as a keyword).")
+                options[name] = extras.pop(name)
+        options[CACHE_INPUT] = values.pop(CACHE_INPUT, None)
         request = self._forward_request(options, values)
         outermost = _DEPTH.get() == 0
         with _nested():
@@ -147,7 +170,10 @@ class InputNormalizingModel(keras.Model):
             object.__setattr__(self, "_symbolic_outputs", outputs)
         if not outermost:
             return outputs
-        return finish_outputs(outputs, options["return_dict"])
+        # transformers' order: loss, then the head's outputs as built, then the extras.
+        built = getattr(self, "_outputs_struct", None)
+        order = self.output_order or tuple(built if isinstance(built, dict) else ())
+        return finish_outputs(outputs, options["return_dict"], ("loss", *order))
 
     def graph_flag(self, name):
         """Whether the functional graph carries the outputs of `name` (`output_attentions`...)."""
@@ -161,25 +187,55 @@ class InputNormalizingModel(keras.Model):
             for flag in OUTPUT_FLAGS
         }
         extra = any(wanted[flag] and not self.graph_flag(flag) for flag in OUTPUT_FLAGS)
-        head_mask = options["head_mask"]
-        if not extra and head_mask is None and "inputs_embeds" not in values:
+        # Inputs the graph does not have (`inputs_embeds`, Pegasus' `position_ids`...).
+        extra = extra or any(name not in self.input_names for name in values)
+        cache = {name: options[name] for name in ("use_cache", CACHE_INPUT) if options[name]}
+        if cache and not self.takes_cache:
+            raise ValueError(
+                f"{type(self).__name__} does not take {sorted(cache)} (no incremental decoding "
+                "in its call)."
+            )
+        masks = {name: options[name] for name in HEAD_MASKS if options[name] is not None}
+        if not extra and not cache and not masks:
             return None
-        if head_mask is not None:
-            head_mask = self.expand_head_mask(head_mask)
-        return dict(wanted, head_mask=head_mask)
+        shapes = self.head_mask_shapes()
+        for name, mask in masks.items():
+            if name not in shapes:
+                raise ValueError(
+                    f"{type(self).__name__} does not take `{name}`; it takes {sorted(shapes)}."
+                )
+            masks[name] = self.expand_head_mask(mask, *shapes[name], name=name)
+        request = dict(wanted, head_mask=masks.pop("head_mask", None), **masks)
+        if cache:
+            request.update(
+                use_cache=bool(options["use_cache"]), past_key_values=options[CACHE_INPUT]
+            )
+        return request
 
-    def expand_head_mask(self, head_mask, layers=None, heads=None):
-        """`[heads]` or `[layers, heads]` factors as a `[layers, heads]` float tensor."""
+    def head_mask_shapes(self):
+        """Each head mask this model takes: name -> `(layers, heads)`."""
         backbone = getattr(self, "backbone", self)
-        layers = layers or backbone.num_hidden_layers
-        heads = heads or backbone.num_attention_heads
-        mask = ops.convert_to_tensor(head_mask, "float32")
+        if backbone is not self:
+            return backbone.head_mask_shapes()
+        return {"head_mask": (self.num_hidden_layers, self.num_attention_heads)}
+
+    def expand_head_mask(self, head_mask, layers=None, heads=None, name="head_mask"):
+        """`[heads]` or `[layers, heads]` factors as a `[layers, heads]` float tensor."""
+        if layers is None or heads is None:
+            layers, heads = self.head_mask_shapes()[name]
+        try:
+            mask = ops.convert_to_tensor(head_mask, "float32")
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"`{name}` must have shape [{heads}] (attention heads) or [{layers}, {heads}] "
+                f"(layers, attention heads): an array of factors; got {type(head_mask).__name__}."
+            ) from error
         if tuple(mask.shape) == (heads,):
             mask = ops.broadcast_to(mask[None, :], (layers, heads))
         if tuple(mask.shape) != (layers, heads):
             raise ValueError(
-                f"`head_mask` must have shape [{heads}] (num_attention_heads) or [{layers}, "
-                f"{heads}] (num_hidden_layers, num_attention_heads); got {tuple(mask.shape)}."
+                f"`{name}` must have shape [{heads}] (attention heads) or [{layers}, "
+                f"{heads}] (layers, attention heads); got {tuple(mask.shape)}."
             )
         return mask
 
@@ -193,13 +249,16 @@ class InputNormalizingModel(keras.Model):
 
     def call(self, inputs, training=None, mask=None):
         inputs, extras = self.normalize_inputs(inputs)
-        for name in ("inputs_embeds", "head_mask"):
-            if name in inputs or name in extras:
+        self._refuse_call_inputs({**inputs, **extras})
+        return super().call(inputs, training=training, mask=mask)
+
+    def _refuse_call_inputs(self, items):
+        for name in (*EMBEDS_FOR, *HEAD_MASKS, CACHE_INPUT, *self.call_inputs):
+            if name in items:
                 raise ValueError(
                     f"`{name}` is taken in eager calls (`model(..., {name}=...)`); the "
                     "functional graph that `fit`, `evaluate` and `predict` run has no such input."
                 )
-        return super().call(inputs, training=training, mask=mask)
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
         """`keras.Model.compile`; on torch, Keras' AdamW (`"adamw"` or an instance) updates
@@ -285,6 +344,8 @@ class InputNormalizingModel(keras.Model):
     # a traced step can leave a JAX model's variables unusable.
     def check_data(self, x, y=None, training=False):
         """Validates in-memory `fit`/`evaluate`/`predict` data; raises `ValueError`."""
+        if isinstance(x, dict):
+            self._refuse_call_inputs(x)
         items = check_data(x, self.input_names, self.input_rank, self.extra_input_names)
         model_inputs = {k: v for k, v in items.items() if k in self.input_names}
         if model_inputs:

@@ -7,7 +7,25 @@ from keras import ops
 # Inputs holding ids (integers); masks may also be bool or float.
 MASK_NAMES = ("attention_mask", "decoder_attention_mask")
 #: Inputs holding vectors that replace an id input's table lookup.
-EMBEDS_FOR = {"inputs_embeds": "input_ids"}
+EMBEDS_FOR = {"inputs_embeds": "input_ids", "decoder_inputs_embeds": "decoder_input_ids"}
+#: The keys and values of earlier tokens (a model's `past_key_values`): passed on as given;
+#: the self-attention mask then covers those tokens too.
+CACHE_INPUT = "past_key_values"
+
+
+def past_length(inputs):
+    """How many earlier tokens `inputs["past_key_values"]` holds (0 without): per layer, the
+    keys come first, `[batch, heads, past_length, head_dim]`."""
+    past = inputs.get(CACHE_INPUT)
+    if past is None:
+        return 0
+    try:
+        return int(past[0][0].shape[2])
+    except (TypeError, IndexError, AttributeError) as error:
+        raise ValueError(
+            "`past_key_values` must be what a call with `use_cache=True` returned: per layer, a "
+            "tuple of [batch, heads, past_length, head_dim] keys and values."
+        ) from error
 
 
 def _is_symbolic(value):
@@ -108,6 +126,9 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
         if key in extra_names:
             extras[key] = value
             continue
+        if key == CACHE_INPUT:
+            model_inputs[key] = value
+            continue
         if key in EMBEDS_FOR:
             value = _embeds_tensor(key, value, rank)
             # The id input's place is kept by zeros of its shape: defaults (masks, positions)
@@ -147,8 +168,10 @@ def check_shapes(inputs):
     def differ(shape, expected):
         return any(a is not None and b is not None and a != b for a, b in zip(shape, expected))
 
+    # With earlier tokens cached, the self-attention mask covers them too.
+    past_mask = "decoder_attention_mask" if "decoder_input_ids" in inputs else "attention_mask"
     for name, value in inputs.items():
-        if name in EMBEDS_FOR:
+        if name in EMBEDS_FOR or name == CACHE_INPUT:
             continue
         shape = tuple(value.shape)
         if name.startswith("decoder_") and "input_ids" in inputs:
@@ -162,6 +185,14 @@ def check_shapes(inputs):
         if reference not in inputs or name == reference:
             continue
         expected = tuple(inputs[reference].shape)
+        past = past_length(inputs) if name == past_mask else 0
+        if past and expected[-1] is not None:
+            expected = expected[:-1] + (expected[-1] + past,)
+            if differ(shape, expected):
+                raise ValueError(
+                    f"`{name}` has shape {shape}; with `past_key_values` it covers the {past} "
+                    f"cached tokens and `{reference}`: shape {expected}."
+                )
         if differ(shape, expected):
             raise ValueError(
                 f"`{name}` has shape {shape}, but `{reference}` has shape {expected}; they must "

@@ -9,32 +9,24 @@ import keras
 
 from keras_models.attribute_dict import AttributeDict, register_attribute_dict
 
+#: Call options that ask for more outputs or another forward pass: name -> default.
+#: (`inputs_embeds` and `past_key_values` are inputs: they also come in the list and dict
+#: forms, see `InputNormalizingModel.call_inputs`.)
+FORWARD_OPTIONS = {
+    "output_hidden_states": None,
+    "output_attentions": None,
+    "head_mask": None,
+    "decoder_head_mask": None,
+    "cross_attn_head_mask": None,
+    "use_cache": None,
+}
+#: Head masks: `[heads]` or `[layers, heads]` factors on the attention probabilities; given
+#: as keywords or inside the inputs.
+HEAD_MASKS = ("head_mask", "decoder_head_mask", "cross_attn_head_mask")
+#: Every call option (the forward ones plus the shape of what comes back).
+CALL_OPTIONS = {**FORWARD_OPTIONS, "return_dict": None}
 #: Constructor arguments (and config.json fields) that make the graph carry extra outputs.
 OUTPUT_FLAGS = ("output_hidden_states", "output_attentions")
-#: Call options besides the inputs (`head_mask`, `inputs_embeds`... are inputs): name -> default.
-CALL_OPTIONS = {**dict.fromkeys(OUTPUT_FLAGS), "return_dict": None}
-#: transformers' order of output fields (its `ModelOutput` dataclasses agree on it, except that
-#: a BERT-style base model with a cache puts `past_key_values` after `hidden_states`). Keras
-#: may hand dicts back with sorted keys, so the order is restored from this list.
-OUTPUT_ORDER = (
-    "loss",
-    "logits",
-    "prediction_logits",
-    "seq_relationship_logits",
-    "start_logits",
-    "end_logits",
-    "last_hidden_state",
-    "pooler_output",
-    "past_key_values",
-    "hidden_states",
-    "attentions",
-    "decoder_hidden_states",
-    "decoder_attentions",
-    "cross_attentions",
-    "encoder_last_hidden_state",
-    "encoder_hidden_states",
-    "encoder_attentions",
-)
 
 
 @register_attribute_dict
@@ -66,13 +58,12 @@ def pop_call_options(kwargs):
     return {name: kwargs.pop(name, default) for name, default in CALL_OPTIONS.items()}
 
 
-def finish_outputs(outputs, return_dict, order=OUTPUT_ORDER):
-    """A `ModelOutput` of concrete outputs in transformers' `order` (a tuple for
-    `return_dict=False`); symbolic outputs (a functional model being built) stay a plain dict,
-    or become a tuple. Names not in `order` follow, in the order they came."""
+def finish_outputs(outputs, return_dict, order=()):
+    """A `ModelOutput` of concrete outputs (a tuple for `return_dict=False`); symbolic outputs
+    (a functional model being built) stay a plain dict, or become a tuple. Names in `order`
+    come first, in that order (transformers' output class order)."""
     rank = {name: i for i, name in enumerate(order)}
-    keys = sorted(outputs, key=lambda k: rank.get(k, len(order)))
-    outputs = {k: outputs[k] for k in keys}
+    outputs = dict(sorted(outputs.items(), key=lambda item: rank.get(item[0], len(rank))))
     if return_dict is False:
         return tuple(outputs.values())
     if any(isinstance(v, keras.KerasTensor) for v in keras.tree.flatten(dict(outputs))):

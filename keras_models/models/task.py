@@ -8,7 +8,16 @@ from keras_models.models.config_view import ModelConfig
 from keras_models.models.raw_text import RawTextMixin
 
 #: Backbone outputs a task passes on (when asked for) after its own.
-EXTRA_OUTPUTS = ("hidden_states", "attentions")
+EXTRA_OUTPUTS = (
+    "past_key_values",
+    "hidden_states",
+    "attentions",
+    "decoder_hidden_states",
+    "decoder_attentions",
+    "cross_attentions",
+    "encoder_hidden_states",
+    "encoder_attentions",
+)
 
 #: transformers' label fields, with the values its configs have by default.
 DEFAULT_LABEL_CONFIG = {
@@ -111,17 +120,27 @@ class Task(RawTextMixin, InputNormalizingModel):
     def graph_flag(self, name):
         return self.backbone.graph_flag(name)
 
+    @property
+    def call_inputs(self):
+        return self.backbone.call_inputs
+
+    @property
+    def takes_cache(self):
+        return self.backbone.takes_cache
+
     def call_with_options(self, values, training=None, **request):
         """The task's graph, with its backbone node run as `backbone.call_with_options`: the
         head layers are the graph's own, and the backbone's extra outputs follow the head's."""
         from keras.src.models.functional import operation_fn  # Keras' per-node call
 
         values = dict(values)
-        embeds = values.pop("inputs_embeds", None)
+        # Inputs the graph does not have go straight to the backbone.
+        beyond = {k: values.pop(k) for k in list(values) if k not in self.input_names}
+        embeds = beyond.pop("inputs_embeds", None)
         extras = {}
 
         def run_backbone(inputs, **kwargs):
-            inputs = dict(inputs)
+            inputs = {**inputs, **beyond}
             if embeds is not None:
                 # Multiple choice flattens its choices before the backbone; so do the vectors.
                 inputs["inputs_embeds"] = ops.reshape(

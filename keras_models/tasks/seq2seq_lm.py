@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_models.generation.mixin import GenerationMixin
 from keras_models.models.inputs import _in_memory, match_inputs, normalize_inputs
+from keras_models.models.outputs import ModelOutput, finish_outputs
 from keras_models.models.task import Task
 from keras_models.presets.weight_table import Head, param, tied
 from keras_models.tasks.losses import IGNORE_INDEX, cross_entropy
@@ -105,6 +106,18 @@ class Seq2SeqLM(GenerationMixin, Task):
     )
     # `generate` returns decoder sequences, with no prompt to cut off.
     is_encoder_decoder_generation = True
+    #: transformers' `Seq2SeqLMOutput` order.
+    output_order = (
+        "loss",
+        "logits",
+        "past_key_values",
+        "decoder_hidden_states",
+        "decoder_attentions",
+        "cross_attentions",
+        "encoder_last_hidden_state",
+        "encoder_hidden_states",
+        "encoder_attentions",
+    )
 
     def __init__(self, backbone, **kwargs):
         if not getattr(backbone, "is_encoder_decoder", True):
@@ -130,20 +143,18 @@ class Seq2SeqLM(GenerationMixin, Task):
         self.final_logits_bias = logits_bias
 
     # --- labels ----------------------------------------------------------------------------
-    def normalize_inputs(self, inputs, kwargs=None):
-        values, extras = normalize_inputs(
-            inputs, self.input_names, self.input_rank, self.extra_input_names, kwargs
-        )
-        if "decoder_input_ids" not in values and extras.get("labels") is not None:
+    def derived_inputs(self, values, extras):
+        if (
+            "decoder_input_ids" not in values
+            and "decoder_inputs_embeds" not in values
+            and extras.get("labels") is not None
+        ):
             values["decoder_input_ids"] = shift_tokens_right(
                 ops.convert_to_tensor(extras["labels"]),
                 self.backbone.pad_token_id,
                 self.backbone.decoder_start_token_id,
             )
-        given = tuple(values)
-        values = self.fill_defaults(values)
-        self.check_values(values, given)
-        return values, extras
+        return values
 
     def _with_decoder_inputs(self, x, y):
         """In-memory `x` plus decoder inputs shifted from the labels, when it has none.
@@ -191,27 +202,71 @@ class Seq2SeqLM(GenerationMixin, Task):
         encoder_attention_mask=None,
         decoder_attention_mask=None,
         training=None,
+        decoder_position_ids=None,
+        past_key_values=None,
+        use_cache=None,
+        output_hidden_states=None,
+        output_attentions=None,
+        decoder_head_mask=None,
+        cross_attn_head_mask=None,
+        return_dict=None,
     ):
-        """Decoder logits over `decoder_input_ids` given encoder outputs.
+        """Decoder logits over `decoder_input_ids` given encoder outputs (transformers' Flax
+        `decode`).
 
         Args:
-            decoder_input_ids: `[batch, tgt_len]` ids.
+            decoder_input_ids: `[batch, tgt_len]` ids (with `past_key_values`: the new ones).
             encoder_outputs: the dict from `encode` (or the encoder states tensor).
             encoder_attention_mask: the encoder padding mask (ones by default).
-            decoder_attention_mask: the decoder padding mask (ones by default).
+            decoder_attention_mask: the decoder padding mask (ones by default); with
+                `past_key_values` it covers the cached tokens too.
+            training: whether dropout applies.
+            decoder_position_ids: optional `[batch, tgt_len]` rows of the sinusoid table.
+            past_key_values: the cache a previous `decode` (or call) with `use_cache=True`
+                returned; decoding continues after it exactly as one pass over all tokens.
+            use_cache: also return `past_key_values` (per layer: self keys, self values,
+                cross keys, cross values, `[batch, heads, length, head_dim]` each).
+            output_hidden_states: also return `hidden_states` (the decoder's).
+            output_attentions: also return `attentions` and `cross_attentions`.
+            decoder_head_mask: `[heads]` or `[layers, heads]` factors on the self-attention
+                probabilities.
+            cross_attn_head_mask: the same for the cross-attention.
+            return_dict: False gives a tuple in the order below.
 
         Returns:
-            `{"logits": [batch, tgt_len, vocab]}`.
+            `{"logits": [batch, tgt_len, vocab]}`, then `past_key_values`, `hidden_states`,
+            `attentions`, `cross_attentions` as asked for.
         """
         states = encoder_outputs
         if isinstance(encoder_outputs, dict):
             states = encoder_outputs.get(
                 "last_hidden_state", encoder_outputs.get("encoder_last_hidden_state")
             )
-        hidden = self.backbone.decode(
-            decoder_input_ids, states, encoder_attention_mask, decoder_attention_mask, training
+        options = {
+            "decoder_position_ids": decoder_position_ids,
+            "past_key_values": past_key_values,
+            "use_cache": use_cache,
+            "output_hidden_states": output_hidden_states,
+            "output_attentions": output_attentions,
+        }
+        masks = {"head_mask": decoder_head_mask, "cross_attn_head_mask": cross_attn_head_mask}
+        for name, mask in masks.items():
+            if mask is not None:
+                key = "decoder_head_mask" if name == "head_mask" else name
+                options[name] = self.expand_head_mask(mask, name=key)
+        options = {k: v for k, v in options.items() if v is not None and v is not False}
+        out = self.backbone.decode(
+            decoder_input_ids,
+            states,
+            encoder_attention_mask,
+            decoder_attention_mask,
+            training,
+            **options,
         )
-        return {"logits": self._logits(hidden)}
+        if not isinstance(out, dict):
+            return ModelOutput(logits=self._logits(out))
+        hidden = out.pop("last_hidden_state")
+        return finish_outputs({"logits": self._logits(hidden), **out}, return_dict)
 
     def _logits(self, hidden):
         return self.final_logits_bias(self.backbone.token_embedding(hidden, reverse=True))

@@ -12,12 +12,17 @@ The self-attention is causal and masks padded keys, so left padding works.
 import keras
 from keras import ops
 
-from keras_models.layers.decoder_block import TransformerDecoderBlock
+from keras_models.layers.decoder_block import (
+    TransformerDecoderBlock,
+    call_cache,
+    run_decoder_blocks,
+)
 from keras_models.layers.embeddings import ReversibleEmbedding
 from keras_models.layers.position_ids import mask_position_ids
 from keras_models.layers.precision import full_precision
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
+from keras_models.models.inputs import past_length
 
 #: OPT's learned position table is shifted by 2 rows (a fairseq legacy).
 POSITION_OFFSET = 2
@@ -32,8 +37,42 @@ class OPTBackbone(Backbone):
     here, as transformers adds it to given position ids too). Output: `last_hidden_state`
     (width `word_embed_proj_dim`).
 
-    `decoder_forward()` is the whole forward pass: the functional graph and the cached
-    decoding step (`init_cache()`, `call_with_cache()`) both run it.
+    `decoder_forward()` is the whole forward pass: the functional graph, calls with options
+    (`call_with_options()`) and the cached decoding step (`init_cache()`,
+    `call_with_cache()`) all run it.
+
+    Call options (transformers' `OPTModel.forward`): a call with any of them runs the forward
+    pass eagerly instead of the functional graph, which stays the default path.
+        output_hidden_states: also return `hidden_states`, `num_hidden_layers + 1` tensors:
+            each layer's input (width `hidden_size`, after `project_in` and the positions),
+            then `last_hidden_state` (after the final LayerNorm and `project_out`, so of width
+            `word_embed_proj_dim`), as transformers returns them.
+        output_attentions: also return `attentions`, one `[batch, heads, query, key]` tensor
+            of attention probabilities per layer (the explicit softmax path).
+        head_mask: `[num_attention_heads]` or `[num_hidden_layers, num_attention_heads]`
+            factors multiplying each head's attention probabilities (transformers 4.x).
+        inputs_embeds: `[batch, seq, word_embed_proj_dim]` vectors instead of `input_ids`
+            (default mask of ones and positions `0, 1, ...`, as transformers).
+        use_cache: also return `past_key_values` (off by default, unlike transformers'
+            `config.use_cache`: the default call stays on the functional graph).
+        past_key_values: what a call with `use_cache=True` returned; the call then runs the
+            new `input_ids` after the cached ones, exactly as one pass over all tokens would.
+            `attention_mask` then covers the cached tokens too (`[batch, past + new]`, ones
+            by default), and default positions continue from them. Our format (not
+            transformers' `Cache` object): per layer a tuple `(keys, values)`, each
+            `[batch, heads, past + new, head_dim]` (transformers' legacy tuple layout).
+        return_dict: False gives a tuple in transformers' order.
+    The output order is transformers' `BaseModelOutputWithPast`: `last_hidden_state`,
+    `past_key_values`, `hidden_states`, `attentions`. A `cross_attn_head_mask` or
+    `decoder_head_mask` (OPT has no cross-attention) is refused with a ValueError. The
+    constructor arguments `output_hidden_states` / `output_attentions` (or the config.json
+    fields) make the functional graph itself return those outputs.
+
+    Positional (list) order: `input_ids`, `attention_mask`, `position_ids` (today's inputs),
+    then, in transformers' `OPTModel.forward` order, `head_mask`, `past_key_values`,
+    `inputs_embeds`. transformers' TensorFlow seed class `TFOPTForCausalLM` documents another
+    order, `input_ids`, `past_key_values`, `attention_mask`, `position_ids`, `head_mask`,
+    `inputs_embeds`: a list written for it must be reordered (or passed as a dict).
 
     Args:
         vocab_size: vocabulary size.
@@ -54,6 +93,8 @@ class OPTBackbone(Backbone):
         enable_bias: biases in the attention and feed-forward layers.
         layer_norm_elementwise_affine: whether LayerNorms have a scale and an offset.
         layer_norm_eps: LayerNorm epsilon (transformers hard-codes 1e-5).
+        output_hidden_states: the functional graph also returns `hidden_states`.
+        output_attentions: the functional graph also returns `attentions`.
         dtype: dtype policy.
 
     Examples:
@@ -62,9 +103,18 @@ class OPTBackbone(Backbone):
     ...                     num_attention_heads=2, max_position_embeddings=32)
     >>> model(np.array([[2, 5, 6, 7]]))["last_hidden_state"].shape
     (1, 4, 8)
+    >>> out = model(np.array([[2, 5, 6]]), use_cache=True, output_attentions=True)
+    >>> len(out.past_key_values), out.attentions[0].shape
+    (1, (1, 2, 3, 3))
+    >>> step = model(np.array([[7]]), past_key_values=out.past_key_values)
+    >>> step.last_hidden_state.shape, step.past_key_values[0][0].shape
+    ((1, 1, 8), (1, 2, 4, 4))
     """
 
     model_type = "opt"
+    #: After today's inputs, transformers' `OPTModel.forward` order.
+    call_inputs = ("head_mask", "past_key_values", "inputs_embeds")
+    takes_cache = True
 
     def __init__(
         self,
@@ -85,6 +135,8 @@ class OPTBackbone(Backbone):
         enable_bias=True,
         layer_norm_elementwise_affine=True,
         layer_norm_eps=1e-5,
+        output_hidden_states=False,
+        output_attentions=False,
         dtype=None,
         **kwargs,
     ):
@@ -148,13 +200,19 @@ class OPTBackbone(Backbone):
 
         names = ["input_ids", "attention_mask", "position_ids"]
         inputs = {name: id_input(name) for name in names}
-        hidden_states, _ = self.decoder_forward(
-            inputs["input_ids"], inputs["attention_mask"], inputs["position_ids"]
+        outputs, _ = self.decoder_forward(
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            inputs["position_ids"],
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
         )
         super().__init__(
             inputs=inputs,
-            outputs={"last_hidden_state": hidden_states},
+            outputs=outputs,
             input_order=names,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
             dtype=dtype,
             **kwargs,
         )
@@ -182,10 +240,18 @@ class OPTBackbone(Backbone):
         return self.embed_tokens
 
     def fill_defaults(self, inputs):
+        # With `past_key_values`, the mask covers the cached tokens too and positions continue
+        # from them, as transformers computes them.
+        past = past_length(inputs)
         if "attention_mask" not in inputs:
-            inputs["attention_mask"] = ops.ones_like(inputs["input_ids"])
+            ids = inputs["input_ids"]
+            inputs["attention_mask"] = (
+                ops.ones((ids.shape[0], past + ids.shape[1]), "int32")
+                if past
+                else ops.ones_like(ids)
+            )
         if "position_ids" not in inputs:
-            inputs["position_ids"] = mask_position_ids(inputs["attention_mask"])
+            inputs["position_ids"] = mask_position_ids(inputs["attention_mask"])[:, past:]
         return inputs
 
     #: Positions count the real tokens only (left padding does not use positions).
@@ -200,9 +266,20 @@ class OPTBackbone(Backbone):
 
     # --- the forward pass -----------------------------------------------------------------
     def decoder_forward(
-        self, input_ids, attention_mask, position_ids, cache=None, cache_index=0, training=None
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        cache=None,
+        cache_index=0,
+        training=None,
+        inputs_embeds=None,
+        head_mask=None,
+        output_hidden_states=False,
+        output_attentions=False,
     ):
-        """The decoder stack, for the functional graph and for cached decoding alike.
+        """The decoder stack (transformers' `OPTDecoder.forward`): for the functional graph,
+        for calls with options and for cached decoding alike.
 
         Args:
             input_ids: `[batch, n]` token ids.
@@ -214,35 +291,82 @@ class OPTBackbone(Backbone):
                 `cache_index...` (consumed: on torch they are written in place).
             cache_index: cache slot of the first of the `n` tokens.
             training: whether dropout applies.
+            inputs_embeds: optional `[batch, n, word_embed_proj_dim]` vectors used instead of
+                the word table lookup of `input_ids`.
+            head_mask: optional `[layers, heads]` factors on the attention probabilities.
+            output_hidden_states: also return `hidden_states`: every layer's input, then
+                `last_hidden_state` (after the final LayerNorm and `project_out`, as
+                transformers ties the last entry to it).
+            output_attentions: also return `attentions`, `[batch, heads, n, key_len]` each.
 
         Returns:
-            `(hidden_states, cache)`: `[batch, n, word_embed_proj_dim]` and the updated
-            caches (None without a cache).
+            `(outputs, cache)`: the dict `last_hidden_state` (`[batch, n,
+            word_embed_proj_dim]`), plus `hidden_states` / `attentions` when asked for, and the
+            updated caches (None without a cache).
         """
-        x = self.embed_tokens(input_ids)
+        x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
         if self.project_in is not None:
             x = self.project_in(x)
         # `ops.add`: 16-bit word embeddings plus the float32 position table (mixed policies).
         x = ops.add(x, self.embed_positions(position_ids + POSITION_OFFSET))
-        new_cache = []
-        for i, block in enumerate(self.decoder_layers):
-            out = block(
-                x,
-                attention_mask=attention_mask,
-                cache=None if cache is None else cache[i],
-                cache_index=cache_index,
-                training=training,
-            )
-            if cache is None:
-                x = out
-            else:  # with a cache the block also returns its updated cache
-                x, layer_cache = out
-                new_cache.append(layer_cache)
+        stack = run_decoder_blocks(
+            self.decoder_layers,
+            x,
+            attention_mask,
+            cache=cache,
+            cache_index=cache_index,
+            head_mask=head_mask,
+            output_attentions=output_attentions,
+            training=training,
+        )
+        x = stack["output"]
         if self.final_layer_norm is not None:
             x = self.final_layer_norm(x)
         if self.project_out is not None:
             x = self.project_out(x)
-        return x, None if cache is None else tuple(new_cache)
+        outputs = {"last_hidden_state": x}
+        if output_hidden_states:
+            outputs["hidden_states"] = (*stack["inputs"], x)
+        if output_attentions:
+            outputs["attentions"] = tuple(stack["attentions"])
+        return outputs, stack["cache"]
+
+    def call_with_options(
+        self,
+        values,
+        training=None,
+        output_hidden_states=False,
+        output_attentions=False,
+        head_mask=None,
+        use_cache=False,
+        past_key_values=None,
+    ):
+        """One forward pass with transformers' call options (see the class docstring):
+        `decoder_forward` on the full input dict, with a cache when `use_cache` is set or
+        `past_key_values` are continued."""
+        ids = values["input_ids"]
+        cache, index = None, 0
+        if use_cache or past_key_values is not None:
+            cache, index = call_cache(
+                self.decoder_layers, ids.shape[0], ids.shape[1], past_key_values
+            )
+        outputs, cache = self.decoder_forward(
+            ids,
+            values["attention_mask"],
+            values["position_ids"],
+            cache=cache,
+            cache_index=index,
+            training=training,
+            inputs_embeds=values.get("inputs_embeds"),
+            head_mask=head_mask,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        if cache is None:
+            return outputs
+        # transformers' order: the cache follows `last_hidden_state`.
+        last = outputs.pop("last_hidden_state")
+        return {"last_hidden_state": last, "past_key_values": cache, **outputs}
 
     # --- cached decoding (keras_models.generation) ---------------------------------------
     def init_cache(self, batch_size, max_length):
@@ -268,7 +392,10 @@ class OPTBackbone(Backbone):
         )
         # Pad slots get position 0 (transformers' generate does the same); they are masked.
         positions = ops.maximum(positions, 0)
-        return self.decoder_forward(token_ids, padding_mask, positions, cache, cache_index)
+        outputs, cache = self.decoder_forward(
+            token_ids, padding_mask, positions, cache, cache_index
+        )
+        return outputs["last_hidden_state"], cache
 
     def get_config(self):
         config = super().get_config()

@@ -15,6 +15,14 @@ class PegasusForConditionalGeneration(Seq2SeqLM):
     cross-attention keys/values computed once; greedy, sampling or beam search; starts from
     `decoder_start_token_id` 0, stops at `</s>` 1, forces `</s>` at the last step).
 
+    A call takes `PegasusBackbone`'s call options and `labels` (adds `loss`; without decoder
+    inputs they are the labels shifted right). Outputs in transformers' `Seq2SeqLMOutput`
+    order: `loss`, `logits`, `past_key_values`, `decoder_hidden_states`,
+    `decoder_attentions`, `cross_attentions`, `encoder_last_hidden_state`,
+    `encoder_hidden_states`, `encoder_attentions`. `decode(..., past_key_values=...)`
+    continues a cached decoder as transformers' Flax `decode` does. The positional order
+    is the backbone's.
+
     Examples:
     >>> import numpy as np
     >>> backbone = PegasusBackbone(vocab_size=50, d_model=8, encoder_layers=1, decoder_layers=1,
@@ -40,6 +48,14 @@ class PegasusForCausalLM(DecoderCausalLM):
     """`PegasusForCausalLM`: the Pegasus decoder alone (`is_encoder_decoder=False`) with the
     tied LM head (no bias). Its loss is NOT shifted: `logits[t]` is scored against
     `labels[t]`, as transformers does.
+
+    A call takes the decoder-only `PegasusBackbone`'s call options (`output_hidden_states`,
+    `output_attentions`, `head_mask`, `inputs_embeds` (scaled by `sqrt(d_model)` as
+    transformers' decoder does), `position_ids`, `use_cache`, `past_key_values`,
+    `return_dict`) and `labels`. Outputs: `loss`, `logits`, `past_key_values`,
+    `hidden_states`, `attentions` (transformers' order; its always-empty `cross_attentions`
+    is left out: this decoder takes no encoder states). Positional order: `input_ids`,
+    `attention_mask`, `position_ids`, `head_mask`, `past_key_values`, `inputs_embeds`.
 
     Examples:
     >>> import numpy as np
