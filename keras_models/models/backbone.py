@@ -12,13 +12,19 @@ from keras import ops
 from keras_models.arguments import KERAS_ARGUMENTS, accepted_arguments, refuse_unknown
 from keras_models.models.config_view import ModelConfig
 from keras_models.models.inputs import (
+    cached_positions,
     check_data,
     check_lengths,
     check_limits,
     is_concrete,
     normalize_inputs,
 )
-from keras_models.models.outputs import OUTPUT_FLAGS, finish_outputs, pop_call_options
+from keras_models.models.outputs import (
+    CACHE_OPTIONS,
+    OUTPUT_FLAGS,
+    finish_outputs,
+    pop_call_options,
+)
 from keras_models.models.raw_text import RawTextMixin
 from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.classification import (
@@ -58,6 +64,9 @@ class InputNormalizingModel(keras.Model):
     #: Inputs an eager call takes beyond the graph's, in transformers' positional order: they
     #: follow `input_names` in the list form.
     call_inputs = ("head_mask", "inputs_embeds")
+    #: Graph inputs that came after `call_inputs` (a BERT-style decoder's cross-attention
+    #: inputs): the list form places them after those, so earlier lists keep their meaning.
+    late_inputs = ("encoder_hidden_states", "encoder_attention_mask")
     _arguments_end = True
 
     def __new__(cls, *args, **kwargs):
@@ -75,6 +84,27 @@ class InputNormalizingModel(keras.Model):
         """Input names in the documented positional (list) order."""
         return self._input_order
 
+    @property
+    def positional_names(self):
+        """Every input name in the list order: the graph inputs, `call_inputs`, then the
+        `late_inputs` this model has."""
+        late = tuple(name for name in self.input_names if name in self.late_inputs)
+        early = tuple(name for name in self.input_names if name not in late)
+        return early + self.call_inputs + late
+
+    def past_length(self, past_key_values):
+        """Positions held by `past_key_values` (0 for None): the length axis of the first
+        layer's keys (`[batch, heads, length, head_dim]`)."""
+        if past_key_values is None:
+            return 0
+        keys = keras.tree.flatten(past_key_values)
+        if not keys or len(keys[0].shape) != 4:
+            raise ValueError(
+                "`past_key_values` must be what a `use_cache=True` call returned: one "
+                "(keys, values) pair per layer, each [batch, heads, past_length, head_dim]."
+            )
+        return int(keys[0].shape[2])
+
     def normalize_inputs(self, inputs, kwargs=None):
         """Returns `(full_input_dict, extras)` for a tensor, list or dict.
 
@@ -84,7 +114,7 @@ class InputNormalizingModel(keras.Model):
         """
         values, extras = normalize_inputs(
             inputs,
-            self.input_names + self.call_inputs,
+            self.positional_names,
             self.input_rank,
             (*self.extra_input_names, "head_mask"),
             kwargs,
@@ -128,7 +158,8 @@ class InputNormalizingModel(keras.Model):
         `ModelOutput`, a dict whose keys are also attributes.
         """
         options = pop_call_options(kwargs)
-        values, extras = self.normalize_inputs(inputs, self._split_kwargs(kwargs))
+        with cached_positions(self.past_length(options["past_key_values"])):
+            values, extras = self.normalize_inputs(inputs, self._split_kwargs(kwargs))
         if "head_mask" in extras:
             if options["head_mask"] is not None:
                 raise ValueError("`head_mask` was given twice (in the inputs and as a keyword).")
@@ -165,11 +196,16 @@ class InputNormalizingModel(keras.Model):
         }
         extra = any(wanted[flag] and not self.graph_flag(flag) for flag in OUTPUT_FLAGS)
         head_mask = options["head_mask"]
+        cache = {k: options[k] for k in CACHE_OPTIONS if options[k] is not None}
+        cache = {k: v for k, v in cache.items() if v is not False}
+        # A graph input left out (a decoder's `encoder_hidden_states`) skips what reads it.
+        absent = any(name not in values for name in self.input_names)
         if not extra and head_mask is None and "inputs_embeds" not in values:
-            return None
+            if not cache and not absent:
+                return None
         if head_mask is not None:
             head_mask = self.expand_head_mask(head_mask)
-        return dict(wanted, head_mask=head_mask)
+        return dict(wanted, head_mask=head_mask, **cache)
 
     def expand_head_mask(self, head_mask, layers=None, heads=None):
         """`[heads]` or `[layers, heads]` factors as a `[layers, heads]` float tensor."""
@@ -202,7 +238,18 @@ class InputNormalizingModel(keras.Model):
                     f"`{name}` is taken in eager calls (`model(..., {name}=...)`); the "
                     "functional graph that `fit`, `evaluate` and `predict` run has no such input."
                 )
+        self.require_graph_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    def require_graph_inputs(self, values):
+        """Refuses a full input dict that lacks a graph input with no default (a decoder's
+        `encoder_hidden_states`): the functional graph cannot run without it."""
+        absent = [name for name in self.input_names if name not in values]
+        if absent:
+            raise ValueError(
+                f"The functional graph that `fit`, `evaluate` and `predict` run needs {absent} "
+                "(an eager call may leave them out)."
+            )
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
         """`keras.Model.compile`; on torch, Keras' AdamW (`"adamw"` or an instance) updates
@@ -267,10 +314,11 @@ class InputNormalizingModel(keras.Model):
     # a traced step can leave a JAX model's variables unusable.
     def check_data(self, x, y=None, training=False):
         """Validates in-memory `fit`/`evaluate`/`predict` data; raises `ValueError`."""
-        items = check_data(x, self.input_names, self.input_rank, self.extra_input_names)
+        items = check_data(x, self.positional_names, self.input_rank, self.extra_input_names)
         model_inputs = {k: v for k, v in items.items() if k in self.input_names}
         if model_inputs:
-            self.normalize_inputs(model_inputs)  # checks values, computed positions included
+            # Checks values, computed positions included.
+            self.require_graph_inputs(self.normalize_inputs(model_inputs)[0])
         return items
 
 

@@ -1,13 +1,39 @@
 """Turns a tensor, a list or a dict into the full input dict a model's graph expects."""
 
+import contextlib
+import contextvars
+
 import keras
 import numpy as np
 from keras import ops
 
 # Inputs holding ids (integers); masks may also be bool or float.
-MASK_NAMES = ("attention_mask", "decoder_attention_mask")
+MASK_NAMES = ("attention_mask", "decoder_attention_mask", "encoder_attention_mask")
 #: Inputs holding vectors that replace an id input's table lookup.
 EMBEDS_FOR = {"inputs_embeds": "input_ids"}
+#: Float inputs of another sequence (a decoder's encoder states, `[batch, src_len, width]`)
+#: and the mask of that sequence: they share its length, not `input_ids`'.
+STATES_MASK = {"encoder_hidden_states": "encoder_attention_mask"}
+
+#: Positions already in the cache of the call being normalised (`past_key_values`): the
+#: attention mask then also covers them, and default positions continue after them.
+_PAST = contextvars.ContextVar("keras_models_past_positions", default=0)
+
+
+@contextlib.contextmanager
+def cached_positions(past_length):
+    """Normalises inputs, inside the block, for a call that continues `past_length` cached
+    positions."""
+    token = _PAST.set(int(past_length))
+    try:
+        yield
+    finally:
+        _PAST.reset(token)
+
+
+def past_positions():
+    """The cached positions before the inputs being normalised (0 without a cache)."""
+    return _PAST.get()
 
 
 def _is_symbolic(value):
@@ -106,6 +132,9 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
         if key in extra_names:
             extras[key] = value
             continue
+        if key in STATES_MASK:
+            model_inputs[key] = _embeds_tensor(key, value, rank)
+            continue
         if key in EMBEDS_FOR:
             value = _embeds_tensor(key, value, rank)
             # The id input's place is kept by zeros of its shape: defaults (masks, positions)
@@ -129,7 +158,7 @@ def _embeds_tensor(name, value, rank):
             f"`{name}` must be a float tensor of rank {rank + 1} (the id input's shape plus the "
             f"embedding width), got {_dtype_name(value)} of shape {shape}."
         )
-    if any(dim is None for dim in shape):
+    if name in EMBEDS_FOR and any(dim is None for dim in shape):
         raise ValueError(
             f"`{name}` is taken in eager calls (with known shapes); build the model's graph on "
             "`input_ids`."
@@ -139,16 +168,27 @@ def _embeds_tensor(name, value, rank):
 
 def check_shapes(inputs):
     """Every input must have the shape of `input_ids` (`decoder_*` inputs: of
-    `decoder_input_ids`, and the batch of `input_ids`); unknown (symbolic) dimensions are not
-    compared."""
+    `decoder_input_ids`, and the batch of `input_ids`; an encoder-states mask: of its states;
+    the attention mask of a cached call also covers the cached positions); unknown (symbolic)
+    dimensions are not compared."""
 
     def differ(shape, expected):
         return any(a is not None and b is not None and a != b for a, b in zip(shape, expected))
 
+    masks = {mask: states for states, mask in STATES_MASK.items()}
     for name, value in inputs.items():
         if name in EMBEDS_FOR:
             continue
         shape = tuple(value.shape)
+        if name in STATES_MASK or name in masks:
+            reference = masks.get(name, "input_ids")
+            width = 2 if name in masks else 1
+            if reference in inputs and differ(shape[:width], tuple(inputs[reference].shape)):
+                raise ValueError(
+                    f"`{name}` has shape {shape}, but `{reference}` has shape "
+                    f"{tuple(inputs[reference].shape)}; their first {width} axes must match."
+                )
+            continue
         if name.startswith("decoder_") and "input_ids" in inputs:
             batch = tuple(inputs["input_ids"].shape)[:-1]
             if differ(shape[:-1], batch):
@@ -160,10 +200,13 @@ def check_shapes(inputs):
         if reference not in inputs or name == reference:
             continue
         expected = tuple(inputs[reference].shape)
+        if name == "attention_mask" and past_positions() and expected[-1] is not None:
+            expected = expected[:-1] + (expected[-1] + past_positions(),)
         if differ(shape, expected):
+            past = f" plus {past_positions()} cached positions" if past_positions() else ""
             raise ValueError(
-                f"`{name}` has shape {shape}, but `{reference}` has shape {expected}; they must "
-                "match."
+                f"`{name}` has shape {shape}, but `{reference}` has shape "
+                f"{tuple(inputs[reference].shape)}{past}; they must match."
             )
 
 
@@ -243,7 +286,9 @@ def check_data(x, input_names, rank, extra_names=()):
         return {}
     items = match_inputs(x, input_names, extra_names)
     for key, value in items.items():
-        if key not in extra_names:
+        if key in STATES_MASK:
+            _embeds_tensor(key, _as_array(value), rank)
+        elif key not in extra_names:
             check_input(key, _as_array(value), rank)
     check_shapes({k: _as_array(v) for k, v in items.items() if k not in extra_names})
     return items

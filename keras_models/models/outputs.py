@@ -14,7 +14,12 @@ FORWARD_OPTIONS = {
     "output_attentions": None,
     "head_mask": None,
     "inputs_embeds": None,
+    # A decoder's key/value cache: `use_cache=True` returns `past_key_values`, passed back in.
+    "use_cache": None,
+    "past_key_values": None,
 }
+#: The call options of a cached (incremental) call.
+CACHE_OPTIONS = ("use_cache", "past_key_values")
 #: Every call option (the forward ones plus the shape of what comes back).
 CALL_OPTIONS = {**FORWARD_OPTIONS, "return_dict": None}
 #: Constructor arguments (and config.json fields) that make the graph carry extra outputs.

@@ -35,6 +35,8 @@ class RobertaBackbone(BertStyleBackbone):
         initializer_range: stddev of the initializers.
         add_pooling_layer: add the `tanh` pooler over the first token.
         is_decoder: use a causal self-attention mask (for `RobertaForCausalLM`).
+        add_cross_attention: add cross-attention layers over `encoder_hidden_states` (a
+            decoder only; see `BertStyleBackbone`).
         dtype: dtype policy.
 
     Examples:
@@ -65,6 +67,7 @@ class RobertaBackbone(BertStyleBackbone):
         initializer_range=0.02,
         add_pooling_layer=True,
         is_decoder=False,
+        add_cross_attention=False,
         dtype=None,
         **kwargs,
     ):
@@ -94,6 +97,7 @@ class RobertaBackbone(BertStyleBackbone):
             final_layer_norm=False,
             add_pooling_layer=add_pooling_layer,
             is_decoder=is_decoder,
+            add_cross_attention=add_cross_attention,
             use_token_type_ids=type_vocab_size > 0,
             use_position_ids=True,
             dtype=dtype,
@@ -104,8 +108,8 @@ class RobertaBackbone(BertStyleBackbone):
         self.type_vocab_size = type_vocab_size
         self.pad_token_id = pad_token_id
 
-    def default_position_ids(self, inputs):
-        return padding_aware_position_ids(inputs["input_ids"], self.pad_token_id)
+    def default_position_ids(self, inputs, past_length=0):
+        return padding_aware_position_ids(inputs["input_ids"], self.pad_token_id, past_length)
 
     def get_config(self):
         config = super().get_config()
