@@ -11,7 +11,7 @@ import keras_models
 from keras_models.presets.families import get_family
 from keras_models.presets.weights import read_hf_weights
 from tests.families import FAMILIES
-from tests.helpers import assert_close, hf_outputs, np_out, random_ids, save_hf
+from tests.helpers import assert_close, np_out, random_ids, save_hf
 
 BERT_FAMILIES = ("roberta", "megatron_bert", "roc_bert", "roformer")
 MODEL_TYPES = {

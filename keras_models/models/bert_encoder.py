@@ -254,7 +254,9 @@ class BertStyleBackbone(Backbone):
                 outputs["cross_attentions"] = tuple(cross_attentions)
         return outputs
 
-    def call_with_options(self, values, training=None, use_cache=None, past_key_values=None, **request):
+    def call_with_options(
+        self, values, training=None, use_cache=None, past_key_values=None, **request
+    ):
         if not use_cache and past_key_values is None:
             return self.encoder_forward(values, training=training, **request)
         if not self.is_decoder:

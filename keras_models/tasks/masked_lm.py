@@ -6,8 +6,8 @@ from keras import ops
 
 from keras_models.generation.mixin import GenerationMixin
 from keras_models.models.task import Task
-from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.presets.weight_table import Head, dense, layer_norm, param, tied
+from keras_models.tasks.causal_lm import DecoderCausalLM
 from keras_models.tasks.common import word_table_lm_head
 from keras_models.tasks.losses import causal_lm_loss, cross_entropy
 from keras_models.tokenizers.preprocessors import CausalLMPreprocessor

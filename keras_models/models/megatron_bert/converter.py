@@ -28,7 +28,8 @@ class MegatronBertConverter(Converter):
         # A decoder's cross-attention, pre-LN as its self-attention (`crossattention.ln`).
         *CROSS_ATTENTION_LINEARS,
         layer_norm(
-            "{p}encoder.layer.{i}.crossattention.ln", "encoder_layers[{i}].cross_attention_layer_norm"
+            "{p}encoder.layer.{i}.crossattention.ln",
+            "encoder_layers[{i}].cross_attention_layer_norm",
         ),
         layer_norm("{p}encoder.ln", "final_norm"),
         *POOLER,
