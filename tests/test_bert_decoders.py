@@ -243,23 +243,31 @@ def test_cache_with_padding_mask_and_attentions(checkpoints, family):
 
 
 # --- item 7: generate -------------------------------------------------------------------------
-@pytest.mark.parametrize("family", ["roberta", "roformer", "megatron_bert"])
+@pytest.mark.parametrize("family", BERT_FAMILIES)
 def test_greedy_generate_matches_transformers(checkpoints, family):
     import torch
 
+    # transformers' `generate` gives these models position ids `cumsum(mask) - 1` (padding 0)
+    # whatever their forward's own default (RoBERTa's counts from `pad + 1`), and RoFormer's
+    # rotary angles the cache slot: left padding tells the rules apart.
     directory, hf = checkpoints(family, False)
     model = getattr(keras_models, FAMILIES[family].task("CausalLM")).from_preset(directory)
+    pad = FAMILIES[family].pad
     ids = batch(family)["input_ids"][:, :4]
+    mask = np.ones_like(ids)
+    ids[1, :2], mask[1, :2] = pad, 0
     with torch.no_grad():
         theirs = hf.generate(
             torch.tensor(ids).long(),
-            attention_mask=torch.ones(ids.shape, dtype=torch.long),
+            attention_mask=torch.tensor(mask).long(),
             max_new_tokens=6,
             do_sample=False,
             eos_token_id=None,
-            pad_token_id=FAMILIES[family].pad,
+            pad_token_id=pad,
         )
-    ours = model.generate(ids, max_new_tokens=6, eos_token_id=[])
+    ours = model.generate(
+        {"input_ids": ids, "attention_mask": mask}, max_new_tokens=6, eos_token_id=[]
+    )
     np.testing.assert_array_equal(ours, np_out(theirs))
 
 

@@ -267,6 +267,12 @@ class BertStyleBackbone(Backbone):
         ids = values["input_ids"]
         cache = self.extend_cache(past_key_values, ops.shape(ids)[0], ops.shape(ids)[1])
         past = self.past_length(past_key_values)
+        limit = self.max_lengths().get("input_ids")
+        if limit is not None and past + ids.shape[1] > limit:
+            raise ValueError(
+                f"`past_key_values` hold {past} positions and `input_ids` {ids.shape[1]} more, "
+                f"but this model's position table holds {limit} (`max_position_embeddings`)."
+            )
         return self.encoder_forward(
             values, training=training, cache=cache, cache_index=past, **request
         )
