@@ -44,9 +44,23 @@ def decoder_config(family, cross=True, **overrides):
 
 
 def hf_causal_lm(family, directory, cross=True, seed=0):
+    """A seeded transformers `*ForCausalLM` saved to `directory`, its attention weights scaled
+    up: peaked attention that weighs in the residual stream makes positions (and so a wrong
+    cache offset) change the greedy tokens of a tiny model, whose next token otherwise
+    follows the current one alone."""
+    import torch
+
     spec = FAMILIES[family]
     model_cls = getattr(transformers, spec.hf_task("CausalLM"))
-    return save_hf(model_cls, decoder_config(family, cross), directory, seed=seed)
+    model = save_hf(model_cls, decoder_config(family, cross), directory, seed=seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(("query.weight", "key.weight")):
+                param.mul_(8.0)
+            elif name.endswith(("value.weight", "attention.output.dense.weight")):
+                param.mul_(3.0)
+    model.save_pretrained(directory)
+    return model
 
 
 @pytest.fixture(scope="module")
