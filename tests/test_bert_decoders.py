@@ -171,7 +171,7 @@ def test_what_a_model_cannot_honour_is_refused(checkpoints):
     directory, _ = checkpoints("roberta", cross=False)
     model = keras_models.RobertaForCausalLM.from_preset(directory)
     x = batch("roberta")
-    with pytest.raises(ValueError, match="encoder_hidden_states"):
+    with pytest.raises(ValueError, match="encoder_hidden_states.*add_cross_attention=True"):
         model(x)
     with pytest.raises(ValueError, match="add_cross_attention=True"):
         keras_models.RobertaBackbone(**FAMILIES["roberta"].tiny, add_cross_attention=True)
@@ -306,3 +306,37 @@ def test_greedy_generate_with_cross_attention_matches_transformers(checkpoints):
         )
     ours = model.generate(x, max_new_tokens=5, eos_token_id=[])
     np.testing.assert_array_equal(ours, np_out(theirs))
+
+
+def test_head_mask_scales_both_attentions(checkpoints):
+    # transformers 4.x's meaning: a layer's head mask multiplies the probabilities of its
+    # self-attention and of its cross-attention, which equals scaling that head's slice of
+    # both value projections.
+    directory, _ = checkpoints("roberta")
+    model = keras_models.RobertaForCausalLM.from_preset(directory)
+    x = batch("roberta")
+    layer, head, factor = 1, 0, 0.3
+    head_mask = np.ones((2, 2), "float32")
+    head_mask[layer, head] = factor
+    masked = keras.ops.convert_to_numpy(model(x, head_mask=head_mask).logits)
+    block = model.backbone.encoder_layers[layer]
+    width = HIDDEN // 2
+    for attention in (block.attention, block.cross_attention):
+        dense = attention.value_dense
+        kernel, bias = (keras.ops.convert_to_numpy(v).copy() for v in (dense.kernel, dense.bias))
+        kernel[:, head * width : (head + 1) * width] *= factor
+        bias[head * width : (head + 1) * width] *= factor
+        dense.kernel.assign(kernel)
+        dense.bias.assign(bias)
+    assert_close(masked, model(x)["logits"])
+
+
+def test_cross_attention_decoder_saves_and_loads(checkpoints, tmp_path):
+    directory, hf = checkpoints("megatron_bert")
+    model = keras_models.MegatronBertForCausalLM.from_preset(directory)
+    path = str(tmp_path / "decoder.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.backbone.add_cross_attention
+    x = batch("megatron_bert")
+    assert_close(restored(x)["logits"], hf_call(hf, x).logits)

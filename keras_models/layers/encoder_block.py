@@ -44,7 +44,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
     Call arguments:
         inputs: `[batch, seq, hidden_size]`.
         attention_mask: mask broadcastable to `[batch, seq, seq]`, 1 = visible key.
-        head_mask: optional `[num_heads]` factors on each head's attention probabilities.
+        head_mask: optional `[num_heads]` factors on each head's attention probabilities (of
+            the cross-attention too, as transformers 4.x's BERT layers applied it).
         return_attention_scores: also return the attention probabilities
             `[batch, heads, seq, seq]`, as `(output, probs)`.
         encoder_hidden_states: `[batch, src_len, hidden_size]` states the cross-attention
@@ -220,6 +221,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
                     context=encoder_hidden_states,
                     attention_mask=cross_mask,
                     key_value=cross_key_value,
+                    head_mask=head_mask,
                     return_attention_scores=return_attention_scores,
                     training=training,
                 )

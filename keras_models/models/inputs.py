@@ -79,7 +79,16 @@ def match_inputs(inputs, input_names, extra_names=(), kwargs=None):
         items[key] = value
     unknown = [key for key in items if key not in accepted]
     if unknown:
-        raise ValueError(f"Unknown input name(s) {unknown}. Accepted names: {list(accepted)}.")
+        cross = [k for k in unknown if k in STATES_MASK or k in STATES_MASK.values()]
+        hint = (
+            f" {cross} need a decoder built with cross-attention (`is_decoder=True`, "
+            "`add_cross_attention=True`)."
+            if cross
+            else ""
+        )
+        raise ValueError(
+            f"Unknown input name(s) {unknown}. Accepted names: {list(accepted)}.{hint}"
+        )
     for embeds, ids in EMBEDS_FOR.items():
         if items.get(embeds) is not None and items.get(ids) is not None:
             raise ValueError(f"Pass either `{ids}` or `{embeds}`, not both.")
