@@ -109,6 +109,10 @@ class RobertaBackbone(BertStyleBackbone):
         self.pad_token_id = pad_token_id
 
     def default_position_ids(self, inputs, past_length=0):
+        if "inputs_embeds" in inputs:
+            # transformers numbers given vectors `pad + 1, pad + 2, ...` from the start, with
+            # or without a cache (the place-holding ids are zeros, never `pad`).
+            past_length = 0
         return padding_aware_position_ids(inputs["input_ids"], self.pad_token_id, past_length)
 
     def get_config(self):
