@@ -218,6 +218,10 @@ def test_cache_continues_the_full_call(checkpoints, family, cross):
     assert_close(ops_concat(first.logits, second.logits), full)
     layers = second.past_key_values
     assert len(layers) == 2 and tuple(layers[0][0].shape) == (2, 2, SEQ, HIDDEN // 2)
+    # As transformers: labels turn the cache off (the loss is that of the plain call).
+    with_labels = model(x, use_cache=True, labels=x["input_ids"])
+    assert "past_key_values" not in with_labels
+    assert_close(with_labels.loss, model(x, labels=x["input_ids"]).loss)
     if family == "megatron_bert" and cross:
         return  # transformers' MegatronBERT cross-attention needs equal lengths (see SOURCE)
     # transformers' own cached continuation gives the same logits.

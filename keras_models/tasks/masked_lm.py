@@ -100,6 +100,12 @@ class CausalLM(GenerationMixin, MaskedLM):
             return None
         return causal_lm_loss(outputs["logits"], labels["labels"])
 
+    def add_loss_output(self, outputs, labels):
+        # transformers turns `use_cache` off when labels are given: no `past_key_values`.
+        if any(v is not None for v in labels.values()):
+            outputs = {k: v for k, v in outputs.items() if k != "past_key_values"}
+        return super().add_loss_output(outputs, labels)
+
     # --- generation hooks (keras_models.generation.loop) ---------------------------------
     def generation_inputs(self, inputs, decoder_start_token_id=None):
         ids, mask, _ = DecoderCausalLM.generation_inputs(self, inputs, decoder_start_token_id)
