@@ -362,3 +362,14 @@ def test_cache_with_inputs_embeds(checkpoints, family):
     with torch.no_grad():
         hf_second = hf(inputs_embeds=torch.tensor(table[ids[:, 3:]]), cache=hf_first.cache)
     assert_close(second.logits, hf_second.logits)
+
+
+def test_cross_attention_decoder_trains(checkpoints):
+    # `fit` runs the functional graph, encoder states included, with the default causal loss.
+    directory, _ = checkpoints("roc_bert")
+    model = keras_models.RoCBertForCausalLM.from_preset(directory)
+    x = batch("roc_bert")
+    model.compile(optimizer=keras.optimizers.SGD(0.05))
+    history = model.fit({**x, "labels": x["input_ids"]}, epochs=2, batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert history.history["loss"][1] < history.history["loss"][0]
