@@ -39,7 +39,9 @@ class MegatronBertBackbone(BertStyleBackbone):
         add_pooling_layer: add the `tanh` pooler over the first token.
         is_decoder: use a causal self-attention mask (for `MegatronBertForCausalLM`).
         add_cross_attention: add cross-attention layers over `encoder_hidden_states` (a
-            decoder only; see `BertStyleBackbone`).
+            decoder only; see `BertStyleBackbone`), pre-LN as the self-attention. They take
+            encoder states of any length; transformers' reshape of the encoder keys uses the
+            decoder's length, so there they only run when both lengths are equal.
         dtype: dtype policy.
 
     Examples:
