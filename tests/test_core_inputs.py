@@ -132,7 +132,8 @@ def test_backbone_forms_and_functional_use():
     "bad,match",
     [
         ({"input_ids": IDS, "bogus": IDS}, "Accepted names"),
-        ([IDS, MASK, MASK, MASK, None, None, MASK], "at most 6"),
+        ([IDS, MASK, MASK, MASK, None, None, MASK, MASK], "at most 7"),
+        ([IDS, MASK, MASK, MASK, None, None, MASK], "`past_key_values` must be"),
         ([IDS, MASK, MASK, MASK, MASK], "`head_mask` must have shape"),
         (IDS[0], "rank 2"),
         (IDS.astype("float32"), "integer ids"),

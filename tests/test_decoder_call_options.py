@@ -272,9 +272,9 @@ def test_opt_refuses_what_it_cannot_honour(opt):
         ours([OPT_IDS, OPT_MASK, None, None, OPT_MASK])
     with pytest.raises(ValueError, match="`head_mask` must have shape"):
         ours([OPT_IDS, OPT_MASK, None, past])
-    # The BERT-style families have no incremental decoding in the call (yet).
-    roberta = keras_models.RobertaForCausalLM.from_preset("roberta_tiny", is_decoder=True)
-    with pytest.raises(ValueError, match="use_cache"):
+    # An encoder has no incremental decoding.
+    roberta = keras_models.RobertaForMaskedLM.from_preset("roberta_tiny")
+    with pytest.raises(ValueError, match="use_cache.*is_decoder=False"):
         roberta(np.array([[0, 5, 6]]), use_cache=True)
 
 

@@ -1,4 +1,5 @@
-"""Transformer encoder block, post-LN (BERT) or pre-LN (Megatron) placement."""
+"""Transformer encoder block, post-LN (BERT) or pre-LN (Megatron) placement, with the optional
+cross-attention and key/value cache of the BERT-style decoders."""
 
 import keras
 from keras import ops
@@ -17,6 +18,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
     `x = LN(x + attn(x)); x = LN(x + ffn(x))`.
     Pre-LN (`normalize_first=True`, MegatronBERT): `x = x + attn(LN(x)); x = x + ffn(LN(x))`.
 
+    With `use_cross_attention` (transformers' `crossattention` of a BERT-style decoder) a
+    cross-attention sub-layer over `encoder_hidden_states` sits between the self-attention and
+    the feed-forward, with its own output projection and LayerNorm, placed as the
+    self-attention's: `x = LN_c(x + cross(x, enc))` (post-LN) or `x = x + cross(LN_c(x), enc)`
+    (pre-LN). It has no rotary embedding (RoFormer rotates self-attention only).
+
     Args:
         hidden_size: model width.
         num_attention_heads: number of heads; `hidden_size` must divide evenly.
@@ -29,6 +36,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         rotary_embedding: optional rotary layer for the self-attention.
         rotary_value: whether the rotary layer also rotates values.
         kernel_initializer: initializer of every kernel.
+        use_cross_attention: add the cross-attention sub-layer.
         clamp_float16: in float16, clip the block's output to the float16 range less 1000
             (transformers' Pegasus/Bart encoder layers do this to keep overflow from turning
             into inf).
@@ -36,9 +44,25 @@ class TransformerEncoderBlock(keras.layers.Layer):
     Call arguments:
         inputs: `[batch, seq, hidden_size]`.
         attention_mask: mask broadcastable to `[batch, seq, seq]`, 1 = visible key.
-        head_mask: optional `[num_heads]` factors on each head's attention probabilities.
+        head_mask: optional `[num_heads]` factors on each head's attention probabilities (of
+            the cross-attention too, as transformers 4.x's BERT layers applied it).
         return_attention_scores: also return the attention probabilities
             `[batch, heads, seq, seq]`, as `(output, probs)`.
+        encoder_hidden_states: `[batch, src_len, hidden_size]` states the cross-attention
+            reads (only with `use_cross_attention`); without them the sub-layer is skipped, as
+            in transformers.
+        encoder_attention_mask: optional `[batch, src_len]` 0/1 mask of those states.
+        cache: optional self-attention key/value cache, a pair of `[batch, heads, max_len,
+            head_dim]` tensors (see `MultiHeadAttention`); `attention_mask` then covers the
+            `max_len` keys.
+        cache_index: cache slot (and rotary position) of the first current token.
+        cross_key_value: optional precomputed cross-attention keys and values (from
+            `compute_cross_attention_cache`), used in place of `encoder_hidden_states`.
+
+    Returns:
+        The output; with a cache and/or `return_attention_scores`, the tuple `(output,
+        [cache], [probs], [cross_probs])` (the cache when one was given, the probabilities
+        when asked for, the cross-attention ones when the cross-attention ran).
 
     Examples:
     >>> import numpy as np
@@ -61,6 +85,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         rotary_value=False,
         kernel_initializer="glorot_uniform",
         clamp_float16=False,
+        use_cross_attention=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -79,6 +104,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.normalize_first = normalize_first
         self.rotary_value = rotary_value
         self.clamp_float16 = clamp_float16
+        self.use_cross_attention = use_cross_attention
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         policy = self.dtype_policy
         full = full_precision(policy)  # LayerNorms, dropout and residual sums
@@ -96,6 +122,20 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype=full, name="attention_layer_norm"
         )
+        self.cross_attention = self.cross_attention_layer_norm = None
+        if use_cross_attention:
+            self.cross_attention = MultiHeadAttention(
+                num_attention_heads,
+                hidden_size // num_attention_heads,
+                output_dim=hidden_size,
+                dropout=attention_probs_dropout_prob,
+                kernel_initializer=self.kernel_initializer,
+                dtype=policy,
+                name="cross_attention",
+            )
+            self.cross_attention_layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_eps, dtype=full, name="cross_attention_layer_norm"
+            )
         self.intermediate_dense = keras.layers.Dense(
             intermediate_size,
             activation=get_activation(hidden_act, field="hidden_act"),
@@ -120,9 +160,13 @@ class TransformerEncoderBlock(keras.layers.Layer):
         # (see `keras_models.layers.precision`).
         return self.variable_dtype
 
-    def build(self, inputs_shape):
+    def build(self, inputs_shape, *args, **kwargs):
         self.attention.build(inputs_shape)
         self.attention_layer_norm.build(inputs_shape)
+        if self.use_cross_attention:
+            # The encoder states have the model's width (transformers refuses any other).
+            self.cross_attention.build(inputs_shape)
+            self.cross_attention_layer_norm.build(inputs_shape)
         self.output_layer_norm.build(inputs_shape)
         self.intermediate_dense.build(inputs_shape)
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_size,))
@@ -134,28 +178,86 @@ class TransformerEncoderBlock(keras.layers.Layer):
         attention_mask=None,
         head_mask=None,
         return_attention_scores=False,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        cache=None,
+        cache_index=0,
+        cross_key_value=None,
         training=None,
     ):
-        x = inputs
-        attention_input = self.attention_layer_norm(x) if self.normalize_first else x
-        h = self.attention(
-            attention_input,
-            attention_mask=attention_mask,
-            head_mask=head_mask,
-            return_attention_scores=return_attention_scores,
-            training=training,
-        )
-        if return_attention_scores:
-            h, probs = h
+        extras = []  # (cache), (probs), (cross probs), in the documented order
+
+        def self_attention(x):
+            out = self.attention(
+                x,
+                attention_mask=attention_mask,
+                cache=cache,
+                cache_index=cache_index,
+                position_offset=cache_index,
+                head_mask=head_mask,
+                return_attention_scores=return_attention_scores,
+                training=training,
+            )
+            if not isinstance(out, (tuple, list)):
+                return out
+            extras.extend(out[1:])
+            return out[0]
+
+        x = self._sublayer(inputs, self.attention_layer_norm, self_attention, training)
+        cross = encoder_hidden_states is not None or cross_key_value is not None
+        if cross and not self.use_cross_attention:
+            raise ValueError(
+                f"{self.name}: `encoder_hidden_states` need a block built with "
+                "`use_cross_attention=True`."
+            )
+        if cross:
+            cross_mask = None
+            if encoder_attention_mask is not None:
+                cross_mask = ops.expand_dims(ops.cast(encoder_attention_mask, "bool"), 1)
+
+            def cross_attention(x):
+                out = self.cross_attention(
+                    x,
+                    context=encoder_hidden_states,
+                    attention_mask=cross_mask,
+                    key_value=cross_key_value,
+                    head_mask=head_mask,
+                    return_attention_scores=return_attention_scores,
+                    training=training,
+                )
+                if not return_attention_scores:
+                    return out
+                extras.append(out[1])
+                return out[0]
+
+            x = self._sublayer(x, self.cross_attention_layer_norm, cross_attention, training)
         if self.normalize_first:
-            x = x + self.dropout(h, training=training)
             h = self.output_dense(self.intermediate_dense(self.output_layer_norm(x)))
             x = self._clamp(x + self.dropout(h, training=training))
         else:
-            x = self.attention_layer_norm(x + self.dropout(h, training=training))
             h = self.output_dense(self.intermediate_dense(x))
             x = self._clamp(self.output_layer_norm(x + self.dropout(h, training=training)))
-        return (x, probs) if return_attention_scores else x
+        return (x, *extras) if extras else x
+
+    def _sublayer(self, x, layer_norm, attention, training):
+        """An attention sub-layer with its residual, pre-LN or post-LN."""
+        if self.normalize_first:
+            return x + self.dropout(attention(layer_norm(x)), training=training)
+        return layer_norm(x + self.dropout(attention(x), training=training))
+
+    def compute_cross_attention_cache(self, encoder_hidden_states):
+        """Cross-attention keys and values of `encoder_hidden_states`, `[batch, heads, src_len,
+        head_dim]` each, computed once before decoding."""
+        if not self.use_cross_attention:
+            raise ValueError(f"{self.name} was built without cross-attention.")
+        return self.cross_attention.compute_key_value(encoder_hidden_states)
+
+    def init_cache(self, batch_size, max_length, dtype=None):
+        """An all-zero self-attention cache: keys and values, `[batch, heads, max_length,
+        head_dim]` each."""
+        head_dim = self.hidden_size // self.num_attention_heads
+        shape = (batch_size, self.num_attention_heads, max_length, head_dim)
+        return tuple(ops.zeros(shape, dtype=dtype or self.compute_dtype) for _ in range(2))
 
     def _clamp(self, x):
         if not self.clamp_float16 or keras.backend.standardize_dtype(x.dtype) != "float16":
@@ -182,6 +284,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             rotary_value=self.rotary_value,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             clamp_float16=self.clamp_float16,
+            use_cross_attention=self.use_cross_attention,
         )
         return config
 

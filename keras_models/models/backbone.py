@@ -21,6 +21,7 @@ from keras_models.models.inputs import (
     normalize_inputs,
 )
 from keras_models.models.outputs import (
+    CALL_OPTIONS,
     HEAD_MASKS,
     OUTPUT_FLAGS,
     finish_outputs,
@@ -65,6 +66,9 @@ class InputNormalizingModel(keras.Model):
     #: Inputs an eager call takes beyond the graph's, in transformers' positional order: they
     #: follow `input_names` in the list form.
     call_inputs = ("head_mask", "inputs_embeds")
+    #: Graph inputs that came after `call_inputs` (a BERT-style decoder's cross-attention
+    #: inputs): the list form places them after those, so earlier lists keep their meaning.
+    late_inputs = ("encoder_hidden_states", "encoder_attention_mask")
     #: Whether a call takes `use_cache` / `past_key_values` (incremental decoding).
     takes_cache = False
     #: Output names in transformers' output class order (`return_dict=False` tuples); names
@@ -87,6 +91,16 @@ class InputNormalizingModel(keras.Model):
         """Input names in the documented positional (list) order."""
         return self._input_order
 
+    @property
+    def positional_names(self):
+        """Every input name in the list order: the graph inputs, `call_inputs`, the
+        `late_inputs` this model has, then `past_key_values` for a model that takes a cache and
+        does not place it among `call_inputs` (transformers' order for the BERT-style models)."""
+        late = tuple(name for name in self.input_names if name in self.late_inputs)
+        early = tuple(name for name in self.input_names if name not in late)
+        cache = (CACHE_INPUT,) if self.takes_cache and CACHE_INPUT not in self.call_inputs else ()
+        return early + self.call_inputs + late + cache
+
     def normalize_inputs(self, inputs, kwargs=None):
         """Returns `(full_input_dict, extras)` for a tensor, list or dict.
 
@@ -96,7 +110,7 @@ class InputNormalizingModel(keras.Model):
         """
         values, extras = normalize_inputs(
             inputs,
-            self.input_names + self.call_inputs,
+            self.positional_names,
             self.input_rank,
             (*self.extra_input_names, *HEAD_MASKS),
             kwargs,
@@ -133,7 +147,7 @@ class InputNormalizingModel(keras.Model):
         raise NotImplementedError
 
     def _split_kwargs(self, kwargs):
-        names = set(self.input_names) | set(self.call_inputs) | set(self.extra_input_names)
+        names = set(self.positional_names) | set(self.extra_input_names)
         named = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
         return named
 
@@ -147,6 +161,13 @@ class InputNormalizingModel(keras.Model):
         """
         options = pop_call_options(kwargs)
         values, extras = self.normalize_inputs(inputs, self._split_kwargs(kwargs))
+        unknown = sorted(set(kwargs) - {"training", "mask"})
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} does not take {unknown} in a call; it takes the inputs "
+                f"{list(self.positional_names)}, labels {list(self.extra_input_names)}, the "
+                f"options {sorted(CALL_OPTIONS)} and `training`."
+            )
         for name in HEAD_MASKS:
             if name in extras:
                 if options[name] is not None:
@@ -187,8 +208,10 @@ class InputNormalizingModel(keras.Model):
             for flag in OUTPUT_FLAGS
         }
         extra = any(wanted[flag] and not self.graph_flag(flag) for flag in OUTPUT_FLAGS)
-        # Inputs the graph does not have (`inputs_embeds`, Pegasus' `position_ids`...).
+        # Inputs the graph does not have (`inputs_embeds`, Pegasus' `position_ids`...), or a
+        # graph input left out (a decoder's `encoder_hidden_states`: what reads it is skipped).
         extra = extra or any(name not in self.input_names for name in values)
+        extra = extra or any(name not in values for name in self.input_names)
         cache = {name: options[name] for name in ("use_cache", CACHE_INPUT) if options[name]}
         if cache and not self.takes_cache:
             raise ValueError(
@@ -250,7 +273,18 @@ class InputNormalizingModel(keras.Model):
     def call(self, inputs, training=None, mask=None):
         inputs, extras = self.normalize_inputs(inputs)
         self._refuse_call_inputs({**inputs, **extras})
+        self.require_graph_inputs(inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    def require_graph_inputs(self, values):
+        """Refuses a full input dict that lacks a graph input with no default (a decoder's
+        `encoder_hidden_states`): the functional graph cannot run without it."""
+        absent = [name for name in self.input_names if name not in values]
+        if absent:
+            raise ValueError(
+                f"The functional graph that `fit`, `evaluate` and `predict` run needs {absent} "
+                "(an eager call may leave them out)."
+            )
 
     def _refuse_call_inputs(self, items):
         for name in (*EMBEDS_FOR, *HEAD_MASKS, CACHE_INPUT, *self.call_inputs):
@@ -346,10 +380,11 @@ class InputNormalizingModel(keras.Model):
         """Validates in-memory `fit`/`evaluate`/`predict` data; raises `ValueError`."""
         if isinstance(x, dict):
             self._refuse_call_inputs(x)
-        items = check_data(x, self.input_names, self.input_rank, self.extra_input_names)
+        items = check_data(x, self.positional_names, self.input_rank, self.extra_input_names)
         model_inputs = {k: v for k, v in items.items() if k in self.input_names}
         if model_inputs:
-            self.normalize_inputs(model_inputs)  # checks values, computed positions included
+            # Checks values, computed positions included.
+            self.require_graph_inputs(self.normalize_inputs(model_inputs)[0])
         return items
 
 

@@ -5,7 +5,10 @@ import numpy as np
 from keras import ops
 
 # Inputs holding ids (integers); masks may also be bool or float.
-MASK_NAMES = ("attention_mask", "decoder_attention_mask")
+MASK_NAMES = ("attention_mask", "decoder_attention_mask", "encoder_attention_mask")
+#: Float inputs of another sequence (a decoder's encoder states, `[batch, src_len, width]`)
+#: and the mask of that sequence: they share its length, not `input_ids`'.
+STATES_MASK = {"encoder_hidden_states": "encoder_attention_mask"}
 #: Inputs holding vectors that replace an id input's table lookup.
 EMBEDS_FOR = {"inputs_embeds": "input_ids", "decoder_inputs_embeds": "decoder_input_ids"}
 #: The keys and values of earlier tokens (a model's `past_key_values`): passed on as given;
@@ -14,9 +17,13 @@ CACHE_INPUT = "past_key_values"
 
 
 def past_length(inputs):
-    """How many earlier tokens `inputs["past_key_values"]` holds (0 without): per layer, the
-    keys come first, `[batch, heads, past_length, head_dim]`."""
-    past = inputs.get(CACHE_INPUT)
+    """How many earlier tokens `inputs["past_key_values"]` holds (0 without)."""
+    return cache_length(inputs.get(CACHE_INPUT))
+
+
+def cache_length(past):
+    """How many earlier tokens the cache `past` holds (0 for None): per layer, the keys come
+    first, `[batch, heads, past_length, head_dim]`."""
     if past is None:
         return 0
     try:
@@ -71,8 +78,15 @@ def match_inputs(inputs, input_names, extra_names=(), kwargs=None):
         items[key] = value
     unknown = [key for key in items if key not in accepted]
     if unknown:
+        cross = [k for k in unknown if k in STATES_MASK or k in STATES_MASK.values()]
+        hint = (
+            f" {cross} need a decoder built with cross-attention (`is_decoder=True`, "
+            "`add_cross_attention=True`)."
+            if cross
+            else ""
+        )
         raise ValueError(
-            f"Unknown input name(s) {unknown}. Accepted names: {list(dict.fromkeys(accepted))}."
+            f"Unknown input name(s) {unknown}. Accepted names: {list(dict.fromkeys(accepted))}.{hint}"
         )
     for embeds, ids in EMBEDS_FOR.items():
         if items.get(embeds) is not None and items.get(ids) is not None:
@@ -129,6 +143,9 @@ def normalize_inputs(inputs, input_names, rank, extra_names=(), kwargs=None):
         if key == CACHE_INPUT:
             model_inputs[key] = value
             continue
+        if key in STATES_MASK:
+            model_inputs[key] = _embeds_tensor(key, value, rank)
+            continue
         if key in EMBEDS_FOR:
             value = _embeds_tensor(key, value, rank)
             # The id input's place is kept by zeros of its shape: defaults (masks, positions)
@@ -152,7 +169,7 @@ def _embeds_tensor(name, value, rank):
             f"`{name}` must be a float tensor of rank {rank + 1} (the id input's shape plus the "
             f"embedding width), got {_dtype_name(value)} of shape {shape}."
         )
-    if any(dim is None for dim in shape):
+    if name in EMBEDS_FOR and any(dim is None for dim in shape):
         raise ValueError(
             f"`{name}` is taken in eager calls (with known shapes); build the model's graph on "
             "`input_ids`."
@@ -162,18 +179,29 @@ def _embeds_tensor(name, value, rank):
 
 def check_shapes(inputs):
     """Every input must have the shape of `input_ids` (`decoder_*` inputs: of
-    `decoder_input_ids`, and the batch of `input_ids`); unknown (symbolic) dimensions are not
-    compared."""
+    `decoder_input_ids`, and the batch of `input_ids`; an encoder-states mask: of its states;
+    the attention mask of a cached call also covers the cached positions); unknown (symbolic)
+    dimensions are not compared."""
 
     def differ(shape, expected):
         return any(a is not None and b is not None and a != b for a, b in zip(shape, expected))
 
     # With earlier tokens cached, the self-attention mask covers them too.
     past_mask = "decoder_attention_mask" if "decoder_input_ids" in inputs else "attention_mask"
+    masks = {mask: states for states, mask in STATES_MASK.items()}
     for name, value in inputs.items():
         if name in EMBEDS_FOR or name == CACHE_INPUT:
             continue
         shape = tuple(value.shape)
+        if name in STATES_MASK or name in masks:
+            reference = masks.get(name, "input_ids")
+            width = 2 if name in masks else 1
+            if reference in inputs and differ(shape[:width], tuple(inputs[reference].shape)):
+                raise ValueError(
+                    f"`{name}` has shape {shape}, but `{reference}` has shape "
+                    f"{tuple(inputs[reference].shape)}; their first {width} axes must match."
+                )
+            continue
         if name.startswith("decoder_") and "input_ids" in inputs:
             batch = tuple(inputs["input_ids"].shape)[:-1]
             if differ(shape[:-1], batch):
@@ -276,7 +304,9 @@ def check_data(x, input_names, rank, extra_names=()):
         return {}
     items = match_inputs(x, input_names, extra_names)
     for key, value in items.items():
-        if key not in extra_names:
+        if key in STATES_MASK:
+            _embeds_tensor(key, _as_array(value), rank)
+        elif key not in extra_names:
             check_input(key, _as_array(value), rank)
     check_shapes({k: _as_array(v) for k, v in items.items() if k not in extra_names})
     return items

@@ -146,8 +146,10 @@ class Task(RawTextMixin, InputNormalizingModel):
                 inputs["inputs_embeds"] = ops.reshape(
                     embeds, (-1, *tuple(inputs["input_ids"].shape)[1:], embeds.shape[-1])
                 )
+            # Graph inputs the call left out ran through the graph as placeholders.
+            inputs = {k: v for k, v in inputs.items() if k not in absent}
             out = self.backbone.call_with_options(inputs, training=training, **request)
-            extras.update({k: v for k, v in out.items() if k in EXTRA_OUTPUTS})
+            extras.update({k: out[k] for k in EXTRA_OUTPUTS if k in out})
             return {k: out[k] for k in self.backbone.output}
 
         def operation(op):
@@ -155,10 +157,20 @@ class Task(RawTextMixin, InputNormalizingModel):
                 return run_backbone
             return operation_fn(op, training=training)
 
+        absent = [name for name in self.input_names if name not in values]
+        values.update({name: self._placeholder(name, values) for name in absent})
         graph_inputs = self._standardize_inputs(values)
         outputs = self._run_through_graph(graph_inputs, operation_fn=operation)
         outputs = {k: v for k, v in outputs.items() if k not in EXTRA_OUTPUTS}
         return {**outputs, **extras}
+
+    def _placeholder(self, name, values):
+        """Zeros of graph input `name`'s spec (unknown axes: the batch of `input_ids`, else 1),
+        standing in for an input the call left out."""
+        spec = self.input[name]
+        batch = ops.shape(values["input_ids"])[0]
+        shape = [batch] + [1 if dim is None else dim for dim in spec.shape[1:]]
+        return ops.zeros(shape, spec.dtype)
 
     def add_loss_output(self, outputs, labels):
         labels = {k: v for k, v in labels.items() if v is not None}

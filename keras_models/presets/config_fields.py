@@ -30,7 +30,8 @@ NO_EFFECT = {
     "transformers_version": "the transformers version that wrote the file",
     "architectures": "the class `from_preset` is called on (or the Auto class) picks the head",
     "return_dict": "outputs are always a dict keyed by transformers' output names",
-    "use_cache": "the forward pass keeps no cache; `generate` always decodes with one",
+    "use_cache": "a call default of transformers: a call here returns `past_key_values` when "
+    "it passes `use_cache=True`; `generate` always decodes with a cache",
     "chunk_size_feed_forward": "PyTorch computes the feed-forward in chunks to save memory; "
     "the values are the same",
     "attn_implementation": "which PyTorch attention kernel runs; Keras' "
@@ -103,7 +104,8 @@ def _zero(value):
 #: field -> (accepts(value), what is not built). A value `accepts` refuses is a ValueError.
 REFUSED = {
     "pruned_heads": (_absent, "pruned attention heads"),
-    "add_cross_attention": (_absent, "cross-attention layers in the encoder families"),
+    # Used by the BERT-style families (a backbone argument there); refused elsewhere.
+    "add_cross_attention": (_absent, "cross-attention layers in this family"),
     "cross_attention_hidden_size": (_absent, "a cross-attention width other than the model's"),
     "tie_encoder_decoder": (_absent, "encoder weights tied to the decoder's"),
     "is_encoder_decoder": (_absent, "an encoder-decoder variant of this family"),

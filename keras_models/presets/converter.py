@@ -195,11 +195,23 @@ BERT_LINEARS = (
     dense(_LAYER + "intermediate.dense", _BLOCK + "intermediate_dense"),
     dense(_LAYER + "output.dense", _BLOCK + "output_dense"),
 )
-#: BERT's post-LN encoder layer.
+_CROSS = _BLOCK + "cross_attention."
+#: The Linear layers of a decoder layer's `crossattention` (`add_cross_attention=True`); on a
+#: model built without cross-attention the rows skip (its `cross_attention` is None), so such
+#: checkpoint tensors are reported as unused.
+CROSS_ATTENTION_LINEARS = (
+    dense(_LAYER + "crossattention.self.query", _CROSS + "query_dense"),
+    dense(_LAYER + "crossattention.self.key", _CROSS + "key_dense"),
+    dense(_LAYER + "crossattention.self.value", _CROSS + "value_dense"),
+    dense(_LAYER + "crossattention.output.dense", _CROSS + "output_dense"),
+)
+#: BERT's post-LN encoder layer (with a decoder's cross-attention when built).
 POST_LN_LAYERS = (
     *BERT_LINEARS,
     layer_norm(_LAYER + "attention.output.LayerNorm", _BLOCK + "attention_layer_norm"),
     layer_norm(_LAYER + "output.LayerNorm", _BLOCK + "output_layer_norm"),
+    *CROSS_ATTENTION_LINEARS,
+    layer_norm(_LAYER + "crossattention.output.LayerNorm", _BLOCK + "cross_attention_layer_norm"),
 )
 #: The pooler is optional: a checkpoint without it gets a fresh one (see `loading`).
 POOLER = (dense("{p}pooler.dense", "pooler", missing="skip"),)

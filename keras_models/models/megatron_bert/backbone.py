@@ -39,6 +39,10 @@ class MegatronBertBackbone(BertStyleBackbone):
         initializer_range: stddev of the initializers.
         add_pooling_layer: add the `tanh` pooler over the first token.
         is_decoder: use a causal self-attention mask (for `MegatronBertForCausalLM`).
+        add_cross_attention: add cross-attention layers over `encoder_hidden_states` (a
+            decoder only; see `BertStyleBackbone`), pre-LN as the self-attention. They take
+            encoder states of any length; transformers' reshape of the encoder keys uses the
+            decoder's length, so there they only run when both lengths are equal.
         dtype: dtype policy.
 
     Examples:
@@ -69,6 +73,7 @@ class MegatronBertBackbone(BertStyleBackbone):
         initializer_range=0.02,
         add_pooling_layer=True,
         is_decoder=False,
+        add_cross_attention=False,
         dtype=None,
         **kwargs,
     ):
@@ -99,6 +104,7 @@ class MegatronBertBackbone(BertStyleBackbone):
             final_layer_norm=True,
             add_pooling_layer=add_pooling_layer,
             is_decoder=is_decoder,
+            add_cross_attention=add_cross_attention,
             use_token_type_ids=type_vocab_size > 0,
             use_position_ids=True,
             dtype=dtype,
@@ -109,8 +115,8 @@ class MegatronBertBackbone(BertStyleBackbone):
         self.type_vocab_size = type_vocab_size
         self.pad_token_id = pad_token_id
 
-    def default_position_ids(self, inputs):
-        return absolute_position_ids(inputs["input_ids"])
+    def default_position_ids(self, inputs, past_length=0):
+        return absolute_position_ids(inputs["input_ids"], past_length)
 
     def get_config(self):
         config = super().get_config()

@@ -8,6 +8,7 @@ from keras_models.models.megatron_bert.backbone import MegatronBertBackbone
 from keras_models.presets.converter import (
     BERT_EMBEDDINGS,
     BERT_LINEARS,
+    CROSS_ATTENTION_LINEARS,
     POOLER,
     Converter,
 )
@@ -24,6 +25,12 @@ class MegatronBertConverter(Converter):
         *BERT_LINEARS,
         layer_norm("{p}encoder.layer.{i}.attention.ln", "encoder_layers[{i}].attention_layer_norm"),
         layer_norm("{p}encoder.layer.{i}.ln", "encoder_layers[{i}].output_layer_norm"),
+        # A decoder's cross-attention, pre-LN as its self-attention (`crossattention.ln`).
+        *CROSS_ATTENTION_LINEARS,
+        layer_norm(
+            "{p}encoder.layer.{i}.crossattention.ln",
+            "encoder_layers[{i}].cross_attention_layer_norm",
+        ),
         layer_norm("{p}encoder.ln", "final_norm"),
         *POOLER,
     )

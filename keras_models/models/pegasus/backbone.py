@@ -33,7 +33,7 @@ from keras_models.layers.precision import full_precision
 from keras_models.layers.sinusoidal_embedding import SinusoidalPositionEmbedding
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
-from keras_models.models.inputs import past_length
+from keras_models.models.inputs import cache_length, past_length
 from keras_models.tasks.seq2seq_lm import shift_tokens_right
 
 ENCODER_DECODER_INPUTS = (
@@ -656,7 +656,7 @@ class PegasusBackbone(Backbone):
         ones too.
         """
         ids = ops.convert_to_tensor(decoder_input_ids, "int32")
-        past = past_length({"past_key_values": options.get("past_key_values")})
+        past = cache_length(options.get("past_key_values"))
         if decoder_attention_mask is None:
             decoder_attention_mask = self._ones(ids, past)
         if encoder_hidden_states is not None and encoder_attention_mask is None:

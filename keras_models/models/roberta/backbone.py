@@ -40,6 +40,8 @@ class RobertaBackbone(BertStyleBackbone):
         initializer_range: stddev of the initializers.
         add_pooling_layer: add the `tanh` pooler over the first token.
         is_decoder: use a causal self-attention mask (for `RobertaForCausalLM`).
+        add_cross_attention: add cross-attention layers over `encoder_hidden_states` (a
+            decoder only; see `BertStyleBackbone`).
         dtype: dtype policy.
 
     Examples:
@@ -70,6 +72,7 @@ class RobertaBackbone(BertStyleBackbone):
         initializer_range=0.02,
         add_pooling_layer=True,
         is_decoder=False,
+        add_cross_attention=False,
         dtype=None,
         **kwargs,
     ):
@@ -99,6 +102,7 @@ class RobertaBackbone(BertStyleBackbone):
             final_layer_norm=False,
             add_pooling_layer=add_pooling_layer,
             is_decoder=is_decoder,
+            add_cross_attention=add_cross_attention,
             use_token_type_ids=type_vocab_size > 0,
             use_position_ids=True,
             dtype=dtype,
@@ -109,11 +113,12 @@ class RobertaBackbone(BertStyleBackbone):
         self.type_vocab_size = type_vocab_size
         self.pad_token_id = pad_token_id
 
-    def default_position_ids(self, inputs):
+    def default_position_ids(self, inputs, past_length=0):
         if "inputs_embeds" in inputs:
-            # No ids to find padding in: transformers counts every position from pad + 1.
+            # No ids to find padding in: transformers numbers given vectors `pad + 1, pad + 2,
+            # ...` from the start, with or without a cache.
             return absolute_position_ids(inputs["input_ids"]) + self.pad_token_id + 1
-        return padding_aware_position_ids(inputs["input_ids"], self.pad_token_id)
+        return padding_aware_position_ids(inputs["input_ids"], self.pad_token_id, past_length)
 
     def get_config(self):
         config = super().get_config()

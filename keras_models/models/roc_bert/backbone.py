@@ -60,6 +60,8 @@ class RoCBertBackbone(BertStyleBackbone):
             them after the embedding LayerNorm (`False`).
         add_pooling_layer: add the `tanh` pooler over the first token.
         is_decoder: use a causal self-attention mask (for `RoCBertForCausalLM`).
+        add_cross_attention: add cross-attention layers over `encoder_hidden_states` (a
+            decoder only; see `BertStyleBackbone`).
         dtype: dtype policy.
 
     Examples:
@@ -102,6 +104,7 @@ class RoCBertBackbone(BertStyleBackbone):
         concat_input=True,
         add_pooling_layer=True,
         is_decoder=False,
+        add_cross_attention=False,
         dtype=None,
         **kwargs,
     ):
@@ -138,6 +141,7 @@ class RoCBertBackbone(BertStyleBackbone):
             final_layer_norm=False,
             add_pooling_layer=add_pooling_layer,
             is_decoder=is_decoder,
+            add_cross_attention=add_cross_attention,
             use_token_type_ids=True,
             use_position_ids=True,
             dtype=dtype,
@@ -173,8 +177,8 @@ class RoCBertBackbone(BertStyleBackbone):
                 inputs[name] = ops.zeros_like(inputs["input_ids"]) + NOT_GIVEN
         return inputs
 
-    def default_position_ids(self, inputs):
-        return absolute_position_ids(inputs["input_ids"])
+    def default_position_ids(self, inputs, past_length=0):
+        return absolute_position_ids(inputs["input_ids"], past_length)
 
     def check_values(self, values, given=()):
         # `call` gets the "not given" fill back as an input; it is not the caller's ids.

@@ -41,6 +41,8 @@ class RoFormerBackbone(BertStyleBackbone):
         initializer_range: stddev of the initializers.
         rotary_value: rotate the attention values too, not only queries and keys.
         is_decoder: use a causal self-attention mask (for `RoFormerForCausalLM`).
+        add_cross_attention: add cross-attention layers over `encoder_hidden_states` (a
+            decoder only; see `BertStyleBackbone`).
         dtype: dtype policy.
 
     Examples:
@@ -72,6 +74,7 @@ class RoFormerBackbone(BertStyleBackbone):
         initializer_range=0.02,
         rotary_value=False,
         is_decoder=False,
+        add_cross_attention=False,
         dtype=None,
         **kwargs,
     ):
@@ -107,6 +110,7 @@ class RoFormerBackbone(BertStyleBackbone):
             final_layer_norm=False,
             add_pooling_layer=False,
             is_decoder=is_decoder,
+            add_cross_attention=add_cross_attention,
             use_token_type_ids=type_vocab_size > 0,
             use_position_ids=False,
             rotary_embedding=rotary,
