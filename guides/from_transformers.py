@@ -18,17 +18,8 @@ the `dev` extra, for the comparison).
 
 ## Not yet covered
 These parts of the documents' examples need what is not built yet, and are left out:
-- Pegasus called without `decoder_input_ids` (`model(**inputs)` of `FlaxPegasusModel`, which
-  shifts `input_ids` right): a ValueError asks for `decoder_input_ids`.
-- Pegasus `encode` / `decode` return plain dicts (`encoder_outputs["last_hidden_state"]`,
-  `outputs["logits"]`), not attribute outputs; `decode` of `PegasusForConditionalGeneration`
-  gives `logits`, not the decoder's `last_hidden_state`.
 - `generate(**inputs, ...)` (the encoding as keywords) and `generate(..., max_length=...)`:
   pass the encoding or `input_ids` positionally, and `max_new_tokens`.
-- OPT and Pegasus call options: `output_hidden_states`, `output_attentions`, `head_mask`,
-  `inputs_embeds` raise a ValueError (labels in the call do give `loss`).
-- Caches in the call (`use_cache=True`, `past_key_values`) and the BERT-style families as
-  decoders with cross-attention (`add_cross_attention`, `encoder_hidden_states`).
 - `tokenizer(question)[0]`, the `tokenizers.Encoding` of row 0: use
   `tokenizer(question, return_tensors=None)["input_ids"]`.
 - Config objects (`RoFormerModel(RoFormerConfig())`): a backbone takes the config fields as
@@ -165,8 +156,18 @@ encoder_outputs = model.encode(**inputs)
 decoder_start_token_id = model.config.decoder_start_token_id
 decoder_input_ids = ops.ones((inputs.input_ids.shape[0], 1), dtype="int32") * decoder_start_token_id
 outputs = model.decode(decoder_input_ids, encoder_outputs)
-logits = outputs["logits"]
+logits = outputs.logits
+assert encoder_outputs.last_hidden_state.shape[1] == inputs.input_ids.shape[1]
 assert tuple(logits.shape) == (1, 1, model.config.vocab_size)
+
+# `FlaxPegasusModel` called with the encoding alone: the decoder reads `input_ids` shifted
+# right behind the start token, as the Flax document says. Call options work here too:
+# `decoder_hidden_states`, `cross_attentions`... in transformers' `Seq2SeqModelOutput` order.
+backbone = keras_models.PegasusBackbone.from_pretrained("pegasus_tiny")
+outputs = backbone(**inputs, output_hidden_states=True, output_attentions=True)
+last_hidden_states = outputs.last_hidden_state
+assert tuple(last_hidden_states.shape) == (1, inputs.input_ids.shape[1], backbone.config.d_model)
+assert len(outputs.cross_attentions) == backbone.config.decoder_layers
 
 # ## 3. MegatronBERT (PyTorch examples)
 tokenizer = keras_models.MegatronBertTokenizer.from_pretrained("megatron_bert_tiny")
@@ -237,6 +238,15 @@ next_token_logits = outputs.logits[:, -1]
 with torch.no_grad():
     expected = hf_opt(torch.tensor(to_numpy(inputs.input_ids))).logits[:, -1]
 print("OPT next-token logits, max abs difference:", assert_close(next_token_logits, expected))
+
+# Incremental decoding in the call: `use_cache=True` returns `past_key_values`; passed back
+# with the next token (and the mask of every token so far) it continues the full pass.
+outputs = model(inputs, use_cache=True)
+next_token = ops.cast(ops.argmax(outputs.logits[:, -1], axis=-1)[:, None], "int32")
+mask = ops.concatenate([inputs.attention_mask, ops.ones_like(next_token)], axis=1)
+step = model(next_token, attention_mask=mask, past_key_values=outputs.past_key_values)
+full = model(ops.concatenate([inputs.input_ids, next_token], axis=1), attention_mask=mask)
+assert_close(step.logits[:, -1], to_numpy(full.logits[:, -1]))
 
 # `OPTModel` / `TFOPTModel` / `FlaxOPTModel`.
 model = keras_models.OPTBackbone.from_pretrained("opt_tiny")

@@ -192,8 +192,11 @@ class Seq2SeqLM(GenerationMixin, Task):
 
     # --- the two halves (as transformers' Flax encode / decode) -----------------------------
     def encode(self, input_ids, attention_mask=None, training=None):
-        """Runs the encoder once: `{"last_hidden_state": [batch, src_len, d_model]}`."""
-        return {"last_hidden_state": self.backbone.encode(input_ids, attention_mask, training)}
+        """Runs the encoder once: a `ModelOutput` with `last_hidden_state`
+        `[batch, src_len, d_model]`."""
+        return ModelOutput(
+            last_hidden_state=self.backbone.encode(input_ids, attention_mask, training)
+        )
 
     def decode(
         self,
