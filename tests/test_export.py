@@ -102,30 +102,35 @@ def test_fit_then_export_and_shards(base_checkpoints, tmp_path):
 
 
 def test_generation_survives_the_round_trip(base_checkpoints, tmp_path):
-    for family, cls in (("opt", keras_models.OPTForCausalLM),):
-        model = perturbed(cls.from_preset(base_checkpoints(family)))
-        hf = assert_round_trip(model, model.export_to_transformers(tmp_path / family))
-        ids = np.array([[2, 11, 40, 7, 33]], "int32")
-        ours = model.generate(ids, max_new_tokens=5)
-        with torch.no_grad():
-            theirs = hf.generate(torch.tensor(ids, dtype=torch.long), max_new_tokens=5)
-        np.testing.assert_array_equal(np.asarray(ours)[:, -5:], theirs.numpy()[:, -5:])
-    pegasus = perturbed(
-        keras_models.PegasusForConditionalGeneration.from_preset(base_checkpoints("pegasus"))
+    # transformers' `generate` on the export gives our greedy and beam tokens, reading the
+    # exported generation_config.json (start, stop and pad ids).
+    cases = (
+        ("opt", keras_models.OPTForCausalLM, np.array([[2, 11, 40, 7, 33]], "int32")),
+        ("pegasus", keras_models.PegasusForConditionalGeneration, np.array([[5, 6, 7, 8, 1]])),
     )
-    path = pegasus.export_to_transformers(tmp_path / "pegasus")
-    generation = json.load(open(os.path.join(path, "generation_config.json")))
-    assert generation["decoder_start_token_id"] == pegasus.backbone.decoder_start_token_id
-    hf = assert_round_trip(pegasus, path)
-    ids = np.array([[5, 6, 7, 8, 1]], "int32")
-    ours = np.asarray(pegasus.generate(ids, max_new_tokens=5))
-    with torch.no_grad():
-        theirs = hf.generate(torch.tensor(ids, dtype=torch.long), max_new_tokens=5).numpy()
-    np.testing.assert_array_equal(ours[:, : theirs.shape[1]], theirs[:, : ours.shape[1]])
+    for family, cls, ids in cases:
+        model = perturbed(cls.from_preset(base_checkpoints(family)))
+        path = model.export_to_transformers(tmp_path / family)
+        hf = assert_round_trip(model, path)
+        if family == "pegasus":
+            generation = json.load(open(os.path.join(path, "generation_config.json")))
+            assert generation["decoder_start_token_id"] == model.backbone.decoder_start_token_id
+        for beams in (1, 2):
+            ours = np.asarray(model.generate(ids, max_new_tokens=5, num_beams=beams))
+            with torch.no_grad():
+                theirs = hf.generate(
+                    torch.tensor(ids, dtype=torch.long),
+                    max_new_tokens=5,
+                    num_beams=beams,
+                    do_sample=False,
+                ).numpy()
+            np.testing.assert_array_equal(ours, theirs)
 
 
-def test_tokenizer_files_load_in_transformers(tmp_path):
-    model = keras_models.RobertaForMaskedLM.from_preset("roberta_tiny")
+@pytest.mark.parametrize("preset", [f"{name}_tiny" for name in sorted(FAMILIES)])
+def test_tokenizer_files_load_in_transformers(tmp_path, preset):
+    family = FAMILIES[preset[: -len("_tiny")]]
+    model = family.backbone_cls.from_preset(preset)
     path = model.export_to_transformers(tmp_path / "export")
     theirs = transformers.AutoTokenizer.from_pretrained(path)
     text = ["The quick brown fox.", "jumps over"]
