@@ -115,3 +115,61 @@ def test_unsupported_keras_hub_presets_are_refused(presets, tmp_path):
     softmax.save_to_preset(str(tmp_path / "softmax"))
     with pytest.raises(ValueError, match="activation='softmax'"):
         keras_models.RobertaForSequenceClassification.from_preset(str(tmp_path / "softmax"))
+
+
+KERAS_HUB_TASKS = {
+    "RobertaBackbone": keras_hub.models.Backbone,
+    "RobertaMaskedLM": keras_hub.models.MaskedLM,
+    "RobertaTextClassifier": keras_hub.models.TextClassifier,
+    "OPTBackbone": keras_hub.models.Backbone,
+    "OPTCausalLM": keras_hub.models.CausalLM,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_exports_open_in_keras_hub_with_equal_outputs(presets, tmp_path, name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = CASES[name].from_preset(presets[name][0])
+    for weight in model.trainable_weights:  # ours now, not the imported ones
+        noise = np.random.default_rng(3).normal(scale=0.05, size=tuple(weight.shape))
+        weight.assign(to_np(weight) + noise.astype("float32"))
+    theirs_model = KERAS_HUB_TASKS[name].from_preset(model.export_to_keras_hub(tmp_path / name))
+    ids = IDS if name.startswith("Roberta") else np.where(IDS == 0, 2, IDS)
+    real = MASK.astype(bool)
+    backbone = getattr(theirs_model, "backbone", theirs_model)
+    theirs = to_np(backbone({"token_ids": ids, "padding_mask": MASK}))
+    ours = to_np(getattr(model, "backbone", model)([ids, MASK])["last_hidden_state"])
+    np.testing.assert_allclose(ours[real], theirs[real], atol=1e-5)
+    if name.endswith("Classifier"):
+        theirs = to_np(theirs_model({"token_ids": ids, "padding_mask": MASK}))
+        np.testing.assert_allclose(to_np(model([ids, MASK])["logits"]), theirs, atol=1e-5)
+    elif name.endswith("MaskedLM"):
+        positions = np.array([[1, 3], [1, 2]], "int32")
+        inputs = {"token_ids": ids, "padding_mask": MASK, "mask_positions": positions}
+        ours = np.take_along_axis(to_np(model([ids, MASK])["logits"]), positions[..., None], 1)
+        np.testing.assert_allclose(ours, to_np(theirs_model(inputs)), atol=1e-5)
+    elif name.endswith("CausalLM"):
+        theirs = to_np(theirs_model({"token_ids": ids, "padding_mask": MASK}))[real]
+        np.testing.assert_allclose(to_np(model([ids, MASK])["logits"])[real], theirs, atol=1e-5)
+    if hasattr(theirs_model, "preprocessor") and theirs_model.preprocessor is not None:
+        tokens = theirs_model.preprocessor.tokenizer("ab c a")
+        assert (
+            to_np(tokens).tolist()
+            == model.tokenizer("ab c a", add_special_tokens=False)["input_ids"].tolist()[0]
+        )
+
+
+def test_what_keras_hub_cannot_hold_is_refused(tmp_path):
+    sizes = dict(vocab_size=13, hidden_size=8, num_hidden_layers=1, num_attention_heads=2)
+    qa = keras_models.RobertaForQuestionAnswering(
+        keras_models.RobertaBackbone(**sizes, intermediate_size=16, max_position_embeddings=14)
+    )
+    with pytest.raises(ValueError, match="no KerasHub counterpart"):
+        qa.export_to_keras_hub(tmp_path / "qa")
+    projected = keras_models.OPTBackbone(
+        **sizes, ffn_dim=16, max_position_embeddings=12, word_embed_proj_dim=4
+    )
+    with pytest.raises(ValueError, match="`word_embed_proj_dim=4`"):
+        projected.export_to_keras_hub(tmp_path / "opt")
+    assert not (tmp_path / "qa").exists() and not (tmp_path / "opt").exists()

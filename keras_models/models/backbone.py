@@ -370,6 +370,20 @@ class InputNormalizingModel(keras.Model):
 
         return export_to_transformers(self, path, max_shard_size=max_shard_size)
 
+    def export_to_keras_hub(self, path):
+        """Writes this model as a KerasHub preset directory (RoBERTa backbone, masked LM and
+        sequence classifier; OPT backbone and causal LM), which keras-hub's `from_preset`
+        opens. See `keras_models.presets.keras_hub_format.export_to_keras_hub`.
+
+        Returns:
+            The absolute path written.
+        """
+        from keras_models.presets.families import get_family
+        from keras_models.presets.keras_hub_format import export_to_keras_hub
+
+        converter = get_family(getattr(self, "backbone", self).model_type).converter
+        return export_to_keras_hub(self, path, converter)
+
     def save_pretrained(self, path, max_shard_size="5GB"):
         """`export_to_transformers`, under transformers' name."""
         return self.export_to_transformers(path, max_shard_size=max_shard_size)

@@ -239,3 +239,310 @@ def as_transformers_checkpoint(directory):
             if os.path.exists(os.path.join(assets, source)):
                 shutil.copyfile(os.path.join(assets, source), os.path.join(tmp, name))
     return target
+
+
+# --- export: our RoBERTa and OPT models as KerasHub presets ----------------------------------
+#: Our class -> (KerasHub module, class).
+_KERAS_HUB_EXPORTS = {
+    "RobertaBackbone": ("roberta.roberta_backbone", "RobertaBackbone"),
+    "RobertaForMaskedLM": ("roberta.roberta_masked_lm", "RobertaMaskedLM"),
+    "RobertaForSequenceClassification": (
+        "roberta.roberta_text_classifier",
+        "RobertaTextClassifier",
+    ),
+    "OPTBackbone": ("opt.opt_backbone", "OPTBackbone"),
+    "OPTForCausalLM": ("opt.opt_causal_lm", "OPTCausalLM"),
+}
+#: KerasHub's task kind of each task class (metadata.json's `tasks`).
+_TASK_KINDS = {
+    "RobertaMaskedLM": "MaskedLM",
+    "RobertaTextClassifier": "TextClassifier",
+    "OPTCausalLM": "CausalLM",
+}
+_TOKENIZERS = {
+    "roberta": (
+        "roberta.roberta_tokenizer",
+        "RobertaTokenizer",
+        ["</s>", "<mask>", "<pad>", "<s>"],
+    ),
+    "opt": ("opt.opt_tokenizer", "OPTTokenizer", ["</s>", "<pad>"]),
+}
+
+
+def _serialized(module, class_name, config):
+    return {
+        "module": f"keras_hub.src.models.{module}",
+        "class_name": class_name,
+        "config": config,
+        "registered_name": f"keras_hub>{class_name}",
+    }
+
+
+def _policy(name):
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": name},
+        "registered_name": None,
+    }
+
+
+def _einsum(tensors, key, heads, output=False):
+    """transformers' Linear `key` as KerasHub's EinsumDense kernel and bias: `[in, heads,
+    head_dim]` and `[heads, head_dim]`, or for the output projection `[heads, head_dim, out]`."""
+    weight, bias = tensors[f"{key}.weight"], tensors[f"{key}.bias"]
+    if output:
+        return [weight.T.reshape(heads, -1, weight.shape[0]), bias]
+    return [weight.T.reshape(weight.shape[1], heads, -1), bias.reshape(heads, -1)]
+
+
+def _dense(tensors, key):
+    return [tensors[f"{key}.weight"].T, tensors[f"{key}.bias"]]
+
+
+def _ln(tensors, key):
+    return [tensors[f"{key}.weight"], tensors[f"{key}.bias"]]
+
+
+def _block_weights(tensors, heads, names, layer):
+    """One KerasHub transformer block's weights from transformers' layer `layer` (`names`
+    maps KerasHub's sub-layers to transformers' module names)."""
+    out = {}
+    for ours, theirs in names["attention"]:
+        out[f"_self_attention_layer/{ours}_dense"] = _einsum(
+            tensors, f"{layer}.{theirs}", heads, output=ours == "output"
+        )
+    for ours, theirs in names["dense"]:
+        out[ours] = _dense(tensors, f"{layer}.{theirs}")
+    for ours, theirs in names["norm"]:
+        out[ours] = _ln(tensors, f"{layer}.{theirs}")
+    return out
+
+
+def _roberta_export(model, tensors, config):
+    b = getattr(model, "backbone", model)
+    for field, expected in (
+        ("hidden_act", "gelu"),
+        ("layer_norm_eps", 1e-5),
+        ("is_decoder", False),
+    ):
+        if config[field] != expected:
+            raise ValueError(
+                f"`{field}={config[field]!r}`: KerasHub's RobertaBackbone has {expected!r} fixed, "
+                "so this model cannot be written as a KerasHub preset."
+            )
+    p = "roberta." if b is not model else ""
+    pad = config["pad_token_id"]
+    # KerasHub's row i is transformers' row pad + 1 + i; its missing token-type table is
+    # folded in (row 0: RoBERTa's tokenizers give type 0 to every token).
+    positions = tensors[f"{p}embeddings.position_embeddings.weight"][pad + 1 :]
+    positions = positions + tensors[f"{p}embeddings.token_type_embeddings.weight"][0]
+    weights = {
+        "token_and_position_embedding/token_embedding": [
+            tensors[f"{p}embeddings.word_embeddings.weight"]
+        ],
+        "token_and_position_embedding/position_embedding": [positions],
+        "layer_normalization": _ln(tensors, f"{p}embeddings.LayerNorm"),
+    }
+    names = {
+        "attention": (
+            ("query", "attention.self.query"),
+            ("key", "attention.self.key"),
+            ("value", "attention.self.value"),
+            ("output", "attention.output.dense"),
+        ),
+        "dense": (
+            ("_feedforward_intermediate_dense", "intermediate.dense"),
+            ("_feedforward_output_dense", "output.dense"),
+        ),
+        "norm": (
+            ("_self_attention_layer_norm", "attention.output.LayerNorm"),
+            ("_feedforward_layer_norm", "output.LayerNorm"),
+        ),
+    }
+    for i in range(config["num_hidden_layers"]):
+        block = "transformer_encoder" + (f"_{i}" if i else "")
+        layer = _block_weights(
+            tensors, config["num_attention_heads"], names, f"{p}encoder.layer.{i}"
+        )
+        weights.update({f"{block}/{k}": v for k, v in layer.items()})
+    backbone_config = {
+        "name": "roberta_backbone",
+        "trainable": True,
+        "dtype": _policy("float32"),
+        "vocabulary_size": config["vocab_size"],
+        "num_layers": config["num_hidden_layers"],
+        "num_heads": config["num_attention_heads"],
+        "hidden_dim": config["hidden_size"],
+        "intermediate_dim": config["intermediate_size"],
+        "dropout": config["hidden_dropout_prob"],
+        "max_sequence_length": config["max_position_embeddings"] - pad - 1,
+    }
+    task_weights, task_config = {}, {}
+    name = type(model).__name__
+    if name == "RobertaForMaskedLM":
+        task_weights = {
+            "masked_lm_head/_intermediate_dense": _dense(tensors, "lm_head.dense"),
+            "masked_lm_head/_intermediate_layer_norm": _ln(tensors, "lm_head.layer_norm"),
+            "masked_lm_head": [tensors["lm_head.bias"]],
+        }
+        task_config = {"name": "roberta_masked_lm"}
+    elif name == "RobertaForSequenceClassification":
+        task_weights = {
+            "dense": _dense(tensors, "classifier.dense"),
+            "dense_1": _dense(tensors, "classifier.out_proj"),
+        }
+        dropout = config.get("classifier_dropout")
+        task_config = {
+            "name": "roberta_text_classifier",
+            "num_classes": config["num_labels"],
+            "activation": "linear",
+            "hidden_dim": config["hidden_size"],
+            "dropout": config["hidden_dropout_prob"] if dropout is None else dropout,
+        }
+    return weights, backbone_config, task_weights, task_config
+
+
+def _opt_export(model, tensors, config):
+    fixed = (
+        ("word_embed_proj_dim", config["hidden_size"]),
+        ("do_layer_norm_before", True),
+        ("_remove_final_layer_norm", False),
+        ("activation_function", "relu"),
+        ("enable_bias", True),
+        ("layer_norm_elementwise_affine", True),
+        ("layer_norm_eps", 1e-5),
+    )
+    for field, expected in fixed:
+        if config.get(field, expected) != expected:
+            raise ValueError(
+                f"`{field}={config[field]!r}`: KerasHub's OPTBackbone has {expected!r} fixed, "
+                "so this model cannot be written as a KerasHub preset."
+            )
+    b = getattr(model, "backbone", model)
+    p = "model.decoder." if b is not model else "decoder."
+    weights = {
+        "token_and_position_embedding/token_embedding": [tensors[f"{p}embed_tokens.weight"]],
+        "token_and_position_embedding/position_embedding": [
+            tensors[f"{p}embed_positions.weight"][OPT_OFFSET:]
+        ],
+        "layer_normalization": _ln(tensors, f"{p}final_layer_norm"),
+    }
+    names = {
+        "attention": (
+            ("query", "self_attn.q_proj"),
+            ("key", "self_attn.k_proj"),
+            ("value", "self_attn.v_proj"),
+            ("output", "self_attn.out_proj"),
+        ),
+        "dense": (("_feedforward_intermediate_dense", "fc1"), ("_feedforward_output_dense", "fc2")),
+        "norm": (
+            ("_self_attention_layer_norm", "self_attn_layer_norm"),
+            ("_feedforward_layer_norm", "final_layer_norm"),
+        ),
+    }
+    for i in range(config["num_hidden_layers"]):
+        block = "transformer_decoder" + (f"_{i}" if i else "")
+        layer = _block_weights(tensors, config["num_attention_heads"], names, f"{p}layers.{i}")
+        weights.update({f"{block}/{k}": v for k, v in layer.items()})
+    backbone_config = {
+        "name": "opt_backbone",
+        "trainable": True,
+        "dtype": _policy("float32"),
+        "vocabulary_size": config["vocab_size"],
+        "num_layers": config["num_hidden_layers"],
+        "num_heads": config["num_attention_heads"],
+        "hidden_dim": config["hidden_size"],
+        "intermediate_dim": config["ffn_dim"],
+        "dropout": config["dropout"],
+        "max_sequence_length": config["max_position_embeddings"],
+    }
+    task_config = {"name": "opt_causal_lm"} if type(model).__name__ == "OPTForCausalLM" else {}
+    return weights, backbone_config, {}, task_config
+
+
+def _write_weights(path, weights):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        for layer, values in weights.items():
+            for i, value in enumerate(values):
+                f.create_dataset(f"layers/{layer}/vars/{i}", data=np.asarray(value, "float32"))
+
+
+def export_to_keras_hub(model, path, converter):
+    """Writes `model` (a RoBERTa backbone, masked LM or sequence classifier; an OPT backbone or
+    causal LM) as a KerasHub preset directory that keras-hub's `from_preset` opens.
+
+    KerasHub's RoBERTa and OPT count positions from 0, so the position tables are shifted back
+    (see the module docstring); its RoBERTa has no token-type table, so row 0 of ours is added
+    to every position. KerasHub has one dropout rate per model (the hidden one is written). The
+    tokenizer files are written when the model has its vocabulary and merges.
+    """
+    import keras
+
+    name = type(model).__name__
+    if name not in _KERAS_HUB_EXPORTS:
+        raise ValueError(
+            f"{name} has no KerasHub counterpart; the classes that export to KerasHub are "
+            f"{sorted(_KERAS_HUB_EXPORTS)}."
+        )
+    backbone = getattr(model, "backbone", model)
+    config = dict(model.config)
+    tensors = converter.checkpoint_weights(model)
+    family = _roberta_export if backbone.model_type == "roberta" else _opt_export
+    weights, backbone_config, task_weights, task_config = family(model, tensors, config)
+    backbone_json = _serialized(*_KERAS_HUB_EXPORTS[type(backbone).__name__], backbone_config)
+    with atomic_directory(path, prefix=".keras-hub-export-") as tmp:
+        files = {"config.json": backbone_json}
+        _write_weights(os.path.join(tmp, "model.weights.h5"), weights)
+        tasks = []
+        if backbone is not model:
+            module, class_name = _KERAS_HUB_EXPORTS[name]
+            task_config = {"backbone": backbone_json, "preprocessor": None, **task_config}
+            files["task.json"] = _serialized(module, class_name, task_config)
+            if task_weights:
+                _write_weights(os.path.join(tmp, "task.weights.h5"), task_weights)
+            tasks = [_TASK_KINDS[class_name]]
+        tokenizer = getattr(model, "tokenizer", None)
+        if tokenizer is not None and hasattr(tokenizer, "get_vocab"):
+            _write_tokenizer(tmp, tokenizer, backbone.model_type)
+            files["tokenizer.json"] = _tokenizer_json(backbone.model_type)
+        files["metadata.json"] = {
+            "keras_version": keras.__version__,
+            "keras_hub_version": "0.32.0",
+            "parameter_count": int(model.count_params()),
+            "date_saved": "",
+            "tasks": tasks,
+        }
+        for file, content in files.items():
+            with open(os.path.join(tmp, file), "w") as f:
+                json.dump(content, f, indent=4)
+    return os.path.abspath(os.fspath(path))
+
+
+def _tokenizer_json(model_type):
+    module, class_name, unsplittable = _TOKENIZERS[model_type]
+    config = {
+        "name": class_name.lower(),
+        "trainable": True,
+        "dtype": _policy("int32"),
+        "config_file": "tokenizer.json",
+        "sequence_length": None,
+        "add_prefix_space": False,
+        "unsplittable_tokens": unsplittable,
+    }
+    return _serialized(module, class_name, config)
+
+
+def _write_tokenizer(directory, tokenizer, model_type):
+    """KerasHub's tokenizer assets: `vocabulary.json` and `merges.txt` (from the byte-level BPE
+    model of our tokenizer)."""
+    model = json.loads(tokenizer.backend.to_str())["model"]
+    assets = os.path.join(directory, "assets", "tokenizer")
+    os.makedirs(assets)
+    with open(os.path.join(assets, "vocabulary.json"), "w") as f:
+        json.dump(model["vocab"], f)
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    with open(os.path.join(assets, "merges.txt"), "w") as f:
+        f.write("\n".join(merges) + "\n")
