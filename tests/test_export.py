@@ -149,6 +149,10 @@ def test_inexpressible_settings_are_refused_before_writing(base_checkpoints, tmp
     assert not target.exists() and os.listdir(tmp_path) == []
     with pytest.raises(ValueError, match="max_shard_size"):
         backbone.export_to_transformers(target, max_shard_size="lots")
+    opt = keras_models.OPTBackbone(**FAMILIES["opt"].tiny, layer_norm_eps=1e-6)
+    with pytest.raises(ValueError, match="`layer_norm_eps=1e-06`.*fixes it at 1e-05"):
+        opt.export_to_transformers(target)
+    assert not target.exists() and os.listdir(tmp_path) == []
 
 
 def test_an_interrupted_export_leaves_the_earlier_one(base_checkpoints, tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ imports checkpoints. The directory is written under a temporary name and renamed
 an interrupted export leaves no half-written checkpoint.
 """
 
+import inspect
 import json
 import os
 import re
@@ -67,10 +68,23 @@ def check_expressible(model, converter, config):
             )
 
 
-def hf_config(model):
+def hf_config(model, converter):
     """config.json of `model`: its `config` fields under transformers' names, with the
-    variables' dtype and transformers' class name."""
+    variables' dtype and transformers' class name. Constructor arguments that transformers'
+    config has no field for are left out when at the value transformers hard-codes, and
+    refused otherwise."""
     config = model.config.to_dict()
+    backbone = getattr(model, "backbone", model)
+    defaults = inspect.signature(type(backbone).__init__).parameters
+    config.pop("add_pooling_layer", None)  # transformers' constructor argument, not a field
+    for name in converter.keras_only_arguments:
+        value, fixed = config.pop(name, None), defaults[name].default
+        if value != fixed:
+            raise ValueError(
+                f"`{name}={value!r}` of {type(backbone).__name__} has no transformers config "
+                f"field (transformers fixes it at {fixed!r}), so the export could not be "
+                "loaded as this model."
+            )
     config["architectures"] = [hf_architecture(model)]
     config["dtype"] = keras.backend.standardize_dtype(model.dtype_policy.variable_dtype)
     if "id2label" in config:
@@ -144,7 +158,7 @@ def export_to_transformers(model, path, max_shard_size="5GB"):
     """
     backbone = getattr(model, "backbone", model)
     family = get_family(backbone.model_type)
-    config = hf_config(model)
+    config = hf_config(model, family.converter)
     check_expressible(model, family.converter, config)
     parse_size(max_shard_size)
     weights = family.converter.checkpoint_weights(model)

@@ -112,7 +112,6 @@ def _roberta(config, weights, task, task_weights, architecture):
         "pad_token_id": ROBERTA_PAD,
         "bos_token_id": 0,
         "eos_token_id": 2,
-        "add_pooling_layer": False,
     }
     p = "roberta." if architecture != "RobertaModel" else ""
     embedding = "token_and_position_embedding"
