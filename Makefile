@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install demo test lint format benchmark
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[jax,tensorflow,torch,dev]"
