@@ -38,3 +38,16 @@ def write_along(buffer, axis, index, values):
     start = [0] * len(buffer.shape)
     start[axis] = index
     return ops.slice_update(buffer, start, values)
+
+
+def cross_attention_cache(blocks, encoder_hidden_states, encoder_attention_mask=None):
+    """The cross-attention part of a decode cache, computed once from the encoder states:
+    `{"cross": per-block (keys, values), "encoder_mask": int32 [batch, src_len]}` (the mask is
+    ones when not given). `blocks` have `compute_cross_attention_cache`."""
+    if encoder_attention_mask is None:
+        shape = ops.shape(encoder_hidden_states)
+        encoder_attention_mask = ops.ones((shape[0], shape[1]), dtype="int32")
+    return {
+        "cross": tuple(b.compute_cross_attention_cache(encoder_hidden_states) for b in blocks),
+        "encoder_mask": ops.cast(encoder_attention_mask, "int32"),
+    }

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_models.layers.cache_update import cross_attention_cache
 from keras_models.layers.decoder_block import causal_attention_mask
 from keras_models.layers.encoder_block import TransformerEncoderBlock
 from keras_models.layers.precision import full_precision
@@ -325,14 +326,10 @@ class BertStyleBackbone(Backbone):
         values (computed here, once) and the encoder mask."""
         cache = {"self": self.extend_cache(None, batch_size, max_length)}
         if encoder_hidden_states is not None:
-            cache["cross"] = tuple(
-                block.compute_cross_attention_cache(encoder_hidden_states)
-                for block in self.encoder_layers
+            blocks = self.encoder_layers
+            cache.update(
+                cross_attention_cache(blocks, encoder_hidden_states, encoder_attention_mask)
             )
-            if encoder_attention_mask is None:
-                shape = ops.shape(encoder_hidden_states)
-                encoder_attention_mask = ops.ones((shape[0], shape[1]), dtype="int32")
-            cache["encoder_mask"] = ops.cast(encoder_attention_mask, "int32")
         return cache
 
     def call_with_cache(self, token_ids, padding_mask, cache, cache_index):

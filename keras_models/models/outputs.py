@@ -25,6 +25,18 @@ FORWARD_OPTIONS = {
 HEAD_MASKS = ("head_mask", "decoder_head_mask", "cross_attn_head_mask")
 #: Every call option (the forward ones plus the shape of what comes back).
 CALL_OPTIONS = {**FORWARD_OPTIONS, "return_dict": None}
+#: transformers' `Seq2SeqModelOutput` order (`Seq2SeqLMOutput` puts `loss`, `logits` in place of
+#: `last_hidden_state`).
+SEQ2SEQ_OUTPUT_ORDER = (
+    "last_hidden_state",
+    "past_key_values",
+    "decoder_hidden_states",
+    "decoder_attentions",
+    "cross_attentions",
+    "encoder_last_hidden_state",
+    "encoder_hidden_states",
+    "encoder_attentions",
+)
 #: Constructor arguments (and config.json fields) that make the graph carry extra outputs.
 OUTPUT_FLAGS = ("output_hidden_states", "output_attentions")
 

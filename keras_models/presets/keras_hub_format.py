@@ -303,18 +303,20 @@ def _ln(tensors, key):
     return [tensors[f"{key}.weight"], tensors[f"{key}.bias"]]
 
 
-def _block_weights(tensors, heads, names, layer):
-    """One KerasHub transformer block's weights from transformers' layer `layer` (`names`
-    maps KerasHub's sub-layers to transformers' module names)."""
-    out = {}
-    for ours, theirs in names["attention"]:
-        out[f"_self_attention_layer/{ours}_dense"] = _einsum(
-            tensors, f"{layer}.{theirs}", heads, output=ours == "output"
-        )
-    for ours, theirs in names["dense"]:
-        out[ours] = _dense(tensors, f"{layer}.{theirs}")
-    for ours, theirs in names["norm"]:
-        out[ours] = _ln(tensors, f"{layer}.{theirs}")
+def _blocks_weights(tensors, config, names, kind, layers):
+    """The KerasHub blocks' weights (`kind`, `kind_1`, ...) from transformers' layers
+    `layers.{i}` (`names` maps KerasHub's sub-layers to transformers' module names)."""
+    heads, out = config["num_attention_heads"], {}
+    for i in range(config["num_hidden_layers"]):
+        block, layer = kind + (f"_{i}" if i else ""), f"{layers}.{i}"
+        for ours, theirs in names["attention"]:
+            out[f"{block}/_self_attention_layer/{ours}_dense"] = _einsum(
+                tensors, f"{layer}.{theirs}", heads, output=ours == "output"
+            )
+        for ours, theirs in names["dense"]:
+            out[f"{block}/{ours}"] = _dense(tensors, f"{layer}.{theirs}")
+        for ours, theirs in names["norm"]:
+            out[f"{block}/{ours}"] = _ln(tensors, f"{layer}.{theirs}")
     return out
 
 
@@ -359,12 +361,9 @@ def _roberta_export(model, tensors, config):
             ("_feedforward_layer_norm", "output.LayerNorm"),
         ),
     }
-    for i in range(config["num_hidden_layers"]):
-        block = "transformer_encoder" + (f"_{i}" if i else "")
-        layer = _block_weights(
-            tensors, config["num_attention_heads"], names, f"{p}encoder.layer.{i}"
-        )
-        weights.update({f"{block}/{k}": v for k, v in layer.items()})
+    weights.update(
+        _blocks_weights(tensors, config, names, "transformer_encoder", f"{p}encoder.layer")
+    )
     backbone_config = {
         "name": "roberta_backbone",
         "trainable": True,
@@ -440,10 +439,7 @@ def _opt_export(model, tensors, config):
             ("_feedforward_layer_norm", "final_layer_norm"),
         ),
     }
-    for i in range(config["num_hidden_layers"]):
-        block = "transformer_decoder" + (f"_{i}" if i else "")
-        layer = _block_weights(tensors, config["num_attention_heads"], names, f"{p}layers.{i}")
-        weights.update({f"{block}/{k}": v for k, v in layer.items()})
+    weights.update(_blocks_weights(tensors, config, names, "transformer_decoder", f"{p}layers"))
     backbone_config = {
         "name": "opt_backbone",
         "trainable": True,

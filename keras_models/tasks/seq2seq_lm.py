@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_models.generation.mixin import GenerationMixin
 from keras_models.models.inputs import _in_memory, match_inputs, normalize_inputs
-from keras_models.models.outputs import ModelOutput, finish_outputs
+from keras_models.models.outputs import SEQ2SEQ_OUTPUT_ORDER, ModelOutput, finish_outputs
 from keras_models.models.task import Task
 from keras_models.presets.weight_table import Head, param, tied
 from keras_models.tasks.losses import IGNORE_INDEX, cross_entropy
@@ -107,17 +107,7 @@ class Seq2SeqLM(GenerationMixin, Task):
     # `generate` returns decoder sequences, with no prompt to cut off.
     is_encoder_decoder_generation = True
     #: transformers' `Seq2SeqLMOutput` order.
-    output_order = (
-        "loss",
-        "logits",
-        "past_key_values",
-        "decoder_hidden_states",
-        "decoder_attentions",
-        "cross_attentions",
-        "encoder_last_hidden_state",
-        "encoder_hidden_states",
-        "encoder_attentions",
-    )
+    output_order = ("loss", "logits", *SEQ2SEQ_OUTPUT_ORDER[1:])
 
     def __init__(self, backbone, **kwargs):
         if not getattr(backbone, "is_encoder_decoder", True):

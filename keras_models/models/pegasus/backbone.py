@@ -21,6 +21,7 @@ import math
 import keras
 from keras import ops
 
+from keras_models.layers.cache_update import cross_attention_cache
 from keras_models.layers.decoder_block import (
     TransformerDecoderBlock,
     call_cache,
@@ -34,6 +35,7 @@ from keras_models.layers.sinusoidal_embedding import SinusoidalPositionEmbedding
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
 from keras_models.models.inputs import cache_length, past_length
+from keras_models.models.outputs import SEQ2SEQ_OUTPUT_ORDER
 from keras_models.tasks.seq2seq_lm import shift_tokens_right
 
 ENCODER_DECODER_INPUTS = (
@@ -57,17 +59,6 @@ ENCODER_DECODER_CALL_INPUTS = (
 )
 #: The same for the decoder alone (`PegasusForCausalLM.forward`).
 DECODER_CALL_INPUTS = ("position_ids", "head_mask", "past_key_values", "inputs_embeds")
-#: transformers' `Seq2SeqModelOutput` order.
-SEQ2SEQ_OUTPUT_ORDER = (
-    "last_hidden_state",
-    "past_key_values",
-    "decoder_hidden_states",
-    "decoder_attentions",
-    "cross_attentions",
-    "encoder_last_hidden_state",
-    "encoder_hidden_states",
-    "encoder_attentions",
-)
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -693,14 +684,11 @@ class PegasusBackbone(Backbone):
         (computed once) and the encoder mask."""
         if encoder_hidden_states is None:
             return cache
-        cache["cross"] = tuple(
-            b.compute_cross_attention_cache(encoder_hidden_states) for b in self.decoder_layers_list
-        )
-        if encoder_attention_mask is None:
-            shape = ops.shape(encoder_hidden_states)
-            encoder_attention_mask = ops.ones((shape[0], shape[1]), dtype="int32")
-        cache["encoder_mask"] = ops.cast(encoder_attention_mask, "int32")
-        return cache
+        blocks = self.decoder_layers_list
+        return {
+            **cache,
+            **cross_attention_cache(blocks, encoder_hidden_states, encoder_attention_mask),
+        }
 
     def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
         """Runs `token_ids` (`[batch, n]`) at decoder positions `cache_index...`; returns
