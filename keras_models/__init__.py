@@ -1,6 +1,7 @@
 """keras_models: Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer."""
 
 from keras_models import layers, optimizers
+from keras_models.generation import BaseStreamer, GenerationConfig, TextStreamer
 from keras_models.loading.auto import (
     AutoModel,
     AutoModelForCausalLM,
@@ -63,9 +64,11 @@ __all__ = [
     "AutoModelForSequenceClassification",
     "AutoModelForTokenClassification",
     "Backbone",
+    "BaseStreamer",
     "CausalLM",
     "CausalLMPreprocessor",
     "DecoderCausalLM",
+    "GenerationConfig",
     "MaskedLM",
     "MultipleChoice",
     "MultipleChoicePreprocessor",
@@ -80,6 +83,7 @@ __all__ = [
     "SequenceClassificationPreprocessor",
     "Task",
     "TokenClassification",
+    "TextStreamer",
     "TokenClassificationPreprocessor",
     "Tokenizer",
     "layers",

@@ -29,7 +29,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_models.generation.samplers import greedy, sample
+from keras_models.generation.processors import LogitsProcessors
+from keras_models.generation.samplers import greedy, sample, warp
+from keras_models.generation.streamers import stream_tokens
 from keras_models.layers.cache_update import write_along
 from keras_models.torch_fast_paths import decoding, lean_body
 
@@ -46,20 +48,6 @@ def _isin(tokens, eos_ids):
 def _write(buffer, index, values):
     """`buffer[:, index] = values` for a `[batch, length]` buffer (in place on torch)."""
     return write_along(buffer, 1, index, values[:, None])
-
-
-def force_eos(scores, index, max_length, forced_eos_token_id):
-    """At the last position (`index == max_length - 1`) every token but `forced_eos_token_id`
-    gets -inf and it gets 0 (transformers' `ForcedEOSTokenLogitsProcessor`); a no-op when
-    `forced_eos_token_id` is None."""
-    if forced_eos_token_id is None:
-        return scores
-    vocab = scores.shape[-1]
-    forced = ops.where(
-        ops.equal(ops.arange(vocab, dtype="int32"), forced_eos_token_id), 0.0, float("-inf")
-    )
-    forced = ops.cast(forced, scores.dtype)[None, :]
-    return ops.where(ops.equal(index, max_length - 1), forced, scores)
 
 
 def _buffers(prompt_ids, prompt_mask, max_new_tokens, pad_id):
@@ -119,18 +107,38 @@ def shard_cache(model, cache):
 
 
 # --- greedy and sampling -------------------------------------------------------------------
-def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens, config, eos, pad):
-    """Greedy or sampled decoding. Returns `(ids [batch, prompt + max_new_tokens], length)`;
-    columns from `length` on were never reached (every row had stopped)."""
+def search(
+    model,
+    prompt_ids,
+    prompt_mask,
+    context,
+    uniforms,
+    *,
+    max_new_tokens,
+    config,
+    eos,
+    pad,
+    stream=None,
+):
+    """Greedy or sampled decoding, with the `LogitsProcessors` the config switches on.
+
+    Returns `(ids [batch, prompt + max_new_tokens], length, scores)`: columns from `length` on
+    were never reached (every row had stopped); `scores` is `[max_new_tokens, batch, vocab]`
+    (the processed scores of each step; rows past `length - prompt` unused) with
+    `config.output_scores`, else `None`. `stream`, when given, is the handle of an open
+    streamer (`streamers.open_stream`): each step's tokens go to it from inside the loop.
+    """
     batch, prompt_length = ops.shape(prompt_ids)[0], prompt_ids.shape[1]
     max_length = prompt_length + max_new_tokens
     ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, pad)
     cache = shard_cache(model, model.init_cache(batch, max_length, context))
+    processors = LogitsProcessors(config, eos, prompt_length, max_length)
 
-    def select(logits, index, ids, mask, finished, uniforms):
-        logits = force_eos(logits, index, max_length, config.forced_eos_token_id)
+    def select(logits, index, ids, mask, finished, extra):
+        logits = processors(logits, index, ids, extra["state"])
         if config.do_sample:
-            token = sample(logits, ops.take(uniforms, index - prompt_length, axis=0), config)
+            uniform = ops.take(extra["uniforms"], index - prompt_length, axis=0)
+            token = sample(logits, uniform, config)
         else:
             token = greedy(logits)
         # Rows that already produced a stop token get padding, as in transformers.
@@ -138,27 +146,48 @@ def search(model, prompt_ids, prompt_mask, context, uniforms, *, max_new_tokens,
         finished = ops.logical_or(finished, _isin(token, eos))
         ids = _write(ids, index, token)
         mask = _write(mask, index, ops.ones_like(token))
-        return ids, mask, finished
+        extra = dict(extra, state=processors.update(extra["state"], token))
+        if config.output_scores:
+            step = warp(logits, config) if config.do_sample else ops.cast(logits, "float32")
+            extra["scores"] = write_along(extra["scores"], 0, index - prompt_length, step[None])
+        return ids, mask, finished, extra
 
     logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0, last_only=True)
+    vocab = logits.shape[-1]
+    # `extra` rides along as a loop variable so that a traced body reads it as an input.
+    extra = {"uniforms": uniforms, "state": processors.init_state(ids, mask, vocab)}
+    if config.output_scores:
+        extra["scores"] = ops.zeros((max_new_tokens, batch, vocab), "float32")
     finished = ops.zeros((batch,), dtype="bool")
-    ids, mask, finished = select(logits[:, -1], prompt_length, ids, mask, finished, uniforms)
+    ids, mask, finished, extra = select(logits[:, -1], prompt_length, ids, mask, finished, extra)
+    if stream is not None:
+        stream_tokens(stream, ops.take(ids, prompt_length, axis=1))
 
-    def cond(index, ids, mask, finished, cache, uniforms):
+    def cond(index, ids, mask, finished, cache, extra):
         return ops.logical_and(index < max_length, ops.logical_not(ops.all(finished)))
 
-    # `uniforms` is a loop variable (unchanged) so that a traced body reads it as an input.
-    def body(index, ids, mask, finished, cache, uniforms):
+    def body(index, ids, mask, finished, cache, extra):
         token = ops.slice(ids, (0, index - 1), (batch, 1))
         logits, cache = model.call_with_cache(token, mask, cache, index - 1)
         cache = shard_cache(model, cache)
-        ids, mask, finished = select(logits[:, -1], index, ids, mask, finished, uniforms)
-        return index + 1, ids, mask, finished, cache, uniforms
+        ids, mask, finished, extra = select(logits[:, -1], index, ids, mask, finished, extra)
+        return index + 1, ids, mask, finished, cache, extra
+
+    step = lean_body(model, "search", body)
+    if stream is not None:
+        traced = step
+
+        # Outside the body torch traces (a callback there would run at trace time only); on
+        # jax and tensorflow this wrapper is simply part of the compiled loop.
+        def step(*loop_vars):
+            loop_vars = traced(*loop_vars)
+            stream_tokens(stream, ops.take(loop_vars[1], loop_vars[0] - 1, axis=1))
+            return loop_vars
 
     start = ops.convert_to_tensor(prompt_length + 1, dtype="int32")
-    loop_vars = (start, ids, mask, finished, cache, uniforms)
-    index, ids = ops.while_loop(cond, lean_body(model, "search", body), loop_vars)[:2]
-    return ids, index
+    loop_vars = (start, ids, mask, finished, cache, extra)
+    index, ids, _, _, _, extra = ops.while_loop(cond, step, loop_vars)
+    return ids, index, extra.get("scores")
 
 
 # --- beam search ---------------------------------------------------------------------------
@@ -172,12 +201,25 @@ def _gather_beams(values, indices):
     return ops.reshape(picked, (batch, -1) + tuple(values.shape[2:]))
 
 
+def beam_fill(pad, eos):
+    """The id transformers' beam search writes after a finished hypothesis: the pad id when it
+    is not 0, else the first stop token; -1 without stop tokens."""
+    if not eos:
+        return -1
+    return pad if pad else eos[0]
+
+
 def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, config, eos, pad):
-    """Beam search as transformers runs it (length penalty, `early_stopping`, the finished-
-    hypotheses store and its early-stop heuristic), on static shapes.
+    """Beam search as transformers runs it (length penalty, `early_stopping` True / False /
+    "never", the finished-hypotheses store and its early-stop heuristic), on static shapes,
+    with the `LogitsProcessors` applied to the log-probabilities.
 
     `prompt_ids` is `[batch * num_beams, prompt]` (each prompt repeated `num_beams` times).
-    Returns `(best [batch, prompt + max_new_tokens], length)`.
+    Returns `(best, length, sequences_scores, steps, scores)`: `best` is
+    `[batch * num_return_sequences, prompt + max_new_tokens]`, the best hypotheses of each
+    prompt, cut at `length`; `sequences_scores` their length-normalised scores; `steps` the
+    decoding steps run; `scores` (`[max_new_tokens, batch * num_beams, vocab]`, the processed
+    log-probabilities of each step) with `config.output_scores`, else `None`.
     """
     beams = config.num_beams
     prompt_length = prompt_ids.shape[1]
@@ -186,29 +228,28 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
     batch = flat_batch // beams
     keep = max(2, 1 + len(eos)) * beams
     penalty = float(config.length_penalty)
-    flat_ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, pad)
+    stops_when_full = config.early_stopping is True
+    flat_ids, mask = _buffers(prompt_ids, prompt_mask, max_new_tokens, beam_fill(pad, eos))
     running = ops.reshape(flat_ids, (batch, beams, max_length))
     cache = shard_cache(model, model.init_cache(flat_batch, max_length, context))
     top_beam = ops.convert_to_tensor(np.arange(keep) < beams)
-
-    state = dict(
-        running=running,
-        running_scores=ops.tile(
-            ops.convert_to_tensor(np.where(np.arange(beams) == 0, 0.0, NEG_INF), "float32")[None],
-            (batch, 1),
-        ),
-        sequences=running,
-        scores=ops.full((batch, beams), NEG_INF, dtype="float32"),
-        finished=ops.zeros((batch, beams), dtype="bool"),
-        lengths=ops.zeros((batch, beams), dtype="int32"),
-        open=ops.ones((batch, 1), dtype="bool"),
-        go=ops.convert_to_tensor(True),
-    )
+    processors = LogitsProcessors(config, eos, prompt_length, max_length)
+    if config.early_stopping == "never" and penalty > 0:
+        # transformers' heuristic: with a positive penalty the longest possible hypothesis
+        # could score best.
+        best_length = float(max_length - prompt_length)
+    else:
+        best_length = None
 
     def step(logits, index, state, mask, cache):
         vocab = logits.shape[-1]
         log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-        log_probs = force_eos(log_probs, index, max_length, config.forced_eos_token_id)
+        flat_running = ops.reshape(state["running"], (flat_batch, max_length))
+        log_probs = processors(log_probs, index, flat_running, state["processors"])
+        if config.output_scores:
+            state["scores_out"] = write_along(
+                state["scores_out"], 0, index - prompt_length, log_probs[None]
+            )
         log_probs = (
             ops.reshape(log_probs, (batch, beams, vocab)) + state["running_scores"][..., None]
         )
@@ -235,11 +276,12 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
             _gather_beams(parents, chosen) + ops.arange(batch, dtype="int32")[:, None] * beams,
             (-1,),
         )
+        running_tokens = ops.reshape(_gather_beams(tokens, chosen), (-1,))
         # Stopped candidates among the top `beams` join the finished store, length-normalised.
         generated = ops.cast(index + 1 - prompt_length, "float32")
         just_finished = ops.logical_and(hits, top_beam[None, :])
         normed = top_scores / ops.power(generated, penalty)
-        if config.early_stopping:
+        if stops_when_full:
             full = ops.all(state["finished"], axis=-1, keepdims=True)
             normed = normed + ops.cast(full, "float32") * NEG_INF
         normed = normed + ops.cast(ops.logical_not(state["open"]), "float32") * NEG_INF
@@ -252,15 +294,17 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
         finished = _gather_beams(ops.concatenate([state["finished"], just_finished], axis=1), best)
         lengths = _gather_beams(ops.concatenate([state["lengths"], new_lengths], axis=1), best)
         # Whether a running beam could still beat the worst finished hypothesis.
-        best_possible = new_running_scores[:, :1] / ops.power(generated, penalty)
+        hypothetical = generated if best_length is None else best_length
+        best_possible = new_running_scores[:, :1] / ops.power(hypothetical, penalty)
         worst = ops.where(finished, ops.min(scores, axis=1, keepdims=True), NEG_INF)
         still_open = ops.logical_and(
             state["open"], ops.any(best_possible > worst, axis=-1, keepdims=True)
         )
         go = ops.logical_and(ops.any(still_open), ops.logical_not(ops.all(hits)))
-        if config.early_stopping:
+        if stops_when_full:
             go = ops.logical_and(go, ops.logical_not(ops.all(finished)))
         new_state = dict(
+            state,
             running=running,
             running_scores=new_running_scores,
             sequences=sequences,
@@ -269,6 +313,7 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
             lengths=lengths,
             open=still_open,
             go=go,
+            processors=processors.update(state["processors"], running_tokens, flat_parents),
         )
         cache = keras.tree.map_structure(lambda c: ops.take(c, flat_parents, axis=0), cache)
         cache = shard_cache(model, cache)
@@ -276,6 +321,23 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
         return new_state, mask, cache
 
     logits, cache = model.call_with_cache(prompt_ids, mask, cache, 0, last_only=True)
+    vocab = logits.shape[-1]
+    state = dict(
+        running=running,
+        running_scores=ops.tile(
+            ops.convert_to_tensor(np.where(np.arange(beams) == 0, 0.0, NEG_INF), "float32")[None],
+            (batch, 1),
+        ),
+        sequences=running,
+        scores=ops.full((batch, beams), NEG_INF, dtype="float32"),
+        finished=ops.zeros((batch, beams), dtype="bool"),
+        lengths=ops.zeros((batch, beams), dtype="int32"),
+        open=ops.ones((batch, 1), dtype="bool"),
+        go=ops.convert_to_tensor(True),
+        processors=processors.init_state(flat_ids, mask, vocab),
+    )
+    if config.output_scores:
+        state["scores_out"] = ops.zeros((max_new_tokens, flat_batch, vocab), "float32")
     state, mask, cache = step(logits[:, -1], prompt_length, state, mask, cache)
 
     def cond(index, state, mask, cache):
@@ -290,20 +352,25 @@ def beam_search(model, prompt_ids, prompt_mask, context, *, max_new_tokens, conf
         return index + 1, state, mask, cache
 
     start = ops.convert_to_tensor(prompt_length + 1, dtype="int32")
-    _, state, _, _ = ops.while_loop(
+    index, state, _, _ = ops.while_loop(
         cond, lean_body(model, "beam_search", body), (start, state, mask, cache)
     )
-    best = state["sequences"][:, 0]
-    length = prompt_length + ops.max(state["lengths"][:, 0])
-    return best, length
+    returned = config.num_return_sequences
+    best = ops.reshape(state["sequences"][:, :returned], (-1, max_length))
+    best_scores = ops.reshape(state["scores"][:, :returned], (-1,))
+    length = prompt_length + ops.max(state["lengths"][:, :returned])
+    return best, length, best_scores, index - prompt_length, state.get("scores_out")
 
 
 # --- compilation per backend ---------------------------------------------------------------
 _COMPILED = weakref.WeakKeyDictionary()
 
 
-def compiled(model, fn, key):
-    """`fn(*tensors)` compiled for the current backend, cached per `model` and `key`."""
+def compiled(model, fn, key, xla=True):
+    """`fn(*tensors)` compiled for the current backend, cached per `model` and `key`.
+
+    `xla=False` compiles a TensorFlow function without XLA (needed by host callbacks, which
+    XLA cannot hold); the other backends ignore it."""
     table = _COMPILED.setdefault(model, {})
     if keras.backend.backend() == "jax":
         # The traced loop lays out its caches for the distribution current at trace time.
@@ -332,7 +399,7 @@ def compiled(model, fn, key):
     elif backend == "tensorflow":
         import tensorflow as tf
 
-        run = tf.function(fn, jit_compile=True)
+        run = tf.function(fn, jit_compile=xla)
     elif backend == "torch":
         traces = {}  # the loop bodies of this model and key, traced at the first call
 

@@ -12,7 +12,10 @@ from keras import ops
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
-    """How the next token is chosen (hashable: a compiled loop is cached per config).
+    """The static settings of one decode loop (hashable: a compiled loop is cached per config).
+
+    `generate` builds it from the resolved `GenerationConfig`; the fields keep transformers'
+    names and meaning.
 
     Attributes:
         do_sample: sample instead of taking the argmax.
@@ -21,9 +24,18 @@ class SamplerConfig:
         top_p: keep the smallest set of most likely tokens whose probability reaches `top_p`.
         num_beams: beam width; 1 for greedy or sampling.
         length_penalty: beam scores are divided by `generated_length ** length_penalty`.
-        early_stopping: stop a beam search row once `num_beams` hypotheses finished.
-        forced_eos_token_id: token forced at the last position (`max_length - 1`), as
-            transformers' `ForcedEOSTokenLogitsProcessor`; `None` for none.
+        early_stopping: beam search stopping rule, `True`, `False` or `"never"`.
+        forced_bos_token_id: token forced at position 1; `None` for none.
+        forced_eos_token_id: token forced at the last position (`max_length - 1`); `None`.
+        repetition_penalty: scores of tokens already present are divided by it (multiplied
+            when negative).
+        no_repeat_ngram_size: no n-gram of this size occurs twice (0: off).
+        bad_words_ids: token sequences never generated (a tuple of tuples).
+        min_length: stop tokens are banned while the sequence is shorter.
+        min_new_tokens: stop tokens are banned before this many new tokens.
+        num_return_sequences: sequences returned per prompt.
+        output_scores: also return the processed scores of every step.
+        stream: call the streamer's host callback with each step's tokens.
     """
 
     do_sample: bool = False
@@ -32,21 +44,17 @@ class SamplerConfig:
     top_p: float | None = None
     num_beams: int = 1
     length_penalty: float = 1.0
-    early_stopping: bool = False
+    early_stopping: bool | str = False
+    forced_bos_token_id: int | None = None
     forced_eos_token_id: int | None = None
-
-    def validate(self):
-        if self.num_beams < 1:
-            raise ValueError(f"`num_beams` must be >= 1, got {self.num_beams}.")
-        if self.num_beams > 1 and self.do_sample:
-            raise ValueError("Beam search with `do_sample=True` is not supported; pick one.")
-        if self.do_sample:
-            if not self.temperature > 0:
-                raise ValueError(f"`temperature` must be > 0, got {self.temperature}.")
-            if self.top_k is not None and self.top_k < 0:
-                raise ValueError(f"`top_k` must be a non-negative integer, got {self.top_k}.")
-            if self.top_p is not None and not 0 < self.top_p <= 1:
-                raise ValueError(f"`top_p` must be in (0, 1], got {self.top_p}.")
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    bad_words_ids: tuple | None = None
+    min_length: int = 0
+    min_new_tokens: int | None = None
+    num_return_sequences: int = 1
+    output_scores: bool = False
+    stream: bool = False
 
 
 def greedy(logits):
@@ -89,3 +97,23 @@ def sample(logits, uniform, config):
         return ops.cast(choice, "int32")
     picked = ops.take_along_axis(indices, choice[:, None], axis=-1)[:, 0]
     return ops.cast(picked, "int32")
+
+
+def warp(logits, config):
+    """The sampling scores over the whole vocabulary, as transformers returns them with
+    `output_scores`: logits divided by the temperature, tokens outside the top-k / top-p
+    sets at -inf."""
+    logits = ops.cast(logits, "float32")
+    if config.temperature != 1.0:
+        logits = logits / config.temperature
+    vocab = logits.shape[-1]
+    if config.top_k and config.top_k < vocab:
+        kth = ops.top_k(logits, k=config.top_k, sorted=True)[0][:, -1:]
+        logits = ops.where(logits < kth, float("-inf"), logits)
+    if config.top_p is not None and config.top_p < 1.0:
+        values = ops.top_k(logits, k=vocab, sorted=True)[0]
+        probs = ops.softmax(values, axis=-1)
+        keep = ops.cumsum(probs, axis=-1) - probs < config.top_p
+        cut = ops.min(ops.where(keep, values, float("inf")), axis=-1, keepdims=True)
+        logits = ops.where(logits < cut, float("-inf"), logits)
+    return logits

@@ -12,6 +12,7 @@ import warnings
 import keras
 
 from keras_models.arguments import refuse_unknown
+from keras_models.generation import GenerationConfig, GenerationMixin
 from keras_models.models.backbone import Backbone
 from keras_models.models.task import Task
 from keras_models.presets import keras_format
@@ -270,6 +271,11 @@ def convert_task(cls, directory, **overrides):
         fresh.append(pooler)
     _check_complete(task, porter, directory, fresh)
     _report_unused(porter, prefix, directory)
+    if isinstance(task, GenerationMixin):
+        # transformers' `from_pretrained`: generation_config.json, else config.json's fields.
+        generation = GenerationConfig.from_checkpoint(directory)
+        if generation is not None:
+            task.generation_config = generation
     return task
 
 

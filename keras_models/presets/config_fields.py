@@ -21,7 +21,8 @@ USED_COMMON = ("model_type", "dtype", "torch_dtype")
 LABEL_FIELDS = ("num_labels", "id2label", "label2id", "problem_type", "classifier_dropout")
 
 _GENERATION = (
-    "a generation default: `generate` takes it as an argument; the forward pass does not read it"
+    "a generation default: without a generation_config.json it goes into "
+    "`model.generation_config` (the defaults of `generate`); the forward pass does not read it"
 )
 _SPECIAL_ID = "a special-token id: the tokenizer files hold the special tokens"
 
@@ -79,8 +80,8 @@ NO_EFFECT = {
 #: Per family: fields with no effect there (beyond `NO_EFFECT`), with the reason.
 FAMILY_NO_EFFECT = {
     "opt": {
-        "eos_token_id": "the stop token of `generate` (OPT's default is `</s>`, id 2; pass "
-        "`eos_token_id=` to `generate` for another)",
+        "eos_token_id": "the stop token of `generate`, read into `model.generation_config` "
+        "without a generation_config.json",
         "bos_token_id": "the tokenizer adds OPT's `</s>` start token",
     },
     "pegasus": {

@@ -19,16 +19,6 @@ import numpy as np
 from keras_models.presets.atomic import atomic_directory, write_files
 from keras_models.presets.families import get_family
 
-#: Generation fields a model's `generation_defaults()` may give, as generation_config.json
-#: names them.
-_GENERATION_FIELDS = (
-    "bos_token_id",
-    "eos_token_id",
-    "pad_token_id",
-    "decoder_start_token_id",
-    "forced_bos_token_id",
-    "forced_eos_token_id",
-)
 _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
 
@@ -93,11 +83,12 @@ def hf_config(model, converter):
 
 
 def generation_config(model):
-    """generation_config.json of a generative model (`generation_defaults`), else None."""
-    defaults = getattr(model, "generation_defaults", None)
-    if defaults is None:
+    """generation_config.json of a generative model (its `generation_config`, with the
+    backbone's start-token ids where it sets none), else None."""
+    config = getattr(model, "generation_config", None)
+    if config is None:
         return None
-    fields = {k: v for k, v in defaults().items() if k in _GENERATION_FIELDS and v is not None}
+    fields = config.to_dict()
     for name in ("bos_token_id", "decoder_start_token_id"):
         value = getattr(model.backbone, name, None)
         if value is not None:

@@ -272,25 +272,6 @@ class Seq2SeqLM(GenerationMixin, Task):
             "forced_eos_token_id": self.backbone.forced_eos_token_id,
         }
 
-    def generate(self, inputs, max_new_tokens=20, decoder_start_token_id=None, **kwargs):
-        """Encodes `inputs` once and decodes from `decoder_start_token_id` (or from given
-        `decoder_input_ids`) with cached self- and cross-attention.
-
-        Takes the arguments of `GenerationMixin.generate` (greedy, sampling, beam search with
-        `length_penalty`, `eos_token_id`, `forced_eos_token_id`, ...) plus
-        `decoder_start_token_id`. The encoder input may be right-padded.
-
-        Returns:
-            A numpy int32 array `[batch, length]`: the decoder sequence, starting with the
-            start token, as transformers' `generate` returns it.
-        """
-        return super().generate(
-            inputs,
-            max_new_tokens=max_new_tokens,
-            decoder_start_token_id=decoder_start_token_id,
-            **kwargs,
-        )
-
     def generation_inputs(self, inputs, decoder_start_token_id=None):
         names = self.input_names
         values, _ = normalize_inputs(inputs, names, self.input_rank, (), None)
