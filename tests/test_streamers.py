@@ -11,6 +11,7 @@ from keras import ops
 from tokenizers import Tokenizer as RustTokenizer
 from tokenizers import models, pre_tokenizers, trainers
 
+import keras_models
 from keras_models.generation.loop import compiled
 from keras_models.generation.streamers import (
     BaseStreamer,
@@ -365,3 +366,26 @@ def test_text_streamer_in_a_compiled_loop(opt_tokenizer, capsys):
     with open_stream(TextStreamer(tok, skip_prompt=True), ids[None, :3]) as handle:
         run(ops.convert_to_tensor(ids), ops.convert_to_tensor(handle))
     assert capsys.readouterr().out == tok.decode(ids[3:]) + "\n"
+
+
+def test_generate_streams_text_as_it_is_generated(opt_tokenizer, capsys):
+    tok = opt_tokenizer
+    backbone = keras_models.OPTBackbone(
+        vocab_size=len(tok),
+        hidden_size=16,
+        num_hidden_layers=1,
+        ffn_dim=32,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = keras_models.OPTForCausalLM(backbone)
+    model.preprocessor = keras_models.CausalLMPreprocessor(tok, max_length=32)
+    capsys.readouterr()
+    # `streamer=True` with text prompts: the generated text is printed as it comes.
+    text = model.generate("The cup", max_new_tokens=6, eos_token_id=[], streamer=True)
+    assert capsys.readouterr().out == text + "\n"
+    streamer = keras_models.TextStreamer(tok, skip_prompt=True)
+    prompt = np.array([_ids(tok, "The cup")], "int32")
+    ids = model.generate(prompt, max_new_tokens=6, eos_token_id=[], streamer=streamer)
+    assert capsys.readouterr().out == tok.decode(ids[0, prompt.shape[1] :]) + "\n"

@@ -3,8 +3,9 @@
 A checkpoint's `generation_config.json` (or, without one, the generation fields of its
 `config.json`, as transformers falls back) gives a model's defaults; `generate(**kwargs)` and
 `generate(generation_config=...)` override them per call. Fields keep transformers' names,
-defaults and meaning. transformers fields this library does not run are accepted at their
-default value only; any other value is a `ValueError` naming the field.
+defaults and meaning. transformers fields this library does not run are kept (a checkpoint
+that sets one still loads), and `generate` refuses to run while one is on, with a
+`ValueError` naming it.
 """
 
 import copy
@@ -89,8 +90,8 @@ class GenerationConfig:
 
     Args:
         **fields: transformers' `GenerationConfig` fields (`max_length`, `num_beams`,
-            `eos_token_id`, ...). A field of transformers this library does not run is
-            accepted only at its "off" value; an unknown name is a `ValueError`.
+            `eos_token_id`, ...). An unknown name is a `ValueError`; a transformers field
+            this library does not run is kept, and `generate` refuses to run while it is on.
 
     Examples:
     >>> config = GenerationConfig(num_beams=4, max_length=64)
@@ -106,29 +107,27 @@ class GenerationConfig:
 
     @staticmethod
     def check_field(name, value):
-        """Refuses an unknown field and a transformers field not built here at a value that
-        would change generation."""
-        if name in DEFAULTS:
-            return
-        if name in NOT_BUILT:
-            if value in NOT_BUILT[name]:
-                return
+        """Refuses a name that is not a transformers generation setting."""
+        if name not in DEFAULTS and name not in NOT_BUILT:
             raise ValueError(
-                f"Generation setting `{name}`={value!r} is not supported by keras-models "
-                f"(it accepts only {' or '.join(repr(v) for v in NOT_BUILT[name])}). "
-                f"Supported settings: {', '.join(DEFAULTS)}."
+                f"`{name}` is not a generation setting. Supported settings: "
+                f"{', '.join(DEFAULTS)}."
             )
-        raise ValueError(
-            f"`{name}` is not a generation setting. Supported settings: {', '.join(DEFAULTS)}."
-        )
 
     def update(self, **fields):
-        """Sets `fields` (checked) and returns `self`."""
+        """Sets `fields` (names checked) and returns `self`."""
         for name, value in fields.items():
             self.check_field(name, value)
-            if name in DEFAULTS:
-                self._fields[name] = value
+            self._fields[name] = value
         return self
+
+    def not_built(self):
+        """The transformers settings set here to a value this library does not run."""
+        return {
+            name: value
+            for name, value in self._fields.items()
+            if name in NOT_BUILT and value not in NOT_BUILT[name]
+        }
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -136,7 +135,7 @@ class GenerationConfig:
         if name in DEFAULTS:
             return self._fields.get(name, DEFAULTS[name])
         if name in NOT_BUILT:
-            return NOT_BUILT[name][0]
+            return self._fields.get(name, NOT_BUILT[name][0])
         raise AttributeError(f"GenerationConfig has no field {name!r}.")
 
     def __setattr__(self, name, value):

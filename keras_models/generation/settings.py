@@ -92,6 +92,12 @@ def resolve_settings(config, explicit, prompt_length, streaming, vocab):
         streaming: whether a streamer was given.
         vocab: the vocabulary size (token ids are checked against it).
     """
+    not_built = config.not_built()
+    if not_built:
+        raise ValueError(
+            f"Generation settings {not_built} are not supported by keras-models; set them to "
+            "their off value (None) in the call or in `model.generation_config`."
+        )
     do_sample = config.do_sample
     if not isinstance(do_sample, bool):
         raise ValueError(f"`do_sample` must be True or False, got {do_sample!r}.")
