@@ -18,8 +18,6 @@ the `dev` extra, for the comparison).
 
 ## Not yet covered
 These parts of the documents' examples need what is not built yet, and are left out:
-- `generate(**inputs, ...)` (the encoding as keywords) and `generate(..., max_length=...)`:
-  pass the encoding or `input_ids` positionally, and `max_new_tokens`.
 - `tokenizer(question)[0]`, the `tokenizers.Encoding` of row 0: use
   `tokenizer(question, return_tensors=None)["input_ids"]`.
 - Config objects (`RoFormerModel(RoFormerConfig())`): a backbone takes the config fields as
@@ -219,16 +217,16 @@ model = keras_models.OPTForCausalLM.from_pretrained("opt_tiny")
 tokenizer = keras_models.OPTTokenizer.from_pretrained("opt_tiny")
 prompt = "Hey, are you conscious? Can you talk to me?"
 model_inputs = tokenizer([prompt], return_tensors=TENSORS)
-generated_ids = model.generate(model_inputs, max_new_tokens=8, do_sample=False)
+generated_ids = model.generate(**model_inputs, max_new_tokens=8, do_sample=False)
 print("OPT generate:", tokenizer.batch_decode(generated_ids)[0])
-# Greedy generation gives transformers' tokens.
+# The TF example's form: `input_ids` and `max_length` (which counts the prompt). Both give
+# transformers' tokens; the defaults (stop token, ...) come from the checkpoint, as there.
+generated_ids = model.generate(model_inputs.input_ids, max_length=20)
 hf_opt = transformers.OPTForCausalLM.from_pretrained(
     os.path.join(EMBEDDED, "opt_tiny"), attn_implementation="eager"
 ).eval()
 with torch.no_grad():
-    expected = hf_opt.generate(
-        torch.tensor(to_numpy(model_inputs.input_ids)), max_new_tokens=8, do_sample=False
-    )
+    expected = hf_opt.generate(torch.tensor(to_numpy(model_inputs.input_ids)), max_length=20)
 np.testing.assert_array_equal(to_numpy(generated_ids), expected.numpy())
 
 # `TFOPTForCausalLM` and `FlaxOPTForCausalLM`: the encoding as the one input.

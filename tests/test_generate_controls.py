@@ -243,6 +243,7 @@ def test_opt_controls_match_transformers(opt, case):
 PEGASUS_CASES = {
     "greedy": dict(
         num_beams=1,
+        decoder_start_token_id=3,
         forced_bos_token_id=5,
         min_length=6,
         repetition_penalty=1.5,

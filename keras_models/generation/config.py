@@ -38,6 +38,8 @@ DEFAULTS = {
     "decoder_start_token_id": None,
     "forced_bos_token_id": None,
     "forced_eos_token_id": None,
+    # Whether transformers decodes with a cache: the tokens are the same either way, and
+    # `generate` here always uses one.
     "use_cache": True,
 }
 
@@ -110,8 +112,7 @@ class GenerationConfig:
         """Refuses a name that is not a transformers generation setting."""
         if name not in DEFAULTS and name not in NOT_BUILT:
             raise ValueError(
-                f"`{name}` is not a generation setting. Supported settings: "
-                f"{', '.join(DEFAULTS)}."
+                f"`{name}` is not a generation setting. Supported settings: {', '.join(DEFAULTS)}."
             )
 
     def update(self, **fields):
@@ -166,15 +167,14 @@ class GenerationConfig:
         return result.update(**fields)
 
     @classmethod
-    def from_dict(cls, values, source="the generation config", strict=False):
-        """A config from a generation_config.json-style dict. With `strict=False` (files),
-        keys that are neither settings nor metadata warn and are left out, as transformers
-        keeps them unused; with `strict=True` they are refused."""
+    def from_dict(cls, values, source="the generation config"):
+        """A config from a generation_config.json-style dict: keys that are neither settings
+        nor metadata warn and are left out (transformers keeps them, unused)."""
         fields = {}
         for name, value in values.items():
             if name in METADATA:
                 continue
-            if name not in DEFAULTS and name not in NOT_BUILT and not strict:
+            if name not in DEFAULTS and name not in NOT_BUILT:
                 warnings.warn(
                     f"{source}: `{name}` is not a generation setting; it is left out.",
                     stacklevel=2,

@@ -143,6 +143,11 @@ class GenerationMixin(TextGenerationMixin):
         """
         inputs, settings = self._split_generate_arguments(inputs, kwargs)
         if holds_text(inputs):
+            if settings.get("return_dict_in_generate") or settings.get("output_scores"):
+                raise ValueError(
+                    "`return_dict_in_generate` / `output_scores` need token-id prompts: "
+                    "generate from text returns the text. Tokenize the prompts first."
+                )
             return self.generate_text(
                 inputs,
                 dict(generation_config=generation_config, streamer=streamer, seed=seed, **settings),

@@ -150,8 +150,6 @@ def resolve_settings(config, explicit, prompt_length, streaming, vocab):
     for name in ("output_scores", "return_dict_in_generate"):
         if not isinstance(getattr(config, name), bool):
             raise ValueError(f"`{name}` must be True or False, got {getattr(config, name)!r}.")
-    if config.use_cache is not True:
-        raise ValueError("`use_cache` must be True: `generate` always decodes with a cache.")
 
     # Lengths, counted as transformers counts them (the prompt included).
     if config.max_new_tokens is not None:

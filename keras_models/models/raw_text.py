@@ -202,11 +202,13 @@ class TextGenerationMixin:
 
     def generate_text(self, prompts, options):
         """The generated text of each prompt (a string or a list of strings): tokenized,
-        generated from ids with `generate(**options)`, decoded without the prompt."""
+        generated from ids with `generate(**options)`, decoded without the prompt. A list
+        holds `num_return_sequences` texts per prompt, prompt after prompt."""
         preprocessor = self.require_preprocessor("`generate` on text")
         inputs, single = preprocessor.prompts(prompts, self.input_names)
         ids = self.generate(inputs, **options)
         if not getattr(self, "is_encoder_decoder_generation", False):
             ids = ids[:, inputs["input_ids"].shape[1] :]
         texts = preprocessor.decode(ids)
-        return texts[0] if single else texts
+        # With `num_return_sequences` > 1 each prompt's texts follow each other.
+        return texts[0] if single and len(texts) == 1 else texts
