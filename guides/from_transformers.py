@@ -221,12 +221,12 @@ generated_ids = model.generate(**model_inputs, max_new_tokens=8, do_sample=False
 print("OPT generate:", tokenizer.batch_decode(generated_ids)[0])
 # The TF example's form: `input_ids` and `max_length` (which counts the prompt). Both give
 # transformers' tokens; the defaults (stop token, ...) come from the checkpoint, as there.
-generated_ids = model.generate(model_inputs.input_ids, max_length=20)
+generated_ids = model.generate(model_inputs.input_ids, max_length=30)
 hf_opt = transformers.OPTForCausalLM.from_pretrained(
     os.path.join(EMBEDDED, "opt_tiny"), attn_implementation="eager"
 ).eval()
 with torch.no_grad():
-    expected = hf_opt.generate(torch.tensor(to_numpy(model_inputs.input_ids)), max_length=20)
+    expected = hf_opt.generate(torch.tensor(to_numpy(model_inputs.input_ids)), max_length=30)
 np.testing.assert_array_equal(to_numpy(generated_ids), expected.numpy())
 
 # `TFOPTForCausalLM` and `FlaxOPTForCausalLM`: the encoding as the one input.
