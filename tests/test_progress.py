@@ -18,6 +18,9 @@ from keras_models.presets.embedded import build
 from keras_models.presets.families import get_family
 from keras_models.presets.registry import PRESETS
 
+# Loading a base model from a checkpoint with a head warns that the head is left out.
+pytestmark = pytest.mark.filterwarnings("ignore:These weights of the checkpoint")
+
 EMBEDDED = sorted(p.name for p in keras_models.list_presets(embedded=True))
 # What Keras' Progbar draws at level 1 (the bar) and at level 2 (`done/total - time`).
 BAR = "━"
