@@ -1,4 +1,9 @@
-"""The `keras-models` command: presets, convert, info and demo."""
+"""The `keras-models` command: presets, convert, export, info and demo.
+
+The commands that download, convert or export show progress bars on a terminal and none when
+their output goes to a file or a pipe; `--quiet` turns them off on a terminal too (see
+`keras_models.progress`).
+"""
 
 import argparse
 import json
@@ -18,6 +23,11 @@ def _check_backend(args):
             f"`--backend {backend}`: Keras already runs on {keras.backend.backend()!r}; run "
             f"`KERAS_BACKEND={backend} keras-models ...` (`make demo DEMO_BACKEND={backend}`)."
         )
+
+
+def _verbose(args):
+    """The `verbose` of the library calls: 0 with `--quiet`, else automatic (a terminal)."""
+    return 0 if getattr(args, "quiet", False) else None
 
 
 def _presets(args):
@@ -105,10 +115,11 @@ def _compare_with_transformers(model, directory, hf=None):
 def _convert(args):
     from keras_models.presets.resolve import resolve_preset
 
-    directory, _ = resolve_preset(args.source)
+    verbose = _verbose(args)
+    directory, _ = resolve_preset(args.source, verbose=verbose)
     model_cls = _model_class(directory)
     print(f"Converting {args.source} into {model_cls.__name__} ...")
-    model = model_cls.from_preset(directory)
+    model = model_cls.from_preset(directory, verbose=verbose)
     model.save_to_preset(args.output)
     print(f"Saved a Keras preset to {args.output} ({model.count_params():,} parameters).")
     if args.check:
@@ -116,7 +127,7 @@ def _convert(args):
     return 0
 
 
-def _source_model(source):
+def _source_model(source, verbose=None):
     """The model of a Keras preset directory (its saved class) or of a Hugging Face checkpoint
     or registered name (the class of its `architectures`)."""
     import keras
@@ -124,20 +135,23 @@ def _source_model(source):
     from keras_models.presets.keras_format import is_keras_preset, read_preset_config
     from keras_models.presets.resolve import resolve_preset
 
-    directory, _ = resolve_preset(source)
+    directory, _ = resolve_preset(source, verbose=verbose)
     if is_keras_preset(directory):
         model_cls = keras.saving.get_registered_object(
             read_preset_config(directory)["registered_name"]
         )
     else:
         model_cls = _model_class(directory)
-    return model_cls.from_preset(directory)
+    return model_cls.from_preset(directory, verbose=verbose)
 
 
 def _export(args):
-    model = _source_model(args.source)
+    verbose = _verbose(args)
+    model = _source_model(args.source, verbose)
     print(f"Exporting {type(model).__name__} from {args.source} to the transformers format ...")
-    path = model.export_to_transformers(args.output, max_shard_size=args.max_shard_size)
+    path = model.export_to_transformers(
+        args.output, max_shard_size=args.max_shard_size, verbose=verbose
+    )
     print(f"Wrote {path}.")
     if args.check:
         return _report(_compare_with_transformers(model, path), args.tolerance)
@@ -161,7 +175,8 @@ def _info(args):
     from keras_models.presets.keras_format import is_keras_preset, read_preset_config
     from keras_models.presets.resolve import read_hf_config, resolve_preset
 
-    directory, _ = resolve_preset(args.preset)
+    verbose = _verbose(args)
+    directory, _ = resolve_preset(args.preset, verbose=verbose)
     if is_keras_preset(directory):
         config = read_preset_config(directory)
         print(f"Keras preset: {config['registered_name']}")
@@ -172,7 +187,7 @@ def _info(args):
         print(
             f"Hugging Face checkpoint: model_type {config['model_type']!r} -> {model_cls.__name__}"
         )
-        model = model_cls.from_preset(directory)
+        model = model_cls.from_preset(directory, verbose=verbose)
     print(json.dumps(model.get_config(), indent=2, default=str))
     print(f"parameters: {model.count_params():,}")
     print(f"inputs (list order): {list(model.input_names)}")
@@ -190,7 +205,7 @@ def _demo(args):
         epochs=args.epochs,
         batch_size=args.batch_size,
         output_dir=args.output,
-        verbose=args.verbose,
+        verbose=0 if args.quiet else args.verbose,
     )
     return 0 if result["same_after_reload"] else 1
 
@@ -201,11 +216,20 @@ def main(argv=None):
         description="Keras 3 RoBERTa, OPT, Pegasus, MegatronBERT, RoCBert and RoFormer.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    # The switch every command that downloads, converts or exports takes.
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they are shown only on a terminal anyway)",
+    )
     presets = sub.add_parser("presets", help="list the registered presets")
     presets.add_argument("--family", default=None)
     presets.add_argument("--task", default=None)
     presets.set_defaults(func=_presets)
-    convert = sub.add_parser("convert", help="convert a Hugging Face checkpoint to a Keras preset")
+    convert = sub.add_parser(
+        "convert", parents=[quiet], help="convert a Hugging Face checkpoint to a Keras preset"
+    )
     convert.add_argument("source", help="checkpoint directory, registered name or hf://owner/name")
     convert.add_argument("output", help="directory for the Keras preset")
     convert.add_argument("--check", action="store_true", help="compare with transformers")
@@ -213,7 +237,9 @@ def main(argv=None):
     convert.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
     convert.set_defaults(func=_convert)
     export = sub.add_parser(
-        "export", help="write a Keras preset or checkpoint in the transformers format"
+        "export",
+        parents=[quiet],
+        help="write a Keras preset or checkpoint in the transformers format",
     )
     export.add_argument("source", help="Keras preset directory, checkpoint or registered name")
     export.add_argument("output", help="directory for the transformers checkpoint")
@@ -222,12 +248,15 @@ def main(argv=None):
     export.add_argument("--max-shard-size", default="5GB", help="largest weight file")
     export.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
     export.set_defaults(func=_export)
-    info = sub.add_parser("info", help="config, parameter count, inputs and outputs of a preset")
+    info = sub.add_parser(
+        "info", parents=[quiet], help="config, parameter count, inputs and outputs of a preset"
+    )
     info.add_argument("preset")
     info.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
     info.set_defaults(func=_info)
     demo = sub.add_parser(
         "demo",
+        parents=[quiet],
         help="fine-tune the embedded roberta_tiny for question answering, offline",
         description="Fine-tunes the embedded roberta_tiny preset for extractive question "
         "answering on a templated dataset (held-out entities) and reports exact match and F1.",
@@ -245,7 +274,14 @@ def main(argv=None):
     demo.add_argument(
         "--output", default=None, help="directory for the fine-tuned preset and loss.png"
     )
-    demo.add_argument("--verbose", type=int, default=1, help="fit verbosity (0, 1 or 2)")
+    demo.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=None,
+        help="fit verbosity: 1 a progress bar, 2 one line per epoch, 0 none (default: 1 on a "
+        "terminal, 2 otherwise); --quiet is 0",
+    )
     demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
     _check_backend(args)

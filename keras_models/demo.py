@@ -88,7 +88,7 @@ def run_demo(
     learning_rate=3e-3,
     max_length=80,
     output_dir=None,
-    verbose=1,
+    verbose=None,
 ):
     """Fine-tunes `roberta_tiny` for question answering and prints a report.
 
@@ -101,7 +101,10 @@ def run_demo(
         max_length: tokens per sequence (question + context).
         output_dir: where the fine-tuned preset and the loss plot go; a temporary directory
             (removed at the end) when None.
-        verbose: `fit`'s verbosity (1: a progress bar).
+        verbose: `fit`'s verbosity: 1 a progress bar, 2 one line per epoch, 0 none; `None`
+            picks 1 on a terminal and 2 otherwise (a bar's thousands of updates would fill a
+            log file). The preset's conversion bars follow it too (see
+            `keras_models.progress`).
 
     Returns:
         A dict with `before` and `after` (each `{"exact_match", "f1"}`), `train_seconds`,
@@ -111,6 +114,7 @@ def run_demo(
 
     import keras_models
     from keras_models.datasets import templated_qa
+    from keras_models.progress import fit_verbosity
 
     began = time.time()
     random.seed(0)  # Keras draws its default seeds from Python's generator.
@@ -124,7 +128,10 @@ def run_demo(
         warnings.simplefilter("ignore")
         # No dropout: a short run on plentiful generated data does not overfit.
         model = keras_models.RobertaForQuestionAnswering.from_preset(
-            "roberta_tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+            "roberta_tiny",
+            verbose=verbose,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
         )
     # The contexts are short: one window of `max_length` tokens holds question and context.
     model.preprocessor = keras_models.QuestionAnsweringPreprocessor(
@@ -164,7 +171,7 @@ def run_demo(
         batch_size=batch_size,
         shuffle=True,
         callbacks=[record],
-        verbose=verbose,
+        verbose=fit_verbosity(verbose),
     )
     train_seconds = time.time() - fit_began
     after = _scores(model, test)

@@ -1,5 +1,7 @@
 """`keras-models demo` end to end with small settings, and the templated QA dataset."""
 
+import re
+
 import keras
 import pytest
 
@@ -47,6 +49,8 @@ def test_squad_scores():
 
 
 def test_demo_runs_end_to_end(capsys, tmp_path):
+    # No `--verbose`: stdout is captured, not a terminal, so `fit` writes one line per epoch
+    # (no progress-bar updates) and the preset's conversion shows no bar.
     status = main(
         [
             "demo",
@@ -57,9 +61,7 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
             "--test-size",
             "8",
             "--epochs",
-            "1",
-            "--verbose",
-            "0",
+            "2",
             "--output",
             str(tmp_path),
         ]
@@ -69,4 +71,7 @@ def test_demo_runs_end_to_end(capsys, tmp_path):
     for line in ("exact match", "before fine-tuning", "after fine-tuning", "model(dict input"):
         assert line in out, out
     assert "same answers on 8 held-out questions: True" in out
+    # 64 examples in batches of 16: per epoch, one `4/4 - <time> - ... - loss: ...` line.
+    assert re.findall(r"^Epoch \d/2\n4/4 - .*loss: ", out, re.M) and out.count("4/4 - ") == 2
+    assert "━" not in out and "\r" not in out and "Converting" not in out
     assert (tmp_path / "roberta_tiny_templated_qa" / "preset.json").exists()

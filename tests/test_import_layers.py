@@ -17,6 +17,7 @@ LAYERS = (
         "keras_models.attribute_dict",
         "keras_models.layers",
         "keras_models.optimizers",
+        "keras_models.progress",
         "keras_models.torch_fast_paths",
         "keras_models.tasks.losses",
         "keras_models.generation.samplers",

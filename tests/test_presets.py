@@ -44,7 +44,9 @@ def test_registered_name_and_hf_uri_load_offline_and_convert_once(
     place_in_hub_cache(offline_hub, spec.repo, tmp_path / "ckpt")
     reads = []
     original = loading.read_hf_weights
-    monkeypatch.setattr(loading, "read_hf_weights", lambda d: reads.append(d) or original(d))
+    monkeypatch.setattr(
+        loading, "read_hf_weights", lambda d, *args: reads.append(d) or original(d, *args)
+    )
     backbone_cls = spec.backbone_cls
     direct = backbone_cls.from_preset(tmp_path / "ckpt")
     assert len(reads) == 1

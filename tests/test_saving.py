@@ -160,17 +160,3 @@ def test_truncated_weights_and_wrong_family(tmp_path):
 def test_unknown_preset_name():
     with pytest.raises(ValueError, match="Unknown preset"):
         keras_models.RobertaBackbone.from_preset("no_such_preset")
-
-
-def test_large_conversions_show_progress(capsys):
-    from keras_models.presets.weights import WeightPorter
-
-    layer = keras.layers.Dense(3)
-    layer.build((None, 2))
-    tensors = {"d.weight": np.ones((3, 2), "float32"), "d.bias": np.zeros(3, "float32")}
-    WeightPorter(tensors, "tiny checkpoint").dense(layer, "d")
-    assert "Converting" not in capsys.readouterr().out
-    WeightPorter(tensors, "big checkpoint", progress_min_params=1).dense(layer, "d")
-    out = capsys.readouterr().out
-    assert "Converting the big checkpoint" in out and "2/2" in out
-    np.testing.assert_allclose(to_np(layer.kernel), np.ones((2, 3)))

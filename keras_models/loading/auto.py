@@ -8,9 +8,10 @@ from keras_models.presets.families import family_of, get_family
 from keras_models.presets.resolve import HF_CONFIG, read_hf_config, resolve_preset
 
 
-def preset_backbone_class(preset):
-    """The backbone class of the family a preset belongs to."""
-    directory, _ = resolve_preset(preset)
+def preset_backbone_class(preset, verbose=None):
+    """The backbone class of the family a preset belongs to (`verbose`: the progress bars of
+    a hub download, see `keras_models.progress`)."""
+    directory, _ = resolve_preset(preset, verbose=verbose)
     if keras_format.is_keras_preset(directory):
         config = keras_format.read_preset_config(directory)
         saved = keras.saving.get_registered_object(config["registered_name"])
@@ -31,18 +32,20 @@ class AutoTask:
     head = None
 
     @classmethod
-    def task_class(cls, preset):
+    def task_class(cls, preset, verbose=None):
         """The family task class (e.g. `RobertaForQuestionAnswering`) for `preset`."""
-        backbone_cls = preset_backbone_class(preset)
+        backbone_cls = preset_backbone_class(preset, verbose)
         family = family_of(backbone_cls)
         if family is None:
             raise ValueError(f"{backbone_cls.__name__} belongs to no registered family.")
         return family.task_class(cls.head)
 
     @classmethod
-    def from_preset(cls, preset, **overrides):
-        """Loads the family's task class for this head from `preset` (see `Task.from_preset`)."""
-        return cls.task_class(preset).from_preset(preset, **overrides)
+    def from_preset(cls, preset, *, verbose=None, **overrides):
+        """Loads the family's task class for this head from `preset` (see `Task.from_preset`,
+        `verbose` included)."""
+        task_cls = cls.task_class(preset, verbose)
+        return task_cls.from_preset(preset, verbose=verbose, **overrides)
 
     @classmethod
     def from_pretrained(cls, preset, **overrides):
@@ -54,8 +57,11 @@ class AutoModel:
     """Loads the family backbone of any preset: `AutoModel.from_preset("roberta_base")`."""
 
     @classmethod
-    def from_preset(cls, preset, **overrides):
-        return preset_backbone_class(preset).from_preset(preset, **overrides)
+    def from_preset(cls, preset, *, verbose=None, **overrides):
+        """Loads the family backbone of `preset` (see `Backbone.from_preset`, `verbose`
+        included)."""
+        backbone_cls = preset_backbone_class(preset, verbose)
+        return backbone_cls.from_preset(preset, verbose=verbose, **overrides)
 
     @classmethod
     def from_pretrained(cls, preset, **overrides):

@@ -2,6 +2,9 @@
 
 `Backbone.from_preset` and `Task.from_preset` call into this module lazily (the one import
 that runs against the package's layer order); the family comes from the registry.
+
+`verbose` (None: automatic, 0, 1 or 2; see `keras_models.progress`) switches the progress bars
+of the hub download, the weight files read and the weight groups ported.
 """
 
 import copy
@@ -135,26 +138,40 @@ def attach_preprocessing(model, *directories):
 
 
 # --- backbones -----------------------------------------------------------------------------
-def _cached_conversion(cls, directory, from_hub, convert):
+def _cached_conversion(cls, directory, from_hub, convert, verbose=None):
     """For a hub checkpoint, the directory of its cached Keras conversion (made on first use)."""
     if not from_hub or keras_format.is_keras_preset(directory):
         return directory
     cached = converted_path(directory, cls.__name__)
     if not keras_format.is_keras_preset(cached):
-        convert(cls, directory).save_to_preset(cached)
+        convert(cls, directory, verbose=verbose).save_to_preset(cached)
     return cached
 
 
-def load_backbone(cls, preset, **overrides):
-    source, from_hub = resolve_preset(preset)
-    directory = _cached_conversion(cls, source, from_hub, convert_backbone)
+def load_backbone(cls, preset, verbose=None, **overrides):
+    source, from_hub = resolve_preset(preset, verbose=verbose)
+    directory = _cached_conversion(cls, source, from_hub, convert_backbone, verbose)
     # The tokenizer files of the preset, when it has them, give `model.tokenizer` and
     # `model.preprocessor` (raw text in `fit` / `predict`).
-    return attach_preprocessing(convert_backbone(cls, directory, **overrides), source, directory)
+    backbone = convert_backbone(cls, directory, verbose=verbose, **overrides)
+    return attach_preprocessing(backbone, source, directory)
 
 
-def convert_backbone(cls, directory, **overrides):
-    """A backbone from a Keras preset or a Hugging Face checkpoint directory."""
+def _track(converter, model, porter, directory, verbose):
+    """Starts the porter's progress bar over `model`'s weight groups."""
+    title = f"Converting {directory} into {type(model).__name__}"
+    porter.track(converter.weight_groups(model), verbose, title)
+
+
+def convert_backbone(cls, directory, verbose=None, **overrides):
+    """A backbone from a Keras preset or a Hugging Face checkpoint directory.
+
+    Args:
+        cls: the backbone class asked for (`Backbone` for any family).
+        directory: a Keras preset or Hugging Face checkpoint directory.
+        verbose: progress bars while converting (see `keras_models.progress`).
+        **overrides: constructor arguments that replace the preset's.
+    """
     if keras_format.is_keras_preset(directory):
         config = copy.deepcopy(keras_format.read_preset_config(directory))
         is_task = issubclass(keras.saving.get_registered_object(config["registered_name"]), Task)
@@ -179,13 +196,15 @@ def convert_backbone(cls, directory, **overrides):
         f"{cls.__name__}.from_preset", overrides, converter.backbone_cls.accepted_arguments()
     )
     converter.check_config(hf_config, source)
-    porter = WeightPorter(read_hf_weights(directory), source=f"checkpoint in {directory}")
+    porter = WeightPorter(read_hf_weights(directory, verbose), source=f"checkpoint in {directory}")
     prefix = converter.checkpoint_prefix(porter)
     kwargs = converter.backbone_kwargs(hf_config)
     if "add_pooling_layer" in inspect.signature(converter.backbone_cls.__init__).parameters:
         kwargs["add_pooling_layer"] = porter.has_prefix(f"{prefix}pooler.")
     backbone = converter.backbone_cls(**_with_overrides(kwargs, hf_config, source, overrides))
+    _track(converter, backbone, porter, directory, verbose)
     converter.port_backbone(backbone, porter, prefix)
+    porter.finish()
     _check_complete(backbone, porter, directory)
     _report_unused(porter, prefix, directory)
     return backbone
@@ -220,14 +239,22 @@ def _report_unused(porter, prefix, directory):
 
 
 # --- tasks ---------------------------------------------------------------------------------
-def load_task(cls, preset, **overrides):
-    source, from_hub = resolve_preset(preset)
-    directory = _cached_conversion(cls, source, from_hub, convert_task)
-    return attach_preprocessing(convert_task(cls, directory, **overrides), source, directory)
+def load_task(cls, preset, verbose=None, **overrides):
+    source, from_hub = resolve_preset(preset, verbose=verbose)
+    directory = _cached_conversion(cls, source, from_hub, convert_task, verbose)
+    task = convert_task(cls, directory, verbose=verbose, **overrides)
+    return attach_preprocessing(task, source, directory)
 
 
-def convert_task(cls, directory, **overrides):
-    """A task from a Keras preset or a Hugging Face checkpoint directory."""
+def convert_task(cls, directory, verbose=None, **overrides):
+    """A task from a Keras preset or a Hugging Face checkpoint directory.
+
+    Args:
+        cls: the task class asked for (a generic task picks the checkpoint family's class).
+        directory: a Keras preset or Hugging Face checkpoint directory.
+        verbose: progress bars while converting (see `keras_models.progress`).
+        **overrides: task or backbone constructor arguments that replace the preset's.
+    """
     if keras_format.is_keras_preset(directory):
         return _load_task_from_keras(cls, directory, overrides)
     hf_config = read_hf_config(directory)
@@ -240,7 +267,7 @@ def convert_task(cls, directory, **overrides):
     task_kwargs, backbone_overrides = _split_overrides(task_cls, converter.backbone_cls, overrides)
     converter.check_config(hf_config, source, task_cls)
     task_kwargs = _merge_label_fields(converter.task_kwargs(task_cls, hf_config), task_kwargs)
-    porter = WeightPorter(read_hf_weights(directory), source=f"checkpoint in {directory}")
+    porter = WeightPorter(read_hf_weights(directory, verbose), source=f"checkpoint in {directory}")
     prefix = converter.checkpoint_prefix(porter)
     backbone_kwargs = converter.backbone_kwargs(hf_config)
     backbone_params = inspect.signature(converter.backbone_cls.__init__).parameters
@@ -249,12 +276,14 @@ def convert_task(cls, directory, **overrides):
     _with_overrides(backbone_kwargs, hf_config, source, backbone_overrides)
     backbone = converter.backbone_cls(**backbone_kwargs)
     task = task_cls(backbone, **task_kwargs)
+    _track(converter, task, porter, directory, verbose)
     converter.port_backbone(backbone, porter, prefix)
-    fresh = []
     head_present = prefix and any(porter.has_prefix(p) for p in converter.head_key_prefixes(task))
     if head_present:
         converter.port_head(task, porter)
-    else:
+    porter.finish()
+    fresh = []
+    if not head_present:
         fresh = [layer for layer in task.layers if layer is not backbone and layer.weights]
         fresh = [layer for layer in fresh if not isinstance(layer, keras.layers.InputLayer)]
         warnings.warn(

@@ -353,7 +353,7 @@ class InputNormalizingModel(keras.Model):
             if os.path.exists(tmp):
                 os.remove(tmp)
 
-    def export_to_transformers(self, path, max_shard_size="5GB"):
+    def export_to_transformers(self, path, max_shard_size="5GB", verbose=None):
         """Writes this model as a transformers checkpoint directory (`config.json`,
         `model.safetensors`, `generation_config.json` for generative models, the tokenizer
         files), loadable with transformers' `from_pretrained`. See
@@ -362,13 +362,16 @@ class InputNormalizingModel(keras.Model):
         Args:
             path: the directory to write (replaced once the new one is complete).
             max_shard_size: the largest weight file; bigger checkpoints are sharded.
+            verbose: progress bars per weight group and per file written: `None` (default)
+                on a terminal only, `1` always, `2` one line per step, `0` none (see
+                `keras_models.progress`).
 
         Returns:
             The absolute path written.
         """
         from keras_models.presets.hf_export import export_to_transformers
 
-        return export_to_transformers(self, path, max_shard_size=max_shard_size)
+        return export_to_transformers(self, path, max_shard_size=max_shard_size, verbose=verbose)
 
     def export_to_keras_hub(self, path):
         """Writes this model as a KerasHub preset directory (RoBERTa backbone, masked LM and
@@ -384,9 +387,9 @@ class InputNormalizingModel(keras.Model):
         converter = get_family(getattr(self, "backbone", self).model_type).converter
         return export_to_keras_hub(self, path, converter)
 
-    def save_pretrained(self, path, max_shard_size="5GB"):
+    def save_pretrained(self, path, max_shard_size="5GB", verbose=None):
         """`export_to_transformers`, under transformers' name."""
-        return self.export_to_transformers(path, max_shard_size=max_shard_size)
+        return self.export_to_transformers(path, max_shard_size=max_shard_size, verbose=verbose)
 
     # Bad data is refused on the host before a compiled step starts: an error raised inside
     # a traced step can leave a JAX model's variables unusable.
@@ -527,17 +530,20 @@ class Backbone(RawTextMixin, InputNormalizingModel):
         return {"model_type": self.model_type, "architectures": [type(self).__name__], **fields}
 
     @classmethod
-    def from_preset(cls, preset, **overrides):
+    def from_preset(cls, preset, *, verbose=None, **overrides):
         """Loads a backbone from a registered name, a Keras preset directory, a Hugging Face
         checkpoint directory or `hf://owner/name`.
 
         Args:
             preset: the preset to load.
+            verbose: progress bars of the hub download and the conversion: `None` (default)
+                on a terminal only, `1` always, `2` one line per step, `0` none (see
+                `keras_models.progress`).
             **overrides: constructor arguments that replace the preset's (e.g. `dtype`).
         """
         from keras_models.loading.loader import load_backbone
 
-        return load_backbone(cls, preset, **overrides)
+        return load_backbone(cls, preset, verbose=verbose, **overrides)
 
     @classmethod
     def from_pretrained(cls, preset, **overrides):

@@ -269,7 +269,7 @@ class Task(RawTextMixin, InputNormalizingModel):
         return cls(**config)
 
     @classmethod
-    def from_preset(cls, preset, **overrides):
+    def from_preset(cls, preset, *, verbose=None, **overrides):
         """Loads a task from a registered name, a Keras preset directory, a Hugging Face
         checkpoint directory or `hf://owner/name`.
 
@@ -278,11 +278,14 @@ class Task(RawTextMixin, InputNormalizingModel):
 
         Args:
             preset: the preset to load.
+            verbose: progress bars of the hub download and the conversion: `None` (default)
+                on a terminal only, `1` always, `2` one line per step, `0` none (see
+                `keras_models.progress`).
             **overrides: task arguments (`num_labels`, ...) or backbone arguments (`dtype`...).
         """
         from keras_models.loading.loader import load_task
 
-        return load_task(cls, preset, **overrides)
+        return load_task(cls, preset, verbose=verbose, **overrides)
 
     @classmethod
     def from_pretrained(cls, preset, **overrides):

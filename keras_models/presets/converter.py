@@ -13,6 +13,7 @@ import warnings
 
 from keras_models.presets import config_fields
 from keras_models.presets.weight_table import (
+    count_groups,
     dense,
     embedding,
     export_table,
@@ -166,12 +167,18 @@ class Converter:
         for layer, table, prefix in self._export_tables(model):
             yield from export_table(layer, table, prefix)
 
-    def checkpoint_weights(self, model):
+    def weight_groups(self, model):
+        """How many weight groups (table rows, once per layer index) `model` has: the length
+        of the conversion and export progress bars."""
+        return sum(count_groups(layer, table) for layer, table, _ in self._export_tables(model))
+
+    def checkpoint_weights(self, model, progress=None):
         """`{key: numpy array}`: the tensors a transformers checkpoint of `model` holds (tied
-        copies left out, as `save_pretrained` leaves them out)."""
+        copies left out, as `save_pretrained` leaves them out). `progress` (a
+        `keras.utils.Progbar` of `weight_groups(model)` steps) advances per weight group."""
         weights = {}
         for layer, table, prefix in self._export_tables(model):
-            weights.update(export_weights(layer, table, prefix))
+            weights.update(export_weights(layer, table, prefix, progress))
         return weights
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_models.presets.atomic import atomic_directory, write_files
 from keras_models.presets.families import get_family
+from keras_models.progress import check_verbose, progress_bar
 
 _UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
@@ -113,20 +114,25 @@ def _shards(weights, limit):
     return shards
 
 
-def write_weights(weights, directory, max_shard_size):
-    """Writes `weights` as `model.safetensors`, or as shards plus their index json."""
+def write_weights(weights, directory, max_shard_size, verbose=None):
+    """Writes `weights` as `model.safetensors`, or as shards plus their index json, with a
+    progress bar per file written (`verbose`: see `keras_models.progress`)."""
     from safetensors.numpy import save_file
 
     weights = {k: np.ascontiguousarray(v) for k, v in weights.items()}
     shards = _shards(weights, parse_size(max_shard_size))
+    noun = "file" if len(shards) == 1 else "files"
+    bar = progress_bar(len(shards), verbose, f"Writing {len(shards)} weight {noun}", "file")
     if len(shards) == 1:
         save_file(weights, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
+        bar.add(1)
         return
     weight_map = {}
     for index, names in enumerate(shards, 1):
         file = f"model-{index:05d}-of-{len(shards):05d}.safetensors"
         save_file({k: weights[k] for k in names}, os.path.join(directory, file), {"format": "pt"})
         weight_map.update(dict.fromkeys(names, file))
+        bar.add(1)
     index = {
         "metadata": {"total_size": int(sum(v.nbytes for v in weights.values()))},
         "weight_map": weight_map,
@@ -135,7 +141,7 @@ def write_weights(weights, directory, max_shard_size):
         json.dump(index, f, indent=2)
 
 
-def export_to_transformers(model, path, max_shard_size="5GB"):
+def export_to_transformers(model, path, max_shard_size="5GB", verbose=None):
     """Writes `model` (a backbone or a task) as a transformers checkpoint directory at `path`.
 
     An existing directory at `path` is replaced only once the new one is complete.
@@ -145,16 +151,28 @@ def export_to_transformers(model, path, max_shard_size="5GB"):
         path: the checkpoint directory to write.
         max_shard_size: the largest weight file (bytes, or `"5GB"`, `"500MB"`...); above it the
             weights are split into shards with an index, as `save_pretrained` does.
+        verbose: progress bars per weight group gathered and per weight file written: `None`
+            (default) on a terminal only, `1` always, `2` one line per step, `0` none (see
+            `keras_models.progress`).
 
     Raises:
-        ValueError: for a setting transformers cannot express, or a bad `max_shard_size`.
+        ValueError: for a setting transformers cannot express, a bad `max_shard_size` or a
+            bad `verbose`.
     """
+    check_verbose(verbose)
     backbone = getattr(model, "backbone", model)
     family = get_family(backbone.model_type)
     config = hf_config(model, family.converter)
     check_expressible(model, family.converter, config)
     parse_size(max_shard_size)
-    weights = family.converter.checkpoint_weights(model)
+    converter = family.converter
+    bar = progress_bar(
+        converter.weight_groups(model),
+        verbose,
+        f"Exporting {type(model).__name__} to {os.fspath(path)}",
+        unit_name="weight group",
+    )
+    weights = converter.checkpoint_weights(model, progress=bar)
     files = {"config.json": json.dumps(config, indent=2).encode("utf-8")}
     generation = generation_config(model)
     if generation is not None:
@@ -163,6 +181,6 @@ def export_to_transformers(model, path, max_shard_size="5GB"):
         files.update(model.tokenizer.save_files())
 
     with atomic_directory(path, prefix=".export-") as tmp:
-        write_weights(weights, tmp, max_shard_size)
+        write_weights(weights, tmp, max_shard_size, verbose)
         write_files(tmp, files)
     return os.path.abspath(os.fspath(path))

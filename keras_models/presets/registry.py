@@ -3,6 +3,8 @@
 import dataclasses
 import os
 
+from keras_models.progress import hub_progress
+
 _HUB_PATTERNS = [
     "config.json",
     "*.safetensors",
@@ -40,12 +42,14 @@ class Preset:
     description: str
     embedded: bool = False
 
-    def resolve(self):
+    def resolve(self, verbose=None):
+        """The preset's local directory: in the package, or downloaded (`verbose`: the
+        download's progress bars, see `keras_models.progress`)."""
         if self.embedded:
             return os.path.join(
                 os.path.dirname(os.path.dirname(os.path.abspath(__file__))), self.source
             )
-        return download(self.source)
+        return download(self.source, verbose)
 
 
 PRESETS = {}
@@ -87,17 +91,23 @@ def list_presets(family=None, task=None, embedded=None):
     )
 
 
-def download(repo_id):
-    """Downloads (or finds in the hub cache) a Hugging Face repository; returns its directory."""
+def download(repo_id, verbose=None):
+    """Downloads (or finds in the hub cache) a Hugging Face repository; returns its directory.
+
+    huggingface_hub draws its own progress bars; `verbose=0`, or `None` when stderr is not a
+    terminal, turns them off for the download (see `keras_models.progress.hub_progress`).
+    """
     try:
         from huggingface_hub import snapshot_download
     except ImportError as error:  # pragma: no cover - a declared dependency
         raise ValueError("Loading from the Hugging Face Hub needs `huggingface_hub`.") from error
     try:
-        directory = snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS)
-        if not any(name.endswith(".safetensors") for name in os.listdir(directory)):
-            # Older repositories (e.g. junnyu/roformer_chinese_base) hold only a PyTorch pickle.
-            directory = snapshot_download(repo_id, allow_patterns=_TORCH_PATTERNS)
+        with hub_progress(verbose):
+            directory = snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS)
+            if not any(name.endswith(".safetensors") for name in os.listdir(directory)):
+                # Older repositories (e.g. junnyu/roformer_chinese_base) hold only a PyTorch
+                # pickle.
+                directory = snapshot_download(repo_id, allow_patterns=_TORCH_PATTERNS)
         return directory
     except Exception as error:  # the hub client raises many types
         raise ValueError(

@@ -6,12 +6,18 @@ import os
 
 from keras_models.presets import keras_format, keras_hub_format
 from keras_models.presets.registry import PRESETS, download
+from keras_models.progress import check_verbose
 
 HF_CONFIG = "config.json"
 
 
-def resolve_preset(preset):
-    """`(directory, from_hub)` for a registered name, `hf://owner/name` or a directory."""
+def resolve_preset(preset, verbose=None):
+    """`(directory, from_hub)` for a registered name, `hf://owner/name` or a directory.
+
+    `verbose` switches the hub download's progress bars (see `keras_models.progress`); it is
+    checked here, so every `from_preset` refuses a bad value before doing any work.
+    """
+    check_verbose(verbose)
     if not isinstance(preset, (str, os.PathLike)):
         raise ValueError(
             f"`preset` must be a name, a directory or 'hf://owner/name'; got {preset!r}."
@@ -22,10 +28,10 @@ def resolve_preset(preset):
             return keras_hub_format.as_transformers_checkpoint(preset), False
         return preset, False
     if preset.startswith("hf://"):
-        return download(preset[len("hf://") :]), True
+        return download(preset[len("hf://") :], verbose), True
     if preset in PRESETS:
         # An embedded preset is a small directory in the package: converted on each load.
-        return PRESETS[preset].resolve(), not PRESETS[preset].embedded
+        return PRESETS[preset].resolve(verbose), not PRESETS[preset].embedded
     raise ValueError(
         f"Unknown preset {preset!r}: not a registered name (see keras_models.list_presets()), "
         "not an existing directory, and not 'hf://owner/name'."

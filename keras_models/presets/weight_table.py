@@ -328,14 +328,17 @@ def load_table(model, table, porter, prefix=""):
 
     Every key read is marked used and every variable written set, so the caller's accounting
     (`porter.unused_keys()`, `porter.unset_variables(model)`) sees the whole table. A missing
-    tensor is an error that names it, unless its row says `missing="skip"` or `"keep"`.
+    tensor is an error that names it, unless its row says `missing="skip"` or `"keep"`. Each
+    weight group (a row at one layer index) advances the porter's progress bar.
     """
     for row, target, names in expand(model, table, prefix):
-        if not row.handles_absence and row.missing != "error" and not row.present(names, porter):
+        absent = not row.handles_absence and row.missing != "error"
+        if absent and not row.present(names, porter):
             if row.missing == "keep":
                 porter.mark_set(target)
-            continue
-        row.load(model, target, names, porter)
+        else:
+            row.load(model, target, names, porter)
+        porter.advance()
 
 
 def export_table(model, table, prefix=""):
@@ -348,15 +351,23 @@ def export_table(model, table, prefix=""):
             yield tuple(keys), value, row.missing != "error"
 
 
-def export_weights(model, table, prefix=""):
+def export_weights(model, table, prefix="", progress=None):
     """`{canonical key: numpy array}` of `model` by `table`: one tensor per row, as a
-    checkpoint holds them (tied copies left out: transformers ties them again on load)."""
-    return {
-        keys[0]: value
-        for (row, target, names) in expand(model, table, prefix)
-        if not isinstance(row, _Tied)
-        for keys, value in row.export(model, target, names)
-    }
+    checkpoint holds them (tied copies left out: transformers ties them again on load).
+    `progress` (a `keras.utils.Progbar`), when given, advances once per weight group."""
+    weights = {}
+    for row, target, names in expand(model, table, prefix):
+        if not isinstance(row, _Tied):
+            weights.update((keys[0], value) for keys, value in row.export(model, target, names))
+        if progress is not None:
+            progress.add(1)
+    return weights
+
+
+def count_groups(model, table):
+    """How many weight groups (rows, once per layer index) `model` has in `table`: the length
+    of the progress bars of `load_table` and `export_weights`."""
+    return sum(1 for _ in expand(model, table))
 
 
 def _numpy(variable):

@@ -3,8 +3,9 @@
 import json
 import os
 
-import keras
 import numpy as np
+
+from keras_models.progress import progress_bar
 
 SAFE_WEIGHTS = "model.safetensors"
 SAFE_INDEX = "model.safetensors.index.json"
@@ -37,32 +38,48 @@ def _read_torch(path):
     return {k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in state.items()}
 
 
-def read_hf_weights(directory):
-    """All tensors of a Hugging Face checkpoint directory, as numpy arrays.
-
-    Reads `model.safetensors` (without torch), a sharded safetensors index, or
-    `pytorch_model.bin` (single or sharded; needs torch).
-    """
+def _weight_files(directory):
+    """`(reader, [paths])` of a Hugging Face checkpoint directory's weights: the shards of an
+    index, else the single file."""
     for index_name, reader in ((SAFE_INDEX, _read_safetensors), (TORCH_INDEX, _read_torch)):
         index_path = os.path.join(directory, index_name)
         if os.path.exists(index_path):
             with open(index_path) as f:
                 shards = sorted(set(json.load(f)["weight_map"].values()))
-            tensors = {}
-            for shard in shards:
-                shard_path = os.path.join(directory, shard)
-                if not os.path.exists(shard_path):
-                    raise ValueError(f"The shard {shard_path} listed in {index_path} is missing.")
-                tensors.update(reader(shard_path))
-            return tensors
-    if os.path.exists(os.path.join(directory, SAFE_WEIGHTS)):
-        return _read_safetensors(os.path.join(directory, SAFE_WEIGHTS))
-    if os.path.exists(os.path.join(directory, TORCH_WEIGHTS)):
-        return _read_torch(os.path.join(directory, TORCH_WEIGHTS))
+            paths = [os.path.join(directory, shard) for shard in shards]
+            for path in paths:
+                if not os.path.exists(path):
+                    raise ValueError(f"The shard {path} listed in {index_path} is missing.")
+            return reader, paths
+    for name, reader in ((SAFE_WEIGHTS, _read_safetensors), (TORCH_WEIGHTS, _read_torch)):
+        if os.path.exists(os.path.join(directory, name)):
+            return reader, [os.path.join(directory, name)]
     raise ValueError(
         f"No weights in {directory}: expected {SAFE_WEIGHTS}, {SAFE_INDEX}, {TORCH_WEIGHTS} or "
         f"{TORCH_INDEX}."
     )
+
+
+def read_hf_weights(directory, verbose=None):
+    """All tensors of a Hugging Face checkpoint directory, as numpy arrays.
+
+    Reads `model.safetensors` (without torch), a sharded safetensors index, or
+    `pytorch_model.bin` (single or sharded; needs torch).
+
+    Args:
+        directory: the checkpoint directory.
+        verbose: a progress bar per weight file read; see `keras_models.progress`.
+    """
+    reader, paths = _weight_files(directory)
+    noun = "file" if len(paths) == 1 else "files"
+    bar = progress_bar(
+        len(paths), verbose, f"Reading {len(paths)} weight {noun} of {directory}", "file"
+    )
+    tensors = {}
+    for path in paths:
+        tensors.update(reader(path))
+        bar.add(1)
+    return tensors
 
 
 class WeightPorter:
@@ -75,19 +92,35 @@ class WeightPorter:
     Args:
         tensors: dict of name -> numpy array.
         source: a description of where the tensors came from, for error messages.
-        progress_min_params: show a progress bar when the checkpoint has at least this many
-            parameters (real checkpoints take seconds to minutes; tiny ones stay quiet).
+
+    `track` starts a progress bar that `load_table` advances once per weight group.
     """
 
-    def __init__(self, tensors, source="checkpoint", progress_min_params=20_000_000):
+    def __init__(self, tensors, source="checkpoint"):
         self.tensors = tensors
         self.source = source
         self.used = set()
         self.assigned = set()
-        self.progress = None
-        if sum(int(np.prod(v.shape)) for v in tensors.values()) >= progress_min_params:
-            print(f"Converting the {source}")
-            self.progress = keras.utils.Progbar(len(tensors), unit_name="tensor")
+        self._bar = None
+        self._done = 0
+
+    def track(self, groups, verbose, title):
+        """Shows a progress bar of `groups` steps (see `keras_models.progress`); `advance`
+        moves it and `finish` completes it (groups a checkpoint lacks count as done)."""
+        self._bar = progress_bar(groups, verbose, title, unit_name="weight group")
+        self._done = 0
+
+    def advance(self):
+        """One weight group handled (loaded, or skipped as absent)."""
+        if self._bar is not None and self._done < self._bar.target:
+            self._done += 1
+            self._bar.update(self._done)
+
+    def finish(self):
+        if self._bar is not None and self._done < self._bar.target:
+            self._done = self._bar.target
+            self._bar.update(self._done)
+        self._bar = None
 
     def has(self, key):
         return key in self.tensors
@@ -112,8 +145,6 @@ class WeightPorter:
             )
         variable.assign(value.astype(variable.dtype) if variable.dtype != value.dtype else value)
         self.assigned.add(id(variable))
-        if self.progress is not None:
-            self.progress.update(min(len(self.assigned), self.progress.target))
 
     def port(self, variable, *keys, transform=None):
         value = self.get(*keys)

@@ -245,17 +245,18 @@ class Tokenizer(StrictArguments):
 
     # --- construction ---------------------------------------------------------------------
     @classmethod
-    def from_preset(cls, preset, **kwargs):
+    def from_preset(cls, preset, *, verbose=None, **kwargs):
         """Loads the tokenizer from a Hugging Face tokenizer directory.
 
         Args:
             preset: a registered preset name, `hf://owner/name`, a Hugging Face model or
                 tokenizer directory, or a Keras preset directory holding the tokenizer files.
+            verbose: the progress bars of a hub download (see `keras_models.progress`).
             **kwargs: overrides of `tokenizer_config.json` options (e.g. `do_lower_case`,
                 `model_max_length`, special tokens).
         """
         refuse_unknown(f"{cls.__name__}.from_preset", kwargs, accepted_arguments(cls))
-        directory, _ = resolve_preset(preset)
+        directory, _ = resolve_preset(preset, verbose=verbose)
         config = read_tokenizer_config(directory)
         config.update(kwargs)
         tokenizer = cls.from_files(directory, config)

@@ -1,4 +1,4 @@
-"""Builds the embedded presets: `python -m keras_models.presets.embedded.build [--check]`.
+"""Builds the embedded presets: `python -m keras_models.presets.embedded.build [--quiet] [names]`.
 
 Each preset is a directory in the Hugging Face layout (config.json, model.safetensors and the
 family's tokenizer files) next to this file. They are SMALL and RANDOMLY INITIALISED: hidden size
@@ -12,6 +12,9 @@ docstrings of a fixed list of standard-library modules) and with this package (t
 families). Docstrings change between Python releases, so the vocabularies are reproducible for a
 given Python (the shipped files were built with Python 3.11, transformers 5, sentencepiece and
 tokenizers at the versions pinned by the dev environment).
+
+A progress bar counts the presets built on a terminal (none in a log; `--quiet` turns it off),
+then a table gives each preset's parameters and size.
 
 Needs the `dev` extra (transformers, torch, sentencepiece, rjieba); nothing here runs when the
 package is used.
@@ -349,17 +352,30 @@ BUILDERS = {
 
 
 def main(argv=None):
+    from keras_models.progress import progress_bar
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=sorted(BUILDERS), help="presets to build")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     english = english_corpus()
+    bar = progress_bar(
+        len(args.names),
+        0 if args.quiet else None,
+        f"Building {len(args.names)} embedded presets in {HERE}",
+        unit_name="preset",
+    )
+    rows = []
     for name in args.names:
         params = BUILDERS[name](english)
         size = sum(
             os.path.getsize(os.path.join(HERE, name, f))
             for f in os.listdir(os.path.join(HERE, name))
         )
-        print(f"{name:<20} {params:>9,} parameters  {size / 1e6:.2f} MB")
+        rows.append(f"{name:<20} {params:>9,} parameters  {size / 1e6:.2f} MB")
+        bar.add(1)
+    # After the bar, which redraws its own line.
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
