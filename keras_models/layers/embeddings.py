@@ -49,7 +49,8 @@ class ReversibleEmbedding(keras.layers.Embedding):
             table = ops.cast(self.embeddings, self.compute_dtype)
             hidden = ops.cast(inputs, self.compute_dtype)
             lead = tuple(inputs.shape[:-1])
-            if None not in lead and math.prod(lead) <= _FEW_ROWS:
+            # Static sizes only: an exported graph's sizes are symbolic (or None).
+            if all(isinstance(d, int) for d in lead) and math.prod(lead) <= _FEW_ROWS:
                 rows = ops.reshape(hidden, (math.prod(lead), inputs.shape[-1]))
                 logits = ops.transpose(ops.matmul(table, ops.transpose(rows)))
                 return ops.reshape(logits, lead + (self.input_dim,))

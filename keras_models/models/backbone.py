@@ -353,6 +353,28 @@ class InputNormalizingModel(keras.Model):
             if os.path.exists(tmp):
                 os.remove(tmp)
 
+    def export(
+        self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs
+    ):
+        """Keras' serving export (`"tf_saved_model"`, `"onnx"`, `"openvino"`), with
+        transformers' input names and every axis dynamic; see `keras_models.models.serving`
+        for the signature and what each backend can export (a format it cannot is a
+        ValueError with the reason).
+
+        Args:
+            filepath: where to write the artifact.
+            format: `"tf_saved_model"`, `"onnx"` or `"openvino"` (Keras' other formats are
+                passed to Keras as they are).
+            verbose: Keras' `verbose`.
+            input_signature: defaults to one dict of int32 inputs named as transformers
+                names them, `[batch, sequence]` (`[batch, choices, sequence]` for multiple
+                choice), the inputs sharing their axes.
+            **kwargs: passed to Keras' `export`.
+        """
+        from keras_models.models.serving import export
+
+        return export(self, filepath, format, verbose, input_signature, kwargs, super().export)
+
     def export_to_transformers(self, path, max_shard_size="5GB", verbose=None):
         """Writes this model as a transformers checkpoint directory (`config.json`,
         `model.safetensors`, `generation_config.json` for generative models, the tokenizer

@@ -183,8 +183,11 @@ def check_shapes(inputs):
     the attention mask of a cached call also covers the cached positions); unknown (symbolic)
     dimensions are not compared."""
 
+    # Only static sizes are compared: a traced export names its dynamic axes per input.
     def differ(shape, expected):
-        return any(a is not None and b is not None and a != b for a, b in zip(shape, expected))
+        return any(
+            isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(shape, expected)
+        )
 
     # With earlier tokens cached, the self-attention mask covers them too.
     past_mask = "decoder_attention_mask" if "decoder_input_ids" in inputs else "attention_mask"
@@ -244,6 +247,12 @@ def is_concrete(value):
         import tensorflow as tf
 
         return tf.executing_eagerly() and not isinstance(value, tf.__internal__.CompositeTensor)
+    if backend == "torch":
+        import torch
+
+        # A traced function (an ONNX export) keeps no host check: the example values would
+        # be checked instead of the served ones.
+        return not torch.jit.is_tracing()
     return True
 
 
@@ -254,7 +263,7 @@ def check_lengths(inputs, max_lengths):
         if name not in inputs:
             continue
         length = inputs[name].shape[-1]
-        if length is not None and length > limit:
+        if isinstance(length, int) and length > limit:
             raise ValueError(
                 f"`{name}` is too long: {length} positions, but this model's position table "
                 f"holds {limit} (`max_position_embeddings`; lengths 1 to {limit} are accepted). "

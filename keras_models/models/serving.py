@@ -1,0 +1,110 @@
+"""Serving exports: `model.export(path, format=...)` with transformers' input names and dynamic
+batch and sequence axes, on every path Keras 3 has for the active backend.
+
+The input signature is one dict of int32 tensors named as transformers names them
+(`input_ids`, `attention_mask`, ...; `decoder_*` for a seq2seq decoder), shaped
+`[batch, sequence]` (`[batch, choices, sequence]` for multiple choice) with every axis
+dynamic. The inputs of one model share their axes: every encoder input has the same
+`sequence`, every `decoder_*` input the same `decoder_sequence`.
+
+What each backend can export (Keras 3.15):
+
+| backend | tf_saved_model | onnx | openvino |
+|---|---|---|---|
+| tensorflow | yes | refused | yes |
+| jax | yes (jax2tf) | refused | refused |
+| torch | refused | refused | refused |
+
+`REFUSED` says why for each refused path (a `ValueError` with that reason). JAX names the
+dynamic axes of a trace symbolically, and the inputs must share theirs (a mask is added to
+scores computed from the ids); Keras names each input's axes apart, so the jax2tf path here
+gives them shared names.
+"""
+
+import keras
+
+#: Formats whose artifacts reproduce the model and are tested here.
+SERVING_FORMATS = ("tf_saved_model", "onnx", "openvino")
+
+_FROM_TENSORFLOW = "; export from the tensorflow backend, which writes all three formats"
+#: (backend, format) -> why that path cannot export these models.
+REFUSED = {
+    ("torch", "tf_saved_model"): (
+        "Keras exports a TF SavedModel from the torch backend only through torch_xla, which "
+        "has no CPU release for this torch" + _FROM_TENSORFLOW
+    ),
+    ("torch", "onnx"): (
+        "Keras exports ONNX from torch with the TorchScript exporter, which gives torch "
+        "exports static shapes only and fails on the shape arithmetic of Keras' ops in these "
+        "models (layer normalization, attention masks)" + _FROM_TENSORFLOW
+    ),
+    ("torch", "openvino"): (
+        "Keras traces the model with `torch.jit.trace`, which refuses the dict outputs these "
+        "models return (transformers' output names)" + _FROM_TENSORFLOW
+    ),
+    ("jax", "onnx"): (
+        "jax2onnx (0.17) cannot convert these models with dynamic axes: its `jnp.arange` "
+        "rejects Keras' one-argument arange, and multiple choice needs symbolic reshapes"
+        + _FROM_TENSORFLOW
+    ),
+    ("tensorflow", "onnx"): (
+        "tf2onnx (1.17) converts the dynamic-shape reshapes of Keras' `EinsumDense` "
+        "(TensorFlow's Tensordot) into fixed ones: onnxruntime then fails on any other batch "
+        "or sequence size than the one traced. Export `tf_saved_model` (or `openvino`) instead"
+    ),
+    ("jax", "openvino"): (
+        "this jax's jax2tf always emits an `XlaCallModule` op, which OpenVINO cannot read"
+        + _FROM_TENSORFLOW
+    ),
+}
+
+
+def axis_names(name, rank):
+    """The symbolic axes of input `name`: `batch`, (`choices`,) and the sequence axis of the
+    encoder (`sequence`) or of the decoder (`decoder_sequence`)."""
+    sequence = "decoder_sequence" if name.startswith("decoder_") else "sequence"
+    return ("batch", "choices", sequence) if rank == 3 else ("batch", sequence)
+
+
+def serving_signature(model):
+    """`[{name: keras.InputSpec}]`: every graph input, int32, every axis dynamic."""
+    rank = model.input_rank
+    return [
+        {
+            name: keras.InputSpec(shape=(None,) * rank, dtype="int32", name=name)
+            for name in model.input_names
+        }
+    ]
+
+
+def _polymorphic_shapes(signature):
+    return [
+        {
+            name: "(" + ", ".join(axis_names(name, len(spec.shape))) + ")"
+            for name, spec in signature[0].items()
+        }
+    ]
+
+
+def check_format(format):
+    """Refuses, with the reason, a format this backend cannot export these models to."""
+    reason = REFUSED.get((keras.backend.backend(), format))
+    if reason:
+        raise ValueError(
+            f"`format={format!r}` cannot be exported on the {keras.backend.backend()} "
+            f"backend: {reason}."
+        )
+
+
+def export(model, filepath, format, verbose, input_signature, kwargs, keras_export):
+    """`model.export` (see `InputNormalizingModel.export`); `keras_export` is Keras' own."""
+    check_format(format)
+    signature = input_signature or serving_signature(model)
+    backend = keras.backend.backend()
+    if backend == "jax" and format == "tf_saved_model":
+        options = dict(kwargs.pop("jax2tf_kwargs", None) or {})
+        options.setdefault("polymorphic_shapes", _polymorphic_shapes(signature))
+        kwargs["jax2tf_kwargs"] = options
+    return keras_export(
+        filepath, format=format, verbose=verbose, input_signature=signature, **kwargs
+    )

@@ -1,0 +1,176 @@
+"""Serving exports: `model.export(path, format=...)` reloaded in a fresh process by its own
+runtime (TF SavedModel in tensorflow, ONNX in onnxruntime, OpenVINO in openvino) reproduces
+the Keras model for batch and sequence sizes that the export never saw; the paths a backend
+cannot take are ValueErrors with the reason."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_models
+from keras_models.models.serving import REFUSED, SERVING_FORMATS
+from tests.families import FAMILIES
+
+BACKEND = keras.backend.backend()
+FORMATS = [f for f in SERVING_FORMATS if (BACKEND, f) not in REFUSED]
+#: What the exports are checked on: a size the export never saw, twice.
+SIZES = ((2, 5), (3, 9))
+
+
+def _backbone(family, **extra):
+    return FAMILIES[family].backbone_cls(**{**FAMILIES[family].tiny, **extra})
+
+
+def models():
+    """Every encoder head (RoBERTa), the heads only MegatronBERT has, RoCBert's extra inputs,
+    RoFormer's rotary attention, and the OPT and Pegasus forward passes."""
+    roberta = _backbone("roberta")
+    return {
+        "roberta_sequence": keras_models.RobertaForSequenceClassification(roberta, num_labels=3),
+        "roberta_token": keras_models.RobertaForTokenClassification(roberta, num_labels=3),
+        "roberta_qa": keras_models.RobertaForQuestionAnswering(roberta),
+        "roberta_choice": keras_models.RobertaForMultipleChoice(roberta),
+        "roberta_masked": keras_models.RobertaForMaskedLM(roberta),
+        "roberta_causal": keras_models.RobertaForCausalLM(_backbone("roberta", is_decoder=True)),
+        "megatron_nsp": keras_models.MegatronBertForNextSentencePrediction(
+            _backbone("megatron_bert")
+        ),
+        "megatron_pretraining": keras_models.MegatronBertForPreTraining(_backbone("megatron_bert")),
+        "roc_bert": keras_models.RoCBertForSequenceClassification(_backbone("roc_bert")),
+        "roformer": keras_models.RoFormerForMaskedLM(_backbone("roformer")),
+        "opt": keras_models.OPTForCausalLM(_backbone("opt")),
+        "pegasus": keras_models.PegasusForConditionalGeneration(_backbone("pegasus")),
+    }
+
+
+def inputs_for(model, batch, length, seed):
+    """Inputs within the model's limits, right padded masks, `choices` of 2 for multiple
+    choice."""
+    rng = np.random.default_rng(seed)
+    shape = (batch, 2, length) if model.input_rank == 3 else (batch, length)
+    limits = model.input_limits()
+    values = {}
+    for name in model.input_names:
+        if name.endswith("attention_mask"):
+            mask = np.ones(shape, "int32")
+            mask[0, ..., length - 2 :] = 0
+            values[name] = mask
+        else:
+            low, high = limits.get(name, (0, 2))
+            low = max(low, 4) if name.endswith("input_ids") else low
+            values[name] = rng.integers(low, high, size=shape).astype("int32")
+    return values
+
+
+RUNNER = r"""
+import json, sys
+import numpy as np
+fmt, jobs = sys.argv[1], json.loads(sys.argv[2])
+
+def runner(path):
+    if fmt == "tf_saved_model":
+        import tensorflow as tf
+        serve = tf.saved_model.load(path).signatures["serve"]
+        return lambda x: {
+            k: v.numpy() for k, v in serve(**{n: tf.constant(a) for n, a in x.items()}).items()
+        }
+    if fmt == "onnx":
+        import onnxruntime
+        session = onnxruntime.InferenceSession(path)
+        names = [o.name for o in session.get_outputs()]
+        return lambda x: dict(zip(names, session.run(None, x)))
+    import openvino
+    # OpenVINO's CPU plugin computes in bfloat16 where the CPU has it, unless told otherwise.
+    compiled = openvino.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return lambda x: {
+        name: value for port, value in compiled(x).items() for name in port.get_names()
+    }
+
+for path, cases in jobs.items():
+    run = runner(path)
+    for npz in cases:
+        np.savez(npz[:-4] + "." + fmt + ".out.npz", **run(dict(np.load(npz))))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`{(model, format): (expected outputs per size, served outputs per size)}`."""
+    root = tmp_path_factory.mktemp("serving")
+    expected, cases, jobs = {}, {}, {fmt: {} for fmt in FORMATS}
+    for name, model in models().items():
+        for i, (batch, length) in enumerate(SIZES):
+            x = inputs_for(model, batch, length, seed=i)
+            cases[name, i] = str(root / f"{name}_{i}.npz")
+            np.savez(cases[name, i], **x)
+            outputs = model(x)
+            expected[name, i] = {
+                k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()
+            }
+        for fmt in FORMATS:
+            suffix = {"onnx": ".onnx", "openvino": ".xml"}.get(fmt, "")
+            artifact = str(root / f"{name}_{fmt}{suffix}")
+            model.export(artifact, format=fmt, verbose=False)
+            jobs[fmt][artifact] = [cases[name, i] for i in range(len(SIZES))]
+    # One fresh process per runtime, with no Keras model in it.
+    for fmt, work in jobs.items():
+        subprocess.run(
+            [sys.executable, "-c", RUNNER, fmt, json.dumps(work)],
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+    return {
+        (name, fmt): [
+            (expected[name, i], dict(np.load(cases[name, i][:-4] + f".{fmt}.out.npz")))
+            for i in range(len(SIZES))
+        ]
+        for (name, i) in cases
+        if i == 0
+        for fmt in FORMATS
+    }
+
+
+def _case_ids():
+    names = (
+        "roberta_sequence roberta_token roberta_qa roberta_choice roberta_masked roberta_causal "
+        "megatron_nsp megatron_pretraining roc_bert roformer opt pegasus"
+    ).split()
+    return [(name, fmt) for name in names for fmt in FORMATS]
+
+
+@pytest.mark.skipif(not FORMATS, reason="this backend exports none of the formats (see below)")
+@pytest.mark.parametrize("name,fmt", _case_ids(), ids=lambda v: str(v))
+def test_export_reproduces_the_model(exported, name, fmt):
+    for expected, served in exported[name, fmt]:
+        assert set(served) >= set(expected)
+        for key, value in expected.items():
+            np.testing.assert_allclose(served[key], value, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("fmt", SERVING_FORMATS)
+def test_paths_a_backend_cannot_take_are_refused_with_the_reason(fmt, tmp_path):
+    reason = REFUSED.get((BACKEND, fmt))
+    model = keras_models.RobertaForSequenceClassification(_backbone("roberta"), num_labels=2)
+    if reason is None:
+        assert fmt in FORMATS
+        return
+    with pytest.raises(ValueError, match=f"format='{fmt}'.*{BACKEND}"):
+        model.export(str(tmp_path / "artifact"), format=fmt)
+    assert not os.path.exists(tmp_path / "artifact")
+
+
+def test_signature_names_and_shared_axes():
+    from keras_models.models.serving import axis_names, serving_signature
+
+    model = keras_models.PegasusForConditionalGeneration(_backbone("pegasus"))
+    signature = serving_signature(model)[0]
+    assert tuple(signature) == tuple(model.input_names)
+    assert all(spec.shape == (None, None) and spec.dtype == "int32" for spec in signature.values())
+    assert axis_names("attention_mask", 2) == axis_names("input_ids", 2) == ("batch", "sequence")
+    assert axis_names("decoder_attention_mask", 2) == ("batch", "decoder_sequence")
+    assert axis_names("input_ids", 3) == ("batch", "choices", "sequence")
