@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import keras_models
-from keras_models.models.serving import REFUSED, SERVING_FORMATS
+from keras_models.models.serving import DECODING_STEP_REFUSED, REFUSED, SERVING_FORMATS
 from tests.families import FAMILIES
 
 BACKEND = keras.backend.backend()
@@ -174,3 +174,52 @@ def test_signature_names_and_shared_axes():
     assert axis_names("attention_mask", 2) == axis_names("input_ids", 2) == ("batch", "sequence")
     assert axis_names("decoder_attention_mask", 2) == ("batch", "decoder_sequence")
     assert axis_names("input_ids", 3) == ("batch", "choices", "sequence")
+
+
+STEP_RUNNER = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+path, prompt_path, new_tokens, max_length = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+step = tf.saved_model.load(path).signatures["decode_step"]
+ids = np.load(prompt_path)
+batch, length = ids.shape
+mask = np.zeros((batch, max_length), "int32")
+mask[:, :length] = ids != 1
+names = [k for k in step.structured_input_signature[1] if k.startswith("past_")]
+cache = {k: tf.zeros([batch] + step.structured_input_signature[1][k].shape[1:]) for k in names}
+tokens, index, sequence = ids, 0, [ids]
+for _ in range(new_tokens):
+    out = step(input_ids=tf.constant(tokens), attention_mask=tf.constant(mask),
+               cache_index=tf.constant(index), **cache)
+    cache = {k.replace("present_", "past_"): v for k, v in out.items() if k.startswith("present_")}
+    next_token = np.argmax(out["logits"].numpy()[:, -1], axis=-1).astype("int32")
+    index += tokens.shape[1]
+    mask[:, index] = 1
+    tokens = next_token[:, None]
+    sequence.append(tokens)
+np.save(prompt_path[:-4] + ".out.npy", np.concatenate(sequence, axis=1))
+"""
+
+
+def test_decoding_step_export_drives_greedy_generation(tmp_path):
+    model = keras_models.OPTForCausalLM(_backbone("opt"))
+    path = str(tmp_path / "decode_step")
+    if BACKEND in DECODING_STEP_REFUSED:
+        with pytest.raises(ValueError, match=f"decoding step.*{BACKEND}"):
+            model.export_decoding_step(path, max_length=12)
+        return
+    model.export_decoding_step(path, max_length=12)
+    # Left-padded prompts (pad id 1) of another batch size than any traced.
+    ids = np.array([[2, 11, 40, 7], [1, 2, 55, 23], [1, 1, 2, 9]], "int32")
+    prompt = str(tmp_path / "prompt.npy")
+    np.save(prompt, ids)
+    subprocess.run(
+        [sys.executable, "-c", STEP_RUNNER, path, prompt, "6", "12"],
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    expected = model.generate(
+        ids, attention_mask=(ids != 1).astype("int32"), max_new_tokens=6, eos_token_id=[]
+    )
+    np.testing.assert_array_equal(np.load(prompt[:-4] + ".out.npy"), expected)

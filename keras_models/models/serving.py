@@ -108,3 +108,56 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
     return keras_export(
         filepath, format=format, verbose=verbose, input_signature=signature, **kwargs
     )
+
+
+#: Backends that cannot export the decoding step, with the reason.
+DECODING_STEP_REFUSED = {
+    "torch": REFUSED["torch", "tf_saved_model"],
+    "jax": (
+        "jax2tf cannot leave the step's token axis dynamic: writing the tokens into the cache "
+        "needs `tokens <= max_length`, which jax's shape polymorphism cannot decide; export "
+        "from the tensorflow backend"
+    ),
+}
+
+
+def export_decoding_step(model, filepath, max_length):
+    """Writes a TF SavedModel whose `decode_step` signature runs one cached decoding step of
+    a decoder-only language model, so a server can drive generation (see
+    `DecoderCausalLM.export_decoding_step` for the signature). TensorFlow backend only."""
+    backend = keras.backend.backend()
+    if backend in DECODING_STEP_REFUSED:
+        raise ValueError(
+            f"The decoding step cannot be exported on the {backend} backend: "
+            f"{DECODING_STEP_REFUSED[backend]}."
+        )
+    if not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"`max_length` must be a positive integer, got {max_length!r}.")
+    layers = model.init_cache(1, max_length)
+    shapes = [tuple(keys.shape[1:]) for keys, _ in layers]
+
+    def step(x):
+        cache = tuple((x[f"past_key_{i}"], x[f"past_value_{i}"]) for i in range(len(shapes)))
+        logits, cache = model.call_with_cache(
+            x["input_ids"], x["attention_mask"], cache, x["cache_index"], last_only=True
+        )
+        out = {"logits": logits}
+        for i, (keys, values) in enumerate(cache):
+            out[f"present_key_{i}"], out[f"present_value_{i}"] = keys, values
+        return out
+
+    signature = {
+        "input_ids": keras.InputSpec(shape=(None, None), dtype="int32", name="input_ids"),
+        "attention_mask": keras.InputSpec(
+            shape=(None, max_length), dtype="int32", name="attention_mask"
+        ),
+        "cache_index": keras.InputSpec(shape=(), dtype="int32", name="cache_index"),
+    }
+    for i, shape in enumerate(shapes):
+        for kind in ("key", "value"):
+            name = f"past_{kind}_{i}"
+            signature[name] = keras.InputSpec(shape=(None,) + shape, dtype="float32", name=name)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("decode_step", step, input_signature=[signature])
+    archive.write_out(filepath, verbose=False)
