@@ -353,6 +353,52 @@ class InputNormalizingModel(keras.Model):
             if os.path.exists(tmp):
                 os.remove(tmp)
 
+    # --- LoRA (keras_models.models.lora) --------------------------------------------------
+    def enable_lora(self, rank, target_layer_names=None, lora_alpha=None):
+        """Freezes the backbone and adds LoRA factors of `rank` to the target projections
+        (KerasHub's API; PEFT's LoRA). A task keeps its head trainable.
+
+        Afterwards the trainable variables are the LoRA factors, the targets' biases and a
+        task's head; `fit` trains those. `export_to_transformers` writes the merged kernels.
+
+        Args:
+            rank: the rank of the factors.
+            target_layer_names: names of the `Dense` layers to adapt; default the attention
+                query and value projections (`("query", "value")`).
+            lora_alpha: the scale numerator (`alpha / rank`); default `rank`.
+        """
+        from keras_models.models.lora import enable_lora
+
+        enable_lora(getattr(self, "backbone", self), rank, target_layer_names, lora_alpha)
+
+    def save_lora_weights(self, path):
+        """Writes every variable `enable_lora` left trainable (the factors, the targets'
+        biases, a task's head) to `path` (a `.lora.safetensors` file)."""
+        from keras_models.models.lora import save_lora_weights
+
+        save_lora_weights(self, path)
+
+    def load_lora_weights(self, path):
+        """Restores `save_lora_weights`' file into a model of the same architecture on which
+        `enable_lora` was called with the same settings."""
+        from keras_models.models.lora import load_lora_weights
+
+        load_lora_weights(self, path)
+
+    def export_lora_adapter(self, path):
+        """Writes a PEFT adapter (`adapter_config.json`, `adapter_model.safetensors`) that
+        `peft.PeftModel.from_pretrained` loads onto the transformers model of the checkpoint
+        this model was loaded from, giving this model's outputs.
+
+        Returns:
+            The absolute path written.
+        """
+        from keras_models.models.lora import export_lora_adapter
+        from keras_models.presets.families import get_family
+
+        converter = get_family(getattr(self, "backbone", self).model_type).converter
+        return export_lora_adapter(self, path, converter)
+
     def export(
         self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs
     ):
