@@ -27,6 +27,7 @@ from keras_models.models.outputs import (
     finish_outputs,
     pop_call_options,
 )
+from keras_models.models.quantization import quantized_layers, restore_quantization
 from keras_models.models.raw_text import RawTextMixin
 from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.classification import (
@@ -473,6 +474,12 @@ class InputNormalizingModel(keras.Model):
         return items
 
 
+def _quantization_config(model):
+    """`{"quantized_layers": ...}` of a quantized model (see `models/quantization.py`)."""
+    recorded = quantized_layers(model)
+    return {"quantized_layers": recorded} if recorded else {}
+
+
 class Backbone(RawTextMixin, InputNormalizingModel):
     """Base class of the family backbones.
 
@@ -488,7 +495,7 @@ class Backbone(RawTextMixin, InputNormalizingModel):
     preprocessor_cls = SequenceClassificationPreprocessor
     _arguments_end = True
     #: Arguments every backbone takes besides its family's (config.json fields too).
-    extra_arguments = OUTPUT_FLAGS
+    extra_arguments = OUTPUT_FLAGS + ("quantized_layers",)
     #: The Hugging Face `model_type` of the family.
     model_type = None
 
@@ -509,6 +516,7 @@ class Backbone(RawTextMixin, InputNormalizingModel):
         output_hidden_states=False,
         output_attentions=False,
         dtype=None,
+        quantized_layers=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -527,6 +535,7 @@ class Backbone(RawTextMixin, InputNormalizingModel):
             # Functional models keep a float32 policy of their own; record the one the layers
             # were built with so `get_config` round-trips it.
             self.dtype_policy = keras.dtype_policies.get(dtype)
+        restore_quantization(self, quantized_layers)
 
     @property
     def token_embedding(self):
@@ -580,6 +589,7 @@ class Backbone(RawTextMixin, InputNormalizingModel):
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "output_hidden_states": self.output_hidden_states,
             "output_attentions": self.output_attentions,
+            **_quantization_config(self),
         }
 
     @classmethod

@@ -3,8 +3,9 @@
 import keras
 from keras import ops
 
-from keras_models.models.backbone import InputNormalizingModel
+from keras_models.models.backbone import InputNormalizingModel, _quantization_config
 from keras_models.models.config_view import ModelConfig
+from keras_models.models.quantization import restore_quantization
 from keras_models.models.raw_text import RawTextMixin
 
 #: Backbone outputs a task passes on (when asked for) after its own.
@@ -58,8 +59,10 @@ class Task(RawTextMixin, InputNormalizingModel):
     #: The Hugging Face config fields the head's constructor reads (`num_labels`, ...).
     hf_config_fields = ()
     _arguments_end = True
+    #: Taken by every task (see `models/quantization.py`).
+    extra_arguments = ("quantized_layers",)
 
-    def __init__(self, backbone, inputs, outputs, dtype=None, **kwargs):
+    def __init__(self, backbone, inputs, outputs, dtype=None, quantized_layers=None, **kwargs):
         if dtype is not None and keras.dtype_policies.get(dtype).name != backbone.dtype_policy.name:
             raise ValueError(
                 f"`dtype={dtype!r}` differs from the backbone's policy "
@@ -73,6 +76,7 @@ class Task(RawTextMixin, InputNormalizingModel):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self._input_order = backbone.input_names
+        restore_quantization(self, quantized_layers)
         # `compile` wraps the optimizer for loss scaling when the model's policy is
         # mixed_float16; the task takes the policy its backbone was built with.
         self.dtype_policy = backbone.dtype_policy
@@ -260,6 +264,7 @@ class Task(RawTextMixin, InputNormalizingModel):
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "name": self.name,
             "trainable": self.trainable,
+            **_quantization_config(self),
         }
 
     @classmethod
