@@ -111,7 +111,8 @@ class CheckedPipeline(DataAdapter):
 
         # tf.data needs the batch structure up front: the first checked batch gives it (every
         # axis left open, since sequence lengths may vary), and the first pass goes on from it.
-        batches = self.host_batches()
+        # tf.data reads a list as one tensor, not as a structure (a DataLoader collates to lists).
+        batches = (keras.tree.lists_to_tuples(batch) for batch in self.host_batches())
         try:
             first = next(batches)
         except StopIteration:
@@ -122,7 +123,10 @@ class CheckedPipeline(DataAdapter):
         pending = [itertools.chain([first], batches)]
 
         def one_pass():
-            yield from pending.pop() if pending else self.host_batches()
+            if pending:
+                yield from pending.pop()
+            else:
+                yield from (keras.tree.lists_to_tuples(batch) for batch in self.host_batches())
 
         dataset = tf.data.Dataset.from_generator(one_pass, output_signature=signature)
         if getattr(self._adapter, "enqueuer", None) is not None:
@@ -183,7 +187,9 @@ def to_host(batch):
 
 def _to_backend(batch):
     return keras.tree.map_structure(
-        lambda value: keras.ops.convert_to_tensor(value) if isinstance(value, np.ndarray) else value,
+        lambda value: (
+            keras.ops.convert_to_tensor(value) if isinstance(value, np.ndarray) else value
+        ),
         batch,
     )
 
