@@ -156,6 +156,19 @@ def test_a_bad_third_batch_fails_fit_before_its_step(model, kind):
     assert np.isfinite(model.get_weights()[0]).all()
 
 
+def test_a_bad_first_batch_changes_no_weight(model):
+    # Found before any step ran (on JAX: after Keras detached the variables for the loop).
+    ids, mask, labels = _data()
+    ids = ids.copy()
+    ids[0, 0] = VOCAB
+    reset(model).fit(pipeline("tf_data", FORMS["dict_x_and_y"], _data()), verbose=0)
+    before = model.get_weights()
+    bad = pipeline("tf_data", FORMS["dict_x_and_y"], (ids, mask, labels))
+    with pytest.raises(ValueError, match=r"Batch 1 \(counting from 1\) of the `fit` data"):
+        model.fit(bad, verbose=0)
+    assert_same_weights(model.get_weights(), before, atol=0)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_evaluate_and_predict_check_each_batch(model, kind):
     reset(model)
