@@ -207,6 +207,9 @@ def test_batches_are_counted_per_epoch_with_pydataset_workers(model):
     # Shuffled by `fit`, the bad batch is found where it was drawn, and the message says so.
     with pytest.raises(ValueError, match=r"Batch \d \(counting from 1, in shuffled order\)"):
         model.fit(data, epochs=1, shuffle=True, verbose=0)
+    # With the workers' queue shorter than an epoch, batches still arrive in order.
+    queued = Batches(form, _data(), workers=2, max_queue_size=1)
+    assert_same_weights(fit_weights(model, queued), array_fit(model, form, _data()))
     # A good pipeline is drawn again in each epoch, from its first batch.
     drawn = []
 

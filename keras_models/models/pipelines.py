@@ -85,15 +85,17 @@ class CheckedPipeline(DataAdapter):
         # A PyDataset that `fit` shuffles is drawn in another order than its indices.
         order = ", in shuffled order" if getattr(self._adapter, "shuffle", False) else ""
         for position, batch in enumerate(self._draw(), start=1):
-            if isinstance(batch, list):
-                batch = tuple(batch)  # Keras reads a list batch as (x, y, sample_weight) too
-            try:
-                yield self._model.prepare_batch(batch, training=self._training)
-            except ValueError as error:
-                self.error = ValueError(
-                    f"Batch {position} (counting from 1{order}) of {self._what}: {error}"
-                )
-                raise self.error from error
+            yield self._prepare(batch, f"Batch {position} (counting from 1{order})")
+
+    def _prepare(self, batch, where):
+        """`model.prepare_batch(batch)`; a `ValueError` is raised again with `where` first."""
+        if isinstance(batch, list):
+            batch = tuple(batch)  # Keras reads a list batch as (x, y, sample_weight) too
+        try:
+            return self._model.prepare_batch(batch, training=self._training)
+        except ValueError as error:
+            self.error = ValueError(f"{where} of {self._what}: {error}")
+            raise self.error from error
 
     def get_numpy_iterator(self):
         return self.host_batches()
@@ -110,23 +112,18 @@ class CheckedPipeline(DataAdapter):
         import tensorflow as tf
 
         # tf.data needs the batch structure up front: the first checked batch gives it (every
-        # axis left open, since sequence lengths may vary), and the first pass goes on from it.
-        # tf.data reads a list as one tensor, not as a structure (a DataLoader collates to lists).
-        batches = (keras.tree.lists_to_tuples(batch) for batch in self.host_batches())
-        try:
-            first = next(batches)
-        except StopIteration:
-            raise ValueError(f"{self._what} yielded no batch.") from None
+        # axis left open, since sequence lengths may vary). tf.data reads a list as one
+        # tensor, not as a structure (a DataLoader collates to lists).
+        first, pending = self._first_batch()
+        first = keras.tree.lists_to_tuples(first)
         signature = keras.tree.map_structure(
             lambda value: tf.TensorSpec((None,) * np.ndim(value), np.asarray(value).dtype), first
         )
-        pending = [itertools.chain([first], batches)]
+        pending = [pending] if pending is not None else []
 
         def one_pass():
-            if pending:
-                yield from pending.pop()
-            else:
-                yield from (keras.tree.lists_to_tuples(batch) for batch in self.host_batches())
+            batches = pending.pop() if pending else self.host_batches()
+            yield from (keras.tree.lists_to_tuples(batch) for batch in batches)
 
         dataset = tf.data.Dataset.from_generator(one_pass, output_signature=signature)
         if getattr(self._adapter, "enqueuer", None) is not None:
@@ -136,6 +133,23 @@ class CheckedPipeline(DataAdapter):
             options.threading.private_threadpool_size = 1
             return dataset.with_options(options)
         return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _first_batch(self):
+        """The first checked batch, and the pass it was drawn from (to go on with) or None."""
+        adapter = self._adapter
+        if getattr(adapter, "enqueuer", None) is not None:
+            # Drawing through a PyDataset's worker queue now would leave batches queued for the
+            # next pass: read its first item directly, as Keras does for its own signature.
+            where = "The batch at index 0" if adapter.shuffle else "Batch 1 (counting from 1)"
+            batch = adapter._standardize_batch(adapter.py_dataset[0])
+            return self._prepare(to_host(batch), where), None
+        batches = self.host_batches()
+        try:
+            first = next(batches)
+        except StopIteration:
+            raise ValueError(f"There is no batch in {self._what}.") from None
+        # The first pass goes on from here (a generator yields its batches only once).
+        return first, itertools.chain([first], batches)
 
     @property
     def num_batches(self):
