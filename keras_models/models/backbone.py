@@ -400,7 +400,7 @@ class InputNormalizingModel(keras.Model):
         In-memory arrays are checked whole before the loop. Data pipelines
         (`tf.data.Dataset`, `keras.utils.PyDataset`, a torch `DataLoader`, a grain dataset,
         a Python generator), as `x` or as `validation_data`, are checked batch by batch as
-        Keras draws them, without being read ahead: ids against the model's tables, lengths
+        Keras draws them, never read whole beforehand: ids against the model's tables, lengths
         against its positions, ranks, dtypes, names and labels, exactly as for arrays.
         Batches of raw text go through the attached `preprocessor`. A bad batch raises a
         `ValueError` that names its position, e.g. "Batch 3 (counting from 1) of the `fit`

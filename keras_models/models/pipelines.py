@@ -5,9 +5,11 @@ Keras turns each kind of input (`tf.data.Dataset`, `keras.utils.PyDataset`, a to
 trainer draws its batches from that adapter. `CheckedPipeline` wraps the adapter Keras chose:
 every batch is brought to the host as numpy when it is drawn and handed to the model's
 `prepare_batch` (raw text tokenized, ids and lengths checked) before the trainer gets it, so
-a bad batch stops the loop before any compiled step runs on it. Nothing is read ahead beyond
-what the trainer itself asks for; the number of batches, shuffling and the re-iteration of
-each epoch stay Keras' (the wrapped adapter's).
+a bad batch stops the loop before any compiled step runs on it. The pipeline is never read
+whole: batches are drawn as the trainer asks for them (on tensorflow, tf.data prefetches a
+few, as for Keras' own generator inputs, and a bad batch's error still arrives at its turn).
+The number of batches, shuffling and the re-iteration of each epoch stay Keras' (the wrapped
+adapter's).
 """
 
 import itertools
@@ -27,7 +29,7 @@ def is_pipeline(x):
         return False
     if data_adapters.is_tf_dataset(x):
         # A `tf.distribute.DistributedDataset` yields per-replica values, not batches.
-        return type(x).__name__ not in ("DistributedDataset", "DistributedDatasetsFromFunction")
+        return not any(cls.__name__.startswith("Distributed") for cls in type(x).__mro__)
     return (
         isinstance(x, keras.utils.PyDataset)
         or data_adapters.is_torch_dataloader(x)
@@ -210,8 +212,8 @@ def _to_backend(batch):
 
 def raise_batch_error(error, pipelines):
     """Re-raises the batch error of one of `pipelines` that `error` (a tensorflow error out of
-    tf.data) carries, unwrapped; otherwise returns."""
+    tf.data) carries, unwrapped; otherwise returns (the batch error itself included)."""
     for pipeline in pipelines:
         found = getattr(pipeline, "error", None)
-        if found is not None and str(found).splitlines()[0] in str(error):
+        if found is not None and found is not error and str(found).splitlines()[0] in str(error):
             raise found from None
