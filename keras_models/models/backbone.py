@@ -27,6 +27,7 @@ from keras_models.models.outputs import (
     finish_outputs,
     pop_call_options,
 )
+from keras_models.models.pipelines import checked_pipeline, raise_batch_error
 from keras_models.models.quantization import quantized_layers, restore_quantization
 from keras_models.models.raw_text import RawTextMixin
 from keras_models.optimizers import with_fused_update
@@ -309,33 +310,120 @@ class InputNormalizingModel(keras.Model):
         graph = super().call  # the functional graph; the inputs are already normalised
         return traced_call(self, values, lambda v: graph(v, training=False))
 
-    def _checked_batches(self, x):
-        """A Python generator of batches, each checked on the host before it is used."""
-        if not inspect.isgenerator(x):
-            return x
+    def prepare_batch(self, batch, training=False):
+        """Makes one batch drawn from a data pipeline ready, on the host: raw text through
+        `preprocess_batch`, then the checks of `check_data`. Keras reads a tuple batch as
+        `(x, y, sample_weight)`.
 
-        def checked():
-            for batch in x:
-                # Keras reads a tuple or list batch as (x, y, sample_weight).
-                self.check_data(batch[0] if isinstance(batch, (tuple, list)) else batch)
-                yield batch
+        Returns:
+            `batch` itself when nothing changed, else the new `(x, y, sample_weight)` batch.
+        """
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+        new_x, new_y = self.preprocess_batch(x, y, training=training)
+        self.check_data(new_x, new_y, training=training)
+        if new_x is x and new_y is y:
+            return batch
+        return keras.utils.pack_x_y_sample_weight(new_x, new_y, sample_weight)
 
-        return checked()
+    def preprocess_batch(self, x, y=None, training=False):
+        """A drawn batch's `(x, y)` as model inputs and labels (raw text is tokenized in
+        models with a preprocessor); unchanged here."""
+        return x, y
+
+    def _run_loop(self, loop, call, what, training, steps="steps", shuffle=False):
+        """Runs Keras' `loop` (`fit`, `evaluate` or `predict`) with the bound arguments `call`.
+
+        Data pipelines (`x`, and `fit`'s `validation_data`) are wrapped so that each batch is
+        checked on the host as it is drawn (`pipelines.CheckedPipeline`). When the loop stops
+        on an error, a bad batch's `ValueError` is raised as such (tensorflow wraps it), and
+        on JAX the variables get back the values of the last step that ran.
+        """
+        given = call.arguments
+        adapter_args = {
+            "y": given.get("y"),
+            "sample_weight": given.get("sample_weight"),
+            "batch_size": given.get("batch_size"),
+            "steps_per_epoch": given.get(steps),
+            "shuffle": given.get("shuffle", shuffle),
+            "class_weight": given.get("class_weight"),
+        }
+        given["x"] = checked_pipeline(self, given.get("x"), what, training, **adapter_args)
+        if "validation_data" in given:
+            given["validation_data"] = checked_pipeline(
+                self, given["validation_data"], "the validation data", True
+            )
+        pipelines = [given["x"], given.get("validation_data")]
+        with _nested():
+            try:
+                return loop(*call.args, **call.kwargs)
+            except BaseException as error:
+                self._reattach_variables()
+                raise_batch_error(error, pipelines)
+                raise
+            finally:
+                self.__dict__.pop("_km_detached", None)
+
+    def _purge_model_variables(self, *args, **kwargs):
+        # Keras' JAX loops detach the variables' values while they run and reattach them when
+        # they end; a loop stopped by an error (a bad batch found as it is drawn) would leave
+        # them detached, reading as fresh initial values. Keep what is detached.
+        optimizer = getattr(self, "optimizer", None)
+        variables = [
+            *self.trainable_variables,
+            *self.non_trainable_variables,
+            *(optimizer.variables if optimizer is not None else ()),
+            *self.metrics_variables,
+        ]
+        self.__dict__["_km_detached"] = [(v, v._value) for v in variables if v._value is not None]
+        return super()._purge_model_variables(*args, **kwargs)
+
+    def _reattach_variables(self):
+        """After a JAX loop stopped by an error: the state of the last step that ran goes back
+        into the variables (Keras' `jax_state_sync`), and variables detached before any step
+        ran get back the values they held."""
+        if keras.backend.backend() != "jax":
+            return
+        try:
+            if getattr(self, "_jax_state", None) and not getattr(self, "_jax_state_synced", True):
+                self.jax_state_sync()
+            for variable, value in self.__dict__.pop("_km_detached", ()):
+                if variable._value is None:
+                    variable.assign(value)
+            self._jax_state = None
+        except Exception:  # noqa: BLE001
+            # An error inside a compiled step may have consumed the state (donated buffers);
+            # the loop's own error is the one to report.
+            pass
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, with the data checked on the host before any step uses it.
+
+        In-memory arrays are checked whole before the loop. Data pipelines
+        (`tf.data.Dataset`, `keras.utils.PyDataset`, a torch `DataLoader`, a grain dataset,
+        a Python generator), as `x` or as `validation_data`, are checked batch by batch as
+        Keras draws them, never read whole beforehand: ids against the model's tables, lengths
+        against its positions, ranks, dtypes, names and labels, exactly as for arrays.
+        Batches of raw text go through the attached `preprocessor`. A bad batch raises a
+        `ValueError` that names its position, e.g. "Batch 3 (counting from 1) of the `fit`
+        data: `input_ids` holds 99, ...", before any step runs on it; the steps before it
+        keep their updates. Batches are counted in each pass over the data (each epoch,
+        unless `steps_per_epoch` makes Keras continue a pass into the next epoch).
+        """
         self.check_data(x, y, training=True)
-        with _nested():
-            return super().fit(self._checked_batches(x), y, *args, **kwargs)
+        call = inspect.signature(super().fit).bind(x, y, *args, **kwargs)
+        return self._run_loop(super().fit, call, "the `fit` data", True, "steps_per_epoch", True)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, with the data checked on the host as in `fit`."""
         self.check_data(x, y, training=True)
-        with _nested():
-            return super().evaluate(self._checked_batches(x), y, *args, **kwargs)
+        call = inspect.signature(super().evaluate).bind(x, y, *args, **kwargs)
+        return self._run_loop(super().evaluate, call, "the `evaluate` data", True)
 
     def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, with the data checked on the host as in `fit`."""
         self.check_data(x)
-        with _nested():
-            return super().predict(self._checked_batches(x), *args, **kwargs)
+        call = inspect.signature(super().predict).bind(x, *args, **kwargs)
+        return self._run_loop(super().predict, call, "the `predict` data", False)
 
     def save(self, filepath, overwrite=True, **kwargs):
         """`keras.Model.save`, made atomic for `.keras` files: the file is written under a

@@ -306,8 +306,8 @@ def check_limits(inputs, limits, given=()):
 def check_data(x, input_names, rank, extra_names=()):
     """Host-side check of `fit`/`evaluate`/`predict` data before any compiled step runs.
 
-    Only in-memory data (arrays, lists and dicts of arrays) is checked here; datasets and
-    generators are checked batch by batch when the model is called.
+    Only in-memory data (arrays, lists and dicts of arrays) is checked here; data pipelines
+    come here one batch at a time as Keras draws them (`models/pipelines.py`).
     """
     if not _in_memory(x):
         return {}

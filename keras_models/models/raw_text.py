@@ -18,6 +18,23 @@ from keras_models.tokenizers.preprocessors.base import (
 )
 
 
+def as_text(x):
+    """`x` with its strings as `str`: tf.data yields byte strings, and Keras' converters turn
+    a string into a 0-d array. Arrays of strings become lists; other values stay as they are
+    (a list or tuple of them becomes a new list)."""
+    if isinstance(x, dict):
+        return {key: as_text(value) for key, value in x.items()}
+    if isinstance(x, bytes):
+        return x.decode("utf-8")
+    if isinstance(x, np.ndarray) and (
+        x.dtype.kind in "SU" or (x.dtype == object and x.size and isinstance(x.flat[0], bytes))
+    ):
+        return as_text(x.tolist())
+    if isinstance(x, (list, tuple)):  # a torch DataLoader collates strings into a tuple
+        return [as_text(value) for value in x]
+    return x
+
+
 class RawTextMixin:
     """`preprocessor` and `tokenizer` (plain attributes, set by `from_preset` or by the
     user; a model without them takes arrays only) and raw text in `fit` / `evaluate` /
@@ -64,6 +81,14 @@ class RawTextMixin:
             return x, y
         preprocessor = self.require_preprocessor("raw-text data")
         return preprocessor.prepare(x, y, input_names=self.input_names, training=training)
+
+    def preprocess_batch(self, x, y=None, training=False):
+        """A batch of raw text drawn from a data pipeline, through the preprocessor (each
+        batch padded to its longest sequence); other batches as they are."""
+        text = as_text(x)
+        if is_raw_text(text):
+            return self.preprocess_raw(text, y, training=training)
+        return super().preprocess_batch(x, y, training=training)
 
     def _raw_validation(self, kwargs):
         data = kwargs.get("validation_data")

@@ -167,6 +167,11 @@ class Seq2SeqLM(GenerationMixin, Task):
         )
         return items
 
+    def preprocess_batch(self, x, y=None, training=False):
+        # Keras does not pass `y` to the model: a drawn batch gets its decoder inputs here.
+        x, y = super().preprocess_batch(x, y, training=training)
+        return self._with_decoder_inputs(x, y), y
+
     def fit(self, x=None, y=None, *args, **kwargs):
         x, y = self.preprocess_raw(x, y, training=True)
         return super().fit(self._with_decoder_inputs(x, y), y, *args, **kwargs)
