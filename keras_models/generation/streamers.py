@@ -121,9 +121,22 @@ class TextStreamer(BaseStreamer):
         **decode_kwargs: passed to `decode`, e.g. `skip_special_tokens=True`.
 
     Examples:
+    >>> import numpy as np
+    >>> class Words:  # any object with a transformers-style `decode`
+    ...     words = ["Hello", " big", " world", "!"]
+    ...     def decode(self, ids, **kwargs):
+    ...         return "".join(self.words[i] for i in ids)
+    >>> streamer = TextStreamer(Words(), skip_prompt=True)
+    >>> def generate(prompt, tokens):  # what `generate` does with a streamer
+    ...     streamer.put(np.array([prompt]))
+    ...     for token in tokens:
+    ...         streamer.put(np.array([token]))
+    ...     streamer.end()
+    >>> generate([0], [1, 2, 3])  # the prompt ("Hello") is skipped
+     big world!
 
-    >>> streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    >>> model.generate(prompt_ids, max_new_tokens=20, streamer=streamer)  # doctest: +SKIP
+    With a model: `model.generate(ids, streamer=TextStreamer(model.tokenizer))`, or
+    `model.generate("a text prompt", streamer=True)`.
     """
 
     def __init__(self, tokenizer, skip_prompt=False, **decode_kwargs):
