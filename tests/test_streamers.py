@@ -389,3 +389,7 @@ def test_generate_streams_text_as_it_is_generated(opt_tokenizer, capsys):
     prompt = np.array([_ids(tok, "The cup")], "int32")
     ids = model.generate(prompt, max_new_tokens=6, eos_token_id=[], streamer=streamer)
     assert capsys.readouterr().out == tok.decode(ids[0, prompt.shape[1] :]) + "\n"
+    # Text in, text out: a dict of scores is refused, however it is asked for.
+    as_dict = keras_models.GenerationConfig(return_dict_in_generate=True)
+    with pytest.raises(ValueError, match="return_dict_in_generate"):
+        model.generate("The cup", max_new_tokens=2, generation_config=as_dict)

@@ -142,8 +142,10 @@ class GenerationMixin(TextGenerationMixin):
         (['scores', 'sequences', 'sequences_scores'], 2)
         """
         inputs, settings = self._split_generate_arguments(inputs, kwargs)
+        config = self.generation_config.merged(generation_config, **settings)
         if holds_text(inputs):
-            if settings.get("return_dict_in_generate") or settings.get("output_scores"):
+            # Checked on the merged settings: the model's defaults may ask for a dict too.
+            if config.return_dict_in_generate or config.output_scores:
                 raise ValueError(
                     "`return_dict_in_generate` / `output_scores` need token-id prompts: "
                     "generate from text returns the text. Tokenize the prompts first."
@@ -152,7 +154,6 @@ class GenerationMixin(TextGenerationMixin):
                 inputs,
                 dict(generation_config=generation_config, streamer=streamer, seed=seed, **settings),
             )
-        config = self.generation_config.merged(generation_config, **settings)
         if streamer is True:
             tokenizer = self.require_preprocessor("`generate(..., streamer=True)`").tokenizer
             streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -84,10 +84,11 @@ def save_lora_weights(model, path):
     from safetensors.numpy import save_file
 
     settings = _require_lora(model)
-    weights = {k: _numpy(v) for k, v in _trainable(model).items()}
+    variables = _trainable(model)
+    weights = {k: _numpy(v) for k, v in variables.items()}
     metadata = {
         "lora": json.dumps(settings),
-        "paths": json.dumps({k: v.path for k, v in _trainable(model).items()}),
+        "paths": json.dumps({k: v.path for k, v in variables.items()}),
     }
     save_file(weights, _lora_path(path), metadata=metadata)
 
