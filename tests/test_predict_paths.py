@@ -162,3 +162,65 @@ def test_torch_trace_keeps_casts_that_are_written_in_place():
     read, written, doubled = trace(extended, [torch.full((3, 2), 2.0, dtype=torch.bfloat16)])
     assert read.dtype == torch.bfloat16 and float(read[0, 0]) == 6.0
     assert float(written[0]) == 2.0 and float(doubled[0]) == 2.0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
+def test_torch_trace_reads_transposed_kernels_for_products_of_many_rows():
+    import torch
+
+    from keras_models import torch_fast_paths as torch_inference
+
+    def fn(weights, flat):
+        kernel = weights[0].to(torch.float32)  # a no-op conversion first
+        half = weights[1].to(torch.bfloat16)
+        return [flat[0] @ kernel, flat[1] @ kernel, flat[2] @ half]
+
+    rng = np.random.default_rng(0)
+    weights = [torch.tensor(rng.normal(size=(3, 5)), dtype=torch.float32) for _ in range(2)]
+    many = torch.tensor(rng.normal(size=(2, 2, 3)), dtype=torch.float32)  # 4 rows
+    one = torch.tensor(rng.normal(size=(1, 3)), dtype=torch.float32)
+    args = [many, one, one.to(torch.bfloat16)]
+    trace = torch.jit.trace(fn, (weights, args), check_trace=False)  # not run before
+    # The float32 product of 4 rows reads a copy, the one of 1 row keeps the kernel; a 16-bit
+    # product reads its copy from one row on (after `_read_in_half`, its cast's copy).
+    assert torch_inference._read_in_half(trace.graph) == [(1, torch.bfloat16)]
+    assert torch_inference._read_transposed(trace.graph) == [0, 2]
+    assert str(trace.graph).count("aten::t(") == 2
+    half = weights[1].to(torch.bfloat16)
+    fed = weights + [half, weights[0].t().contiguous(), half.t().contiguous()]
+    for got, want in zip(trace(fed, args), fn(weights, args)):
+        np.testing.assert_allclose(got.float().numpy(), want.float().numpy(), rtol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
+def test_torch_batched_generation_reads_transposed_kernels_until_they_change():
+    import torch
+
+    from keras_models import torch_fast_paths as torch_inference
+
+    model = task("opt", backbone("opt"))
+    other = task("opt", backbone("opt"))
+    rng = np.random.default_rng(0)
+    prompt = {"input_ids": rng.integers(3, 50, size=(4, 5)).astype("int32")}
+
+    def generate(m):
+        return m.generate(prompt, max_new_tokens=6, eos_token_id=[])
+
+    batched = generate(model)
+    # One row at a time the products keep the kernels' own layout: the same tokens.
+    rows = [
+        model.generate({"input_ids": ids[None]}, max_new_tokens=6, eos_token_id=[])
+        for ids in prompt["input_ids"]
+    ]
+    np.testing.assert_array_equal(batched, np.concatenate(rows))
+    casts = torch_inference.cast_cache(model)
+    kernels = [v for v in model.variables if v.path.endswith("kernel")]
+    flipped = [key for key in casts if key[1] == ("T", torch.float32)]
+    assert sorted(flipped) == sorted((id(v), ("T", torch.float32)) for v in kernels)
+    # New weights are read: every copy is made again.
+    first = {key: casts[key][-1] for key in flipped}
+    model.set_weights(other.get_weights())
+    after = generate(model)
+    np.testing.assert_array_equal(after, generate(other))
+    assert not np.array_equal(batched, after)
+    assert all(casts[key][-1] is not first[key] for key in flipped)
