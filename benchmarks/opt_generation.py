@@ -3,7 +3,10 @@
 Runs transformers' `OPTForCausalLM.generate` (torch, with its dynamic KV cache) and our
 `OPTForCausalLM.generate` on each Keras backend (one subprocess per backend, same weights),
 plus KerasHub's `OPTCausalLM` when `keras_hub` is installed. Greedy decoding, no stop token, so
-every run makes exactly `--new-tokens` tokens per row.
+every run makes exactly `--new-tokens` tokens per row. Both sides are written as a user writes
+them: the checkpoint's generation defaults with `eos_token_id` set to None on
+`model.generation_config`, then `generate(ids, attention_mask=..., max_new_tokens=...)`; ours
+has no tuned variant (its fast paths are the defaults).
 
     python -m benchmarks.opt_generation [--backends jax tensorflow torch] [--batch-sizes 1 8]
         [--mixed-bfloat16]
@@ -100,16 +103,14 @@ def run_keras_models(directory, args):
     import keras_models
 
     model = keras_models.OPTForCausalLM.from_preset(directory, dtype=args.dtype)
+    # Written as the transformers row is: no stop token in the defaults, then `generate`.
+    model.generation_config.eos_token_id = None
     results = {}
     for batch in args.batch_sizes:
         ids, mask = prompts(batch, args.prompt_length)
 
         def go(ids=ids, mask=mask):
-            out = model.generate(
-                {"input_ids": ids, "attention_mask": mask},
-                max_new_tokens=args.new_tokens,
-                eos_token_id=[],
-            )
+            out = model.generate(ids, attention_mask=mask, max_new_tokens=args.new_tokens)
             assert out.shape[1] == args.prompt_length + args.new_tokens
 
         results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
@@ -228,6 +229,7 @@ def main():
     parser.add_argument(
         "--mixed-bfloat16", action="store_true", help="add bfloat16 rows (autocast / ours)"
     )
+    parser.add_argument("--no-keras-hub", action="store_true", help="skip KerasHub rows")
     parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
@@ -242,8 +244,8 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         torch.manual_seed(0)
         transformers.OPTForCausalLM(transformers.OPTConfig(**OPT_125M)).save_pretrained(directory)
-        args.keras_hub_path = keras_hub_path()
-        if args.keras_hub_path is None:
+        args.keras_hub_path = None if args.no_keras_hub else keras_hub_path()
+        if args.keras_hub_path is None and not args.no_keras_hub:
             print("keras_hub is not installed: KerasHub OPTCausalLM skipped.")
         jobs = {"transformers (torch)": lambda: run_transformers(directory, args)}
         for backend in args.backends:
