@@ -3,7 +3,8 @@ with less Python or less memory traffic. The layers, the model bases and the dec
 these on torch only; no other backend imports torch.
 
 - `traced_call`: `predict` and `predict_on_batch` replay a `torch.jit.trace` of the graph.
-- `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step.
+- `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step;
+  its products of many rows read transposed kernel copies (`TRANSPOSED_FROM_ROWS`).
 - `dropout`: a dropout mask from four 15-bit numbers per 64-bit draw.
 - `write_in_place`: a decoding step written into its cache buffer in place.
 
