@@ -151,3 +151,29 @@ def test_seeded_dropout_is_keras_dropout():
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs)
     )
+
+
+def test_reversible_embedding_projects_few_rows_table_first_also_in_a_torch_trace():
+    from keras_models.layers.embeddings import ReversibleEmbedding
+
+    layer = ReversibleEmbedding(10, 4)
+    layer.build()
+    hidden = np.random.default_rng(0).normal(size=(2, 1, 4)).astype("float32")
+    table = keras.ops.convert_to_numpy(layer.embeddings)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(hidden, reverse=True)), hidden @ table.T, atol=1e-6
+    )
+    if keras.backend.backend() != "torch":
+        return
+    import torch
+
+    # A trace reads sizes as tensors; the few-rows orientation must still be the one recorded.
+    def project(h):  # the table bound to a plain tensor, as the model traces bind weights
+        with keras.StatelessScope(state_mapping=[(layer.variables[0], torch.tensor(table))]):
+            return layer(h, reverse=True)
+
+    trace = torch.jit.trace(project, (torch.tensor(hidden),))
+    traced = trace(torch.tensor(hidden)).numpy()
+    products = [n for n in trace.graph.nodes() if n.kind() == "aten::matmul"]
+    assert [list(n.inputsAt(0).type().sizes()) for n in products] == [[10, 4]]
+    np.testing.assert_allclose(traced, hidden @ table.T, atol=1e-6)

@@ -15,6 +15,20 @@ from keras_models.layers.precision import full_precision
 _FEW_ROWS = 16
 
 
+def _static_sizes(sizes):
+    """`sizes` as Python ints, or None when one is symbolic or unknown.
+
+    A `torch.jit.trace` reads sizes as 0-d tensors, to record them; its replays are keyed by
+    shape (`torch_fast_paths`), so there they are constants too."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if torch.jit.is_tracing():
+            return tuple(int(d) for d in sizes)
+    sizes = tuple(sizes)
+    return sizes if all(isinstance(d, int) for d in sizes) else None
+
+
 @keras.saving.register_keras_serializable(package="keras_models")
 class ReversibleEmbedding(keras.layers.Embedding):
     """An `Embedding` that can also project hidden states back onto its vocabulary.
@@ -48,9 +62,9 @@ class ReversibleEmbedding(keras.layers.Embedding):
         if reverse:
             table = ops.cast(self.embeddings, self.compute_dtype)
             hidden = ops.cast(inputs, self.compute_dtype)
-            lead = tuple(inputs.shape[:-1])
+            lead = _static_sizes(inputs.shape[:-1])
             # Static sizes only: an exported graph's sizes are symbolic (or None).
-            if all(isinstance(d, int) for d in lead) and math.prod(lead) <= _FEW_ROWS:
+            if lead is not None and math.prod(lead) <= _FEW_ROWS:
                 rows = ops.reshape(hidden, (math.prod(lead), inputs.shape[-1]))
                 logits = ops.transpose(ops.matmul(table, ops.transpose(rows)))
                 return ops.reshape(logits, lead + (self.input_dim,))
