@@ -58,3 +58,48 @@ def test_a_config_of_another_model_is_refused():
     config["quantized_layers"] = {"0": ["not_a_layer", "int8"]}
     with pytest.raises(ValueError, match="not_a_layer"):
         keras_models.OPTForCausalLM.from_config(config)
+
+
+def test_int8_tied_lm_head_matches_a_numpy_reference():
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    head = model.backbone.token_embedding
+    model.quantize("int8")
+    assert head.quantization_mode == "int8"  # the tied head is quantized with the layers
+    hidden = np.random.default_rng(0).normal(size=(2, 3, head.output_dim)).astype("float32")
+    table, table_scale = _numpy(head._embeddings), _numpy(head.embeddings_scale)
+    # Keras' int8 scheme: rows of the table and of the hidden states scaled to [-127, 127].
+    scale = 127.0 / (np.abs(hidden).max(axis=-1, keepdims=True) + keras.backend.epsilon())
+    quantized = np.clip(np.round(hidden * scale), -127, 127)
+    expected = (quantized @ table.astype("float32").T) / (scale * table_scale)
+    np.testing.assert_allclose(_numpy(head(hidden, reverse=True)), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernel")
+def test_torch_int8_kernels_give_keras_own_int8_outputs():
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    model.quantize("int8")
+    dense = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dense)]
+    assert dense and all("_int8_call" in vars(layer) for layer in dense)
+    ids = np.array([[2, 11, 40, 7], [2, 5, 6, 9]], "int32")
+
+    def run():
+        return _numpy(model.predict_on_batch(ids)["logits"]), model.generate(
+            ids, max_new_tokens=5, eos_token_id=[]
+        )
+
+    fast = run()
+    for layer in dense:  # back to Keras' own int8 call (an int32 product on the CPU)
+        layer._int8_call = layer._int8_call.keras_call
+    keras_own = run()
+    np.testing.assert_array_equal(fast[0], keras_own[0])
+    np.testing.assert_array_equal(fast[1], keras_own[1])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernel")
+def test_a_loaded_int8_preset_uses_torch_int8_kernels(tmp_path):
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    model.quantize("int8")
+    model.save_to_preset(str(tmp_path))
+    again = keras_models.OPTForCausalLM.from_preset(str(tmp_path))
+    dense = [layer for layer in again._flatten_layers() if isinstance(layer, keras.layers.Dense)]
+    assert dense and all("_int8_call" in vars(layer) for layer in dense)

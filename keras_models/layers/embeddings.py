@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_models import torch_fast_paths
 from keras_models.layers.dropout import Dropout
 from keras_models.layers.precision import full_precision
 
@@ -57,6 +58,42 @@ class ReversibleEmbedding(keras.layers.Embedding):
             )
             self.built = True
         super().build(input_shape)
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Keras' `Embedding.quantize`; "int8" quantizes the tied LM head too.
+
+        Keras' int8 table keeps one scale per vocabulary row, which is one per output of the
+        reverse projection: `reverse=True` then multiplies int8 rows by the hidden states
+        quantized per row (as Keras' int8 `Dense` does) and scales the int32 sums back. Other
+        modes are refused as Keras refuses them for subclasses (the table stays as it is).
+        """
+        if mode == "int8":
+            type_check = False
+        super().quantize(mode, type_check=type_check, config=config)
+
+    def _int8_call(self, inputs, reverse=False, training=None):
+        # A quantized layer is called here, not through `call`.
+        if not reverse:
+            return super()._int8_call(inputs, training=training)
+        return self._reverse_int8(inputs)
+
+    def _reverse_int8(self, inputs):
+        hidden = ops.cast(inputs, self.compute_dtype)
+        quantized, scale = keras.quantizers.abs_max_quantize(hidden, axis=-1)
+        table = ops.convert_to_tensor(self._embeddings)
+        if keras.backend.backend() == "torch":
+            product = torch_fast_paths.int8_matmul(quantized, ops.transpose(table))
+        else:
+            product = ops.matmul(quantized, ops.transpose(table))
+        logits = ops.divide(
+            ops.cast(product, self.compute_dtype),
+            ops.multiply(scale, ops.cast(self.embeddings_scale, self.compute_dtype)),
+        )
+        if self.lora_enabled:  # the table is `int8 + (alpha / rank) * a @ b`
+            low = ops.matmul(hidden, ops.transpose(self.lora_embeddings_b))
+            low = ops.matmul(low, ops.transpose(self.lora_embeddings_a))
+            logits = ops.add(logits, (self.lora_alpha / self.lora_rank) * low)
+        return logits
 
     def call(self, inputs, reverse=False):
         if reverse:

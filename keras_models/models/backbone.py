@@ -28,7 +28,11 @@ from keras_models.models.outputs import (
     pop_call_options,
 )
 from keras_models.models.pipelines import checked_pipeline, raise_batch_error
-from keras_models.models.quantization import quantized_layers, restore_quantization
+from keras_models.models.quantization import (
+    quantized_layers,
+    restore_quantization,
+    use_int8_kernels,
+)
 from keras_models.models.raw_text import RawTextMixin
 from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.classification import (
@@ -295,6 +299,12 @@ class InputNormalizingModel(keras.Model):
                     f"`{name}` is taken in eager calls (`model(..., {name}=...)`); the "
                     "functional graph that `fit`, `evaluate` and `predict` run has no such input."
                 )
+
+    def quantize(self, mode=None, **kwargs):
+        """`keras.Model.quantize`; on torch, int8 layers then multiply on torch's int8 kernel
+        (the same outputs; see `models/quantization.py`)."""
+        super().quantize(mode, **kwargs)
+        use_int8_kernels(self)
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
         """`keras.Model.compile`; on torch, Keras' AdamW (`"adamw"` or an instance) updates

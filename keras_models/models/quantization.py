@@ -4,7 +4,14 @@ A model is rebuilt from its config before its weights load, so a quantized layer
 quantized again first (its int8 / int4 / float8 variables must exist to receive the saved
 values). Backbones and tasks record, as the `quantized_layers` constructor argument, the
 position (in `_flatten_layers` order), name and mode of each quantized layer they own.
+
+On torch, int8 `Dense` layers run their product on torch's int8 kernel (`use_int8_kernels`):
+Keras' own path there multiplies in int32, slower than float32 on a CPU.
 """
+
+import keras
+
+from keras_models import torch_fast_paths
 
 
 def own_layers(model):
@@ -40,3 +47,15 @@ def restore_quantization(model, recorded):
                 f"{type(model).__name__} does not have there: the config is of another model."
             )
         layers[index].quantize(mode)
+    use_int8_kernels(model)
+
+
+def use_int8_kernels(model):
+    """On torch, gives every int8 `Dense` layer of `model` `torch_fast_paths.int8_dense_call`
+    (the same outputs as Keras' call, from an int8 kernel). Other backends: nothing to do."""
+    if keras.backend.backend() != "torch":
+        return
+    for layer in model._flatten_layers():
+        dense = isinstance(layer, keras.layers.Dense)
+        if dense and layer.quantization_mode == "int8" and "_int8_call" not in vars(layer):
+            layer._int8_call = torch_fast_paths.int8_dense_call(layer, layer._int8_call)
