@@ -11,6 +11,11 @@ has no tuned variant (its fast paths are the defaults).
     python -m benchmarks.opt_generation [--backends jax tensorflow torch] [--batch-sizes 1 8]
         [--mixed-bfloat16]
 
+`--int8` adds int8 rows: ours after `model.quantize("int8")` on each backend, transformers after
+torch's `quantize_dynamic` (int8 weights and per-call int8 activations in every `Linear`), and
+CTranslate2's int8 (when `ctranslate2` imports; converted from the same checkpoint), with the
+share of their greedy tokens that equal transformers float32's at the same position.
+
 `--mixed-bfloat16` adds rows in bfloat16: transformers under `torch.autocast` and ours with
 `dtype="mixed_bfloat16"` (their tokens may differ from float32's: greedy choices flip where
 two logits are within bfloat16's rounding).
@@ -21,6 +26,7 @@ such measurements, every row once per round) and the ratios.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -72,13 +78,15 @@ def rates(tokens, seconds):
     return [tokens / seconds[0], tokens / max(seconds[1], 1e-9)]
 
 
-def run_transformers(directory, args, autocast=False):
+def run_transformers(directory, args, autocast=False, int8=False):
     import torch
     import transformers
 
     model = transformers.OPTForCausalLM.from_pretrained(directory).eval()
     model.generation_config.eos_token_id = None
-    results = {}
+    if int8:  # torch's dynamic int8 quantization of every Linear (the tied LM head included)
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, torch.qint8)
+    results = {"tokens": {}}
     for batch in args.batch_sizes:
         ids, mask = prompts(batch, args.prompt_length)
         ids_t, mask_t = torch.tensor(ids, dtype=torch.long), torch.tensor(mask)
@@ -94,8 +102,62 @@ def run_transformers(directory, args, autocast=False):
                     pad_token_id=1,
                 )
             assert out.shape[1] == args.prompt_length + args.new_tokens
+            return out[:, args.prompt_length :].tolist()
 
         results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
+        results["tokens"][batch] = go()
+    return results
+
+
+def opt_vocabulary():
+    """Token strings for the random model's ids (CTranslate2 takes strings)."""
+    return ["<s>", "<pad>", "</s>", "<unk>"] + [f"t{i}" for i in range(4, OPT_125M["vocab_size"])]
+
+
+def run_ctranslate2(directory, args):
+    import ctranslate2
+    import tokenizers
+    import transformers
+    from ctranslate2.converters import TransformersConverter
+
+    converted = os.path.join(directory, "ctranslate2-int8")
+    if not os.path.exists(converted):
+        # The converter reads the vocabulary and special tokens from a tokenizer.
+        words = {token: i for i, token in enumerate(opt_vocabulary())}
+        model = tokenizers.models.WordLevel(words, unk_token="<unk>")
+        transformers.PreTrainedTokenizerFast(
+            tokenizer_object=tokenizers.Tokenizer(model),
+            bos_token="</s>",
+            eos_token="</s>",
+            unk_token="<unk>",
+            pad_token="<pad>",
+        ).save_pretrained(directory)
+        TransformersConverter(directory).convert(converted, quantization="int8")
+    import torch
+
+    generator = ctranslate2.Generator(
+        converted, device="cpu", compute_type="int8", intra_threads=torch.get_num_threads()
+    )
+    vocabulary = opt_vocabulary()
+    results = {"tokens": {}}
+    for batch in args.batch_sizes:
+        ids, _ = prompts(batch, args.prompt_length)
+        start = [[vocabulary[i] for i in row] for row in ids]
+
+        def go(start=start):
+            out = generator.generate_batch(
+                start,
+                max_length=args.new_tokens,
+                sampling_topk=1,
+                end_token=[],  # no stop token, as in the other rows
+                include_prompt_in_result=False,
+            )
+            tokens = [result.sequences_ids[0] for result in out]
+            assert all(len(row) == args.new_tokens for row in tokens), [len(r) for r in tokens]
+            return tokens
+
+        results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
+        results["tokens"][batch] = go()
     return results
 
 
@@ -103,17 +165,21 @@ def run_keras_models(directory, args):
     import keras_models
 
     model = keras_models.OPTForCausalLM.from_preset(directory, dtype=args.dtype)
+    if args.quantize:
+        model.quantize(args.quantize)
     # Written as the transformers row is: no stop token in the defaults, then `generate`.
     model.generation_config.eos_token_id = None
-    results = {}
+    results = {"tokens": {}}
     for batch in args.batch_sizes:
         ids, mask = prompts(batch, args.prompt_length)
 
         def go(ids=ids, mask=mask):
             out = model.generate(ids, attention_mask=mask, max_new_tokens=args.new_tokens)
             assert out.shape[1] == args.prompt_length + args.new_tokens
+            return np.asarray(out)[:, args.prompt_length :].tolist()
 
         results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
+        results["tokens"][batch] = go()
     return results
 
 
@@ -164,11 +230,15 @@ def limit_threads(threads):
 
 def worker(args):
     limit_threads(args.threads)
-    runner = {"keras_models": run_keras_models, "keras_hub": run_keras_hub}[args.worker]
+    runner = {
+        "keras_models": run_keras_models,
+        "keras_hub": run_keras_hub,
+        "ctranslate2": run_ctranslate2,
+    }[args.worker]
     print("\nRESULT " + json.dumps(runner(args.directory, args)), flush=True)
 
 
-def spawn(kind, backend, directory, args, dtype="float32"):
+def spawn(kind, backend, directory, args, dtype="float32", quantize=None):
     env = dict(os.environ, KERAS_BACKEND=backend)
     if kind == "keras_hub" and args.keras_hub_path:
         env["PYTHONPATH"] = os.pathsep.join(
@@ -194,20 +264,37 @@ def spawn(kind, backend, directory, args, dtype="float32"):
         str(args.threads),
         "--dtype",
         dtype,
+        "--quantize",
+        quantize or "",
     ]
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return {int(k): v for k, v in json.loads(line[len("RESULT ") :]).items()}
+            return _int_keys(json.loads(line[len("RESULT ") :]))
     print(f"[{kind} on {backend} failed]\n{proc.stderr[-2000:]}", file=sys.stderr)
     return None
+
+
+def _int_keys(result):
+    """A worker's result with its batch-size keys as ints again (JSON made them strings)."""
+    return {
+        (int(k) if k.isdigit() else k): (_int_keys(v) if isinstance(v, dict) else v)
+        for k, v in result.items()
+    }
 
 
 def _best(old, new):
     """The better value of every batch size and column of two measurements of one row."""
     if old is None or new is None:
         return new if old is None else old
-    return {b: tuple(max(pair) for pair in zip(old[b], new[b])) for b in old}
+    best = {b: tuple(max(pair) for pair in zip(old[b], new[b])) for b in old if b != "tokens"}
+    return dict(best, tokens=new.get("tokens"))
+
+
+def agreement(tokens, reference):
+    """Share of generated tokens equal to `reference`'s at the same position, all rows."""
+    pairs = [(a, b) for row, ref in zip(tokens, reference) for a, b in zip(row, ref)]
+    return sum(a == b for a, b in pairs) / len(pairs)
 
 
 def main():
@@ -230,6 +317,13 @@ def main():
         "--mixed-bfloat16", action="store_true", help="add bfloat16 rows (autocast / ours)"
     )
     parser.add_argument("--no-keras-hub", action="store_true", help="skip KerasHub rows")
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="add int8 rows: ours after quantize('int8'), transformers with torch's dynamic "
+        "int8, CTranslate2 int8 (when it imports)",
+    )
+    parser.add_argument("--quantize", default="", help=argparse.SUPPRESS)
     parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
@@ -265,6 +359,16 @@ def main():
                 jobs[f"keras_models bf16 ({backend})"] = lambda b=backend: spawn(
                     "keras_models", b, directory, args, dtype="mixed_bfloat16"
                 )
+        if args.int8:
+            jobs["transformers dynamic int8"] = lambda: run_transformers(directory, args, int8=True)
+            if importlib.util.find_spec("ctranslate2") is not None:
+                jobs["ctranslate2 int8"] = lambda: spawn("ctranslate2", "torch", directory, args)
+            else:
+                print("ctranslate2 is not installed: its int8 row skipped.")
+            for backend in args.backends:
+                jobs[f"keras_models int8 ({backend})"] = lambda b=backend: spawn(
+                    "keras_models", b, directory, args, quantize="int8"
+                )
         rows = dict.fromkeys(jobs)
         for _ in range(args.rounds):
             # Every row once per round: a slow spell of the machine hits one round of a row.
@@ -296,6 +400,15 @@ def main():
                 line += f"{value:>15.1f}{value / base[b][column]:>7.2f}x{vs_jax:>8}"
             print(line)
         print()
+    reference = base["tokens"]
+    print("greedy tokens equal to transformers float32's at the same position:")
+    for name, result in rows.items():
+        if result is not None and result.get("tokens") and name != "transformers (torch)":
+            shares = [
+                f"b={b} {agreement(result['tokens'][b], reference[b]):.1%}"
+                for b in args.batch_sizes
+            ]
+            print(f"  {name:<31}" + "  ".join(shares))
     print(
         f"load average {os.getloadavg()[0]:.2f}. tok/CPU-s: tokens per CPU second of the "
         "measuring process (all threads), steadier than wall time on a shared machine."
