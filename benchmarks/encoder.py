@@ -10,6 +10,10 @@ Measures, each in its own subprocess (so its peak memory is its own):
   gives it the fused update of `keras_models.optimizers.AdamW`, KerasHub's stays Keras' own;
   forward, backward and `torch.optim.AdamW(fused=True).step` for transformers, the optimizer
   its `Trainer` uses by default with torch >= 2.8), dropout on;
+* int8 (not in the default set): inference after `quantize("int8")` (ours), torch's
+  `quantize_dynamic` (transformers), ONNX Runtime's dynamic int8 of the model exported with
+  `torch.onnx.export`, and CTranslate2's int8 encoder (each when it imports), with the
+  difference of each one's `last_hidden_state` from transformers' float32 one;
 * train_fused: the same step with `keras_models.optimizers.AdamW` named explicitly, the tuned
   row beside the one a user writes (our rows only; compared with transformers' `train` row);
 * inference (`bf16`) and the training step (`train_bf16`) in `mixed_bfloat16` (ours) and under
@@ -29,9 +33,11 @@ the start of the same run, and the peak resident memory of the measuring process
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,8 +108,10 @@ def run_transformers(directory, workload, args):
     ids_t, mask_t = torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long)
     # The bf16 workloads run under torch.autocast, transformers' mixed precision.
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in workload)
-    if workload in ("infer", "bf16"):
+    if workload in ("infer", "bf16", "int8"):
         model = transformers.RobertaModel.from_pretrained(directory).eval()
+        if workload == "int8":  # torch's dynamic int8 quantization of every Linear
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, torch.qint8)
 
         def go():
             with torch.inference_mode(), autocast:
@@ -136,10 +144,12 @@ def run_keras_models(directory, workload, args):
     ids, mask, labels = batch(args)
     inputs = {"input_ids": ids, "attention_mask": mask}
     result = {}
-    if workload in ("infer", "bf16"):
+    if workload in ("infer", "bf16", "int8"):
         dtype = "mixed_bfloat16" if workload == "bf16" else None
         overrides = {"dtype": dtype} if dtype else {}
         model = keras_models.RobertaBackbone.from_preset(directory, **overrides)
+        if workload == "int8":
+            model.quantize("int8")
 
         def go():
             return model.predict_on_batch(inputs)
@@ -193,11 +203,118 @@ def run_keras_hub(directory, workload, args):
     return {"seconds": seconds, "cpu": cpu, "loaded_mb": loaded}
 
 
+def word_level_tokenizer(directory):
+    """Saves a tokenizer with one token string per id into `directory` (CTranslate2's
+    converter reads the vocabulary from it; the model has random weights and no tokenizer).
+    Returns the token strings."""
+    import tokenizers
+    import transformers
+
+    words = ["<s>", "<pad>", "</s>", "<unk>"]
+    words += [f"t{i}" for i in range(len(words), ROBERTA_BASE["vocab_size"])]
+    transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizers.Tokenizer(
+            tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>")
+        ),
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+    ).save_pretrained(directory)
+    return words
+
+
+def unpadded(ids, mask):
+    """Each row's ids without its padding (for runtimes that take ragged batches)."""
+    return [row[: int(m.sum())] for row, m in zip(ids, mask)]
+
+
+def run_ctranslate2(directory, workload, args):
+    import ctranslate2
+    import torch
+    from ctranslate2.converters import TransformersConverter
+
+    ids, mask, _ = batch(args)
+    converted = os.path.join(args.out_dir, "ctranslate2-int8")
+    source = os.path.join(args.out_dir, "ctranslate2-source")
+    shutil.copytree(directory, source, dirs_exist_ok=True)
+    # CTranslate2 4.8's converter reads a field transformers 5 no longer writes.
+    with open(os.path.join(source, "config.json")) as f:
+        config = json.load(f)
+    with open(os.path.join(source, "config.json"), "w") as f:
+        json.dump(dict(config, position_embedding_type="absolute"), f)
+    words = word_level_tokenizer(source)
+    TransformersConverter(source).convert(converted, quantization="int8", force=True)
+    encoder = ctranslate2.Encoder(
+        converted, device="cpu", compute_type="int8", intra_threads=torch.get_num_threads()
+    )
+    tokens = [[words[i] for i in row] for row in unpadded(ids, mask)]
+
+    def go():
+        return encoder.forward_batch(tokens)
+
+    out = np.asarray(go().last_hidden_state)
+    np.save(os.path.join(args.out_dir, "ctranslate2-int8.npy"), out)
+    loaded = max_rss_mb()
+    seconds, cpu = timed(go, args.repeats)
+    return {"seconds": seconds, "cpu": cpu, "loaded_mb": loaded}
+
+
+def run_onnxruntime(directory, workload, args):
+    import onnxruntime
+    import torch
+    import transformers
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    ids, mask, _ = batch(args)
+
+    class Encoder(torch.nn.Module):  # the two inputs by position, one output
+        def __init__(self):
+            super().__init__()
+            self.roberta = transformers.RobertaModel.from_pretrained(directory).eval()
+
+        def forward(self, input_ids, attention_mask):
+            return self.roberta(input_ids=input_ids, attention_mask=attention_mask)[0]
+
+    model = Encoder()
+    exported = os.path.join(args.out_dir, "roberta.onnx")
+    quantized = os.path.join(args.out_dir, "roberta-int8.onnx")
+    example = (torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.long))
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            example,
+            exported,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask")
+            },
+            dynamo=False,
+        )
+    del model
+    quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(quantized, options, providers=["CPUExecutionProvider"])
+    feed = {"input_ids": ids.astype("int64"), "attention_mask": mask.astype("int64")}
+
+    def go():
+        return session.run(["last_hidden_state"], feed)[0]
+
+    np.save(os.path.join(args.out_dir, "onnxruntime-int8.npy"), go())
+    loaded = max_rss_mb()
+    seconds, cpu = timed(go, args.repeats)
+    return {"seconds": seconds, "cpu": cpu, "loaded_mb": loaded}
+
+
 def worker(args):
     runner = {
         "transformers": run_transformers,
         "keras_models": run_keras_models,
         "keras_hub": run_keras_hub,
+        "ctranslate2": run_ctranslate2,
+        "onnxruntime": run_onnxruntime,
     }[args.worker]
     result = runner(args.directory, args.workload, args)
     result["peak_mb"] = max_rss_mb()
@@ -276,7 +393,7 @@ def main():
         "--workloads",
         nargs="+",
         default=["infer", "train", "train_fused", "bf16", "train_bf16"],
-        choices=["infer", "train", "train_fused", "bf16", "train_bf16"],
+        choices=["infer", "train", "train_fused", "bf16", "train_bf16", "int8"],
     )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
@@ -306,8 +423,15 @@ def main():
         jobs = []  # (workload, row name, worker kind, backend, extra PYTHONPATH)
         for workload in args.workloads:
             name = "transformers" + (" (autocast)" if "bf16" in workload else "")
+            name += " dynamic int8" if workload == "int8" else ""
             if workload != "train_fused":  # compared with the `train` row of transformers
                 jobs.append((workload, name, "transformers", "torch", None))
+            if workload == "int8":
+                for kind in ("onnxruntime", "ctranslate2"):
+                    if importlib.util.find_spec(kind) is None:
+                        print(f"{kind} is not installed: its int8 row skipped.")
+                    else:
+                        jobs.append((workload, f"{kind} int8", kind, "torch", None))
             for backend in args.backends:
                 jobs.append((workload, f"keras_models {backend}", "keras_models", backend, None))
             if hub is not None and workload in ("infer", "train"):
@@ -324,6 +448,19 @@ def main():
                 if result and (previous is None or result["seconds"] < previous["seconds"]):
                     best[(workload, name)] = result
         rows = [(w, n, best.get((w, n))) for w, n, *_ in jobs]
+        int8_errors = {}
+        reference_path = os.path.join(out_dir, "transformers-infer.npy")
+        if os.path.exists(reference_path):
+            reference = np.load(reference_path)
+            real = batch(args)[1].astype(bool)  # positions that are not padding
+            for name in ["transformers", *args.backends, "onnxruntime", "ctranslate2"]:
+                path = os.path.join(out_dir, f"{name}-int8.npy")
+                if os.path.exists(path):
+                    out = np.load(path)
+                    if out.shape != reference.shape:  # ragged runtimes pad with anything
+                        out = np.stack([np.resize(o, reference.shape[1:]) for o in out])
+                    diff = np.abs(out - reference)[real]
+                    int8_errors[name] = (diff.max(), diff.mean())
         errors = {}
         for backend in ["transformers", *args.backends]:
             paths = [os.path.join(out_dir, f"{backend}-{w}.npy") for w in ("infer", "bf16")]
@@ -351,6 +488,7 @@ def main():
     base["bf16"] = base.get("infer")
     base["train_bf16"] = base.get("train")
     base["train_fused"] = base.get("train")
+    base["int8"] = base.get("infer")
     for workload, name, result in rows:
         if result is None:
             print(f"{workload:<11}{name:<26}{'failed':>9}")
@@ -370,6 +508,11 @@ def main():
         print(
             f"bf16 vs float32 last_hidden_state, {backend}: max |diff| {largest:.4f}, "
             f"mean |diff| {mean:.5f}, max |diff| / max |fp32| {relative:.4f}"
+        )
+    for name, (largest, mean) in int8_errors.items():
+        print(
+            f"int8 vs transformers float32 last_hidden_state (real tokens), {name}: "
+            f"max |diff| {largest:.4f}, mean |diff| {mean:.5f}"
         )
     print(
         "ms: best wall time of one call; vs HF: transformers time / this time (its fp32 row for "
