@@ -164,9 +164,10 @@ def run_ctranslate2(directory, args):
 def run_keras_models(directory, args):
     import keras_models
 
-    model = keras_models.OPTForCausalLM.from_preset(directory, dtype=args.dtype)
-    if args.quantize:
-        model.quantize(args.quantize)
+    if args.quantize:  # a quantized preset, saved by `save_quantized` in another process
+        model = keras_models.OPTForCausalLM.from_preset(quantized_preset(directory, args))
+    else:
+        model = keras_models.OPTForCausalLM.from_preset(directory, dtype=args.dtype)
     # Written as the transformers row is: no stop token in the defaults, then `generate`.
     model.generation_config.eos_token_id = None
     results = {"tokens": {}}
@@ -181,6 +182,29 @@ def run_keras_models(directory, args):
         results[batch] = rates(batch * args.new_tokens, timed(go, args.repeats))
         results["tokens"][batch] = go()
     return results
+
+
+def quantized_preset(directory, args):
+    import keras
+
+    return os.path.join(directory, f"keras-{args.quantize}-{keras.backend.backend()}")
+
+
+def save_quantized(directory, args):
+    """Saves the model quantized as a Keras preset: the measuring process loads it already
+    quantized, so its peak memory is the quantized model's, not float32's."""
+    import keras_models
+
+    model = keras_models.OPTForCausalLM.from_preset(directory)
+    model.quantize(args.quantize)
+    model.save_to_preset(quantized_preset(directory, args))
+    return {}
+
+
+def max_rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_keras_hub(directory, args):
@@ -234,11 +258,17 @@ def worker(args):
         "keras_models": run_keras_models,
         "keras_hub": run_keras_hub,
         "ctranslate2": run_ctranslate2,
+        "save_quantized": save_quantized,
     }[args.worker]
-    print("\nRESULT " + json.dumps(runner(args.directory, args)), flush=True)
+    result = runner(args.directory, args)
+    result["peak_mb"] = max_rss_mb()
+    print("\nRESULT " + json.dumps(result), flush=True)
 
 
 def spawn(kind, backend, directory, args, dtype="float32", quantize=None):
+    if quantize and kind == "keras_models":
+        if spawn("save_quantized", backend, directory, args, quantize=quantize) is None:
+            return None
     env = dict(os.environ, KERAS_BACKEND=backend)
     if kind == "keras_hub" and args.keras_hub_path:
         env["PYTHONPATH"] = os.pathsep.join(
@@ -287,8 +317,8 @@ def _best(old, new):
     """The better value of every batch size and column of two measurements of one row."""
     if old is None or new is None:
         return new if old is None else old
-    best = {b: tuple(max(pair) for pair in zip(old[b], new[b])) for b in old if b != "tokens"}
-    return dict(best, tokens=new.get("tokens"))
+    best = {b: tuple(max(pair) for pair in zip(old[b], new[b])) for b in old if isinstance(b, int)}
+    return dict(best, tokens=new.get("tokens"), peak_mb=new.get("peak_mb"))
 
 
 def agreement(tokens, reference):
@@ -400,6 +430,10 @@ def main():
                 line += f"{value:>15.1f}{value / base[b][column]:>7.2f}x{vs_jax:>8}"
             print(line)
         print()
+    print("peak resident memory of the measuring process (own process rows only), MB:")
+    for name, result in rows.items():
+        if result is not None and result.get("peak_mb"):
+            print(f"  {name:<31}{result['peak_mb']:.0f}")
     reference = base["tokens"]
     print("greedy tokens equal to transformers float32's at the same position:")
     for name, result in rows.items():
