@@ -47,4 +47,5 @@ format: install
 	$(VENV)/bin/ruff format keras_models tests benchmarks guides
 
 benchmark: install
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m benchmarks.run

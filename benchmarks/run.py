@@ -10,18 +10,27 @@ import subprocess
 import sys
 
 BENCHMARKS = (
-    "benchmarks.encoder",
-    "benchmarks.opt_generation",
-    "benchmarks.pegasus_generation",
-    "benchmarks.tokenizer_speed",
+    (
+        "benchmarks.encoder",
+        "--workloads",
+        "infer",
+        "train",
+        "train_fused",
+        "bf16",
+        "train_bf16",
+        "int8",
+    ),
+    ("benchmarks.opt_generation", "--int8"),
+    ("benchmarks.pegasus_generation",),
+    ("benchmarks.tokenizer_speed",),
 )
 
 
 def main():
     failed = []
-    for module in BENCHMARKS:
-        print(f"\n##### {module}", flush=True)
-        if subprocess.run([sys.executable, "-m", module]).returncode:
+    for module, *options in BENCHMARKS:
+        print(f"\n##### {module} {' '.join(options)}", flush=True)
+        if subprocess.run([sys.executable, "-m", module, *options]).returncode:
             failed.append(module)
     if failed:
         print(f"\nfailed: {failed}")
