@@ -103,3 +103,33 @@ def test_a_loaded_int8_preset_uses_torch_int8_kernels(tmp_path):
     again = keras_models.OPTForCausalLM.from_preset(str(tmp_path))
     dense = [layer for layer in again._flatten_layers() if isinstance(layer, keras.layers.Dense)]
     assert dense and all("_int8_call" in vars(layer) for layer in dense)
+
+
+def test_a_quantized_preset_loads_one_float_layer_at_a_time(tmp_path, monkeypatch):
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    model.quantize("int8")
+    model.save_to_preset(str(tmp_path))
+    variable_class = type(model.variables[0])
+    counts = {"float kernels given values": 0, "layers quantized": 0}
+    deferred_initialize = variable_class._deferred_initialize
+    quantize = keras.layers.Dense.quantize
+
+    def initialize(variable):
+        if variable.path.endswith("kernel") and variable.dtype == "float32":
+            counts["float kernels given values"] += 1
+            # Never a second float layer before the previous one is quantized.
+            assert counts["float kernels given values"] - counts["layers quantized"] <= 1
+        return deferred_initialize(variable)
+
+    def quantized(layer, *args, **kwargs):
+        counts["layers quantized"] += 1
+        return quantize(layer, *args, **kwargs)
+
+    monkeypatch.setattr(variable_class, "_deferred_initialize", initialize)
+    monkeypatch.setattr(keras.layers.Dense, "quantize", quantized)
+    again = keras_models.OPTForCausalLM.from_preset(str(tmp_path))
+    dense = [layer for layer in again._flatten_layers() if isinstance(layer, keras.layers.Dense)]
+    # Every kernel was built without values and given them only when its layer was quantized.
+    assert counts["float kernels given values"] == counts["layers quantized"] == len(dense)
+    ids = np.array([[2, 11, 40, 7]], "int32")
+    np.testing.assert_array_equal(_outputs(again, ids)["logits"], _outputs(model, ids)["logits"])

@@ -29,6 +29,8 @@ from keras_models.models.outputs import (
 )
 from keras_models.models.pipelines import checked_pipeline, raise_batch_error
 from keras_models.models.quantization import (
+    has_quantized_layers,
+    lean_construction,
     quantized_layers,
     restore_quantization,
     use_int8_kernels,
@@ -692,6 +694,8 @@ class Backbone(RawTextMixin, InputNormalizingModel):
 
     @classmethod
     def from_config(cls, config):
+        if has_quantized_layers(config):
+            return lean_construction(lambda: cls(**config))
         return cls(**config)
 
     @property

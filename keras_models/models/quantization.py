@@ -5,9 +5,17 @@ quantized again first (its int8 / int4 / float8 variables must exist to receive 
 values). Backbones and tasks record, as the `quantized_layers` constructor argument, the
 position (in `_flatten_layers` order), name and mode of each quantized layer they own.
 
+A quantized model built from its config (`from_config`: Keras presets, `.keras` files) is
+built by `lean_construction`: its variables are created without values (Keras defers them
+inside a `StatelessScope`), then each recorded layer gets its float values and is quantized
+in turn, so the float32 model never exists whole: peak memory is one float layer more than the
+quantized model, not the float32 model.
+
 On torch, int8 `Dense` layers run their product on torch's int8 kernel (`use_int8_kernels`):
 Keras' own path there multiplies in int32, slower than float32 on a CPU.
 """
+
+import contextvars
 
 import keras
 
@@ -33,11 +41,23 @@ def quantized_layers(model):
     return found or None
 
 
+# The `(model, recorded)` pairs whose quantization waits for the end of `lean_construction`.
+_PENDING = contextvars.ContextVar("pending_quantization", default=None)
+
+
 def restore_quantization(model, recorded):
     """Quantizes again the layers `recorded` by `quantized_layers` (their values come from the
-    saved weights)."""
+    saved weights); inside `lean_construction`, once the model is built."""
     if not recorded:
         return
+    pending = _PENDING.get()
+    if pending is not None:
+        pending.append((model, recorded))
+        return
+    _quantize(model, recorded)
+
+
+def _quantize(model, recorded):
     layers = own_layers(model)
     for position, (name, mode) in recorded.items():
         index = int(position)
@@ -46,8 +66,49 @@ def restore_quantization(model, recorded):
                 f"`quantized_layers` names layer {name!r} at position {index}, which this "
                 f"{type(model).__name__} does not have there: the config is of another model."
             )
+        _initialize(layers[index].variables)
         layers[index].quantize(mode)
     use_int8_kernels(model)
+
+
+def _initialize(variables):
+    """Gives variables created inside `lean_construction` their initial values."""
+    for variable in variables:
+        if variable._value is None:  # Keras' deferred variable (created in a StatelessScope)
+            variable._deferred_initialize()
+
+
+def has_quantized_layers(config):
+    """Whether a model config (a task's includes its backbone's) records quantized layers."""
+    if isinstance(config, dict):
+        return bool(config.get("quantized_layers")) or any(
+            has_quantized_layers(value) for value in config.values()
+        )
+    return False
+
+
+def lean_construction(construct):
+    """`construct()` (which builds a quantized model from its config) without the float32
+    model ever existing whole: see this module's docstring."""
+    from keras.src.backend.common import global_state
+
+    if _PENDING.get() is not None:  # a backbone built inside its task's construction
+        return construct()
+    key = "uninitialized_variables"  # Keras' list of the variables a StatelessScope deferred
+    before = list(global_state.get_global_attribute(key, None) or [])
+    pending = []
+    token = _PENDING.set(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = construct()
+    finally:
+        _PENDING.reset(token)
+        # Ours are initialized below; the float kernels that quantization replaces, never.
+        global_state.set_global_attribute(key, before)
+    for owner, recorded in pending:
+        _quantize(owner, recorded)
+    _initialize(model.variables)
+    return model
 
 
 def use_int8_kernels(model):

@@ -5,7 +5,11 @@ from keras import ops
 
 from keras_models.models.backbone import InputNormalizingModel, _quantization_config
 from keras_models.models.config_view import ModelConfig
-from keras_models.models.quantization import restore_quantization
+from keras_models.models.quantization import (
+    has_quantized_layers,
+    lean_construction,
+    restore_quantization,
+)
 from keras_models.models.raw_text import RawTextMixin
 
 #: Backbone outputs a task passes on (when asked for) after its own.
@@ -269,9 +273,12 @@ class Task(RawTextMixin, InputNormalizingModel):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        def construct():
+            arguments = dict(config)
+            arguments["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+            return cls(**arguments)
+
+        return lean_construction(construct) if has_quantized_layers(config) else construct()
 
     @classmethod
     def from_preset(cls, preset, *, verbose=None, **overrides):
