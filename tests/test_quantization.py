@@ -1,6 +1,10 @@
 """Keras' `quantize` on every family: the quantized model stays close to float32, and it saves
 and loads (Keras presets; `.keras` files) to exactly the same outputs, `generate` included."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -55,9 +59,34 @@ def test_quantized_generation_round_trip(mode, tmp_path):
 def test_a_config_of_another_model_is_refused():
     model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
     config = model.get_config()
-    config["quantized_layers"] = {"0": ["not_a_layer", "int8"]}
+    config["quantized_layers"] = {"0": ["not_a_layer", "int8"]}  # the older positional form
     with pytest.raises(ValueError, match="not_a_layer"):
         keras_models.OPTForCausalLM.from_config(config)
+    config["quantized_layers"] = {"decoder_layer_0/not_a_layer": "int8"}
+    with pytest.raises(ValueError, match="decoder_layer_0/not_a_layer"):
+        keras_models.OPTForCausalLM.from_config(config)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="one pair of backends is enough")
+def test_a_quantized_preset_loads_on_another_backend(tmp_path):
+    # Layer orders differ between backends; the record names layers by path.
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    model.quantize("int8")
+    assert "decoder_layer_0/fc1" in model.backbone.get_config()["quantized_layers"]
+    model.save_to_preset(str(tmp_path / "preset"))
+    ids = np.array([[2, 11, 40, 7]], "int32")
+    np.save(tmp_path / "logits.npy", _outputs(model, ids)["logits"])
+    script = (
+        "import sys, numpy as np, keras_models\n"
+        "model = keras_models.OPTForCausalLM.from_preset(sys.argv[1] + '/preset')\n"
+        "logits = model.predict_on_batch(np.array([[2, 11, 40, 7]], 'int32'))['logits']\n"
+        "np.testing.assert_allclose(logits, np.load(sys.argv[1] + '/logits.npy'), atol=1e-5)\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_int8_tied_lm_head_matches_a_numpy_reference():

@@ -2,8 +2,10 @@
 
 A model is rebuilt from its config before its weights load, so a quantized layer must be
 quantized again first (its int8 / int4 / float8 variables must exist to receive the saved
-values). Backbones and tasks record, as the `quantized_layers` constructor argument, the
-position (in `_flatten_layers` order), name and mode of each quantized layer they own.
+values). Backbones and tasks record, as the `quantized_layers` constructor argument, the path
+and mode of each quantized layer they own (`{"decoder_layer_0/fc1": "int8", ...}`: the same on
+every backend, whose layer orders differ; configs written before, `{position: [name, mode]}`,
+still load on the backend that wrote them).
 
 A quantized model built from its config (`from_config`: Keras presets, `.keras` files) is
 built by `lean_construction`: its variables are created without values (Keras defers them
@@ -32,10 +34,10 @@ def own_layers(model):
 
 
 def quantized_layers(model):
-    """`{position: [name, mode]}` of the quantized layers `model` owns (None when none is)."""
+    """`{path: mode}` of the quantized layers `model` owns (None when none is)."""
     found = {
-        str(i): [layer.name, layer.quantization_mode]
-        for i, layer in enumerate(own_layers(model))
+        layer.path: layer.quantization_mode
+        for layer in own_layers(model)
         if getattr(layer, "quantization_mode", None)
     }
     return found or None
@@ -59,15 +61,23 @@ def restore_quantization(model, recorded):
 
 def _quantize(model, recorded):
     layers = own_layers(model)
-    for position, (name, mode) in recorded.items():
-        index = int(position)
-        if index >= len(layers) or layers[index].name != name:
+    by_path = {layer.path: layer for layer in layers if layer.path}
+    for key, value in recorded.items():
+        if isinstance(value, str):
+            layer, mode = by_path.get(key), value
+            where = f"layer {key!r}"
+        else:  # the older positional record: [name, mode]
+            (name, mode), index = value, int(key)
+            layer = layers[index] if index < len(layers) else None
+            layer = layer if layer is not None and layer.name == name else None
+            where = f"layer {name!r} at position {index}"
+        if layer is None:
             raise ValueError(
-                f"`quantized_layers` names layer {name!r} at position {index}, which this "
-                f"{type(model).__name__} does not have there: the config is of another model."
+                f"`quantized_layers` names {where}, which this {type(model).__name__} does not "
+                "have: the config is of another model."
             )
-        _initialize(layers[index].variables)
-        layers[index].quantize(mode)
+        _initialize(layer.variables)
+        layer.quantize(mode)
     use_int8_kernels(model)
 
 
