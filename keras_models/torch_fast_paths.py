@@ -58,37 +58,36 @@ def weights_of(variables):
     return [v.value.detach() for v in variables]
 
 
-def _half_casts(value, source):
-    """The `aten::to` nodes casting `value` (a weight input of dtype `source`) to a 16-bit
-    dtype, directly or after no-op conversions to `source`, whose result is not written in
-    place."""
-    import torch
-
-    found = []
+def _uses(value):
+    """The uses of `value`, looking through its no-op `aten::to` conversions (to its own
+    dtype), which Keras inserts wherever it reads a variable's value."""
     for use in value.uses():
         node = use.user
-        if node.kind() != "aten::to" or use.offset != 0:
-            continue
-        dtype = node.output().type().dtype()
-        if dtype == source:  # Keras' conversions of a variable's value: no-ops
-            found += _half_casts(node.output(), source)
-        elif dtype in (torch.bfloat16, torch.float16) and not _written_in_place(node.output()):
-            found.append(node)
-    return found
+        same = node.kind() == "aten::to" and node.output().type().dtype() == value.type().dtype()
+        if same and use.offset == 0:
+            yield from _uses(node.output())
+        else:
+            yield use
+
+
+def _half_casts(value):
+    """The `aten::to` nodes casting `value` (a weight input) to a 16-bit dtype whose result
+    is not written in place."""
+    import torch
+
+    return [
+        use.user
+        for use in _uses(value)
+        if use.user.kind() == "aten::to"
+        and use.offset == 0
+        and use.user.output().type().dtype() in (torch.bfloat16, torch.float16)
+        and not _written_in_place(use.user.output())
+    ]
 
 
 def _written_in_place(value):
     """Whether an in-place op writes into `value` or a no-op `aten::to` of it."""
-    for use in value.uses():
-        node = use.user
-        if use.offset != 0:
-            continue
-        if node.kind().endswith("_"):
-            return True
-        same = node.kind() == "aten::to" and node.output().type().dtype() == value.type().dtype()
-        if same and _written_in_place(node.output()):
-            return True
-    return False
+    return any(use.offset == 0 and use.user.kind().endswith("_") for use in _uses(value))
 
 
 def _read_in_half(graph):
@@ -104,7 +103,7 @@ def _read_in_half(graph):
     (unpack,) = [use.user for use in list(graph.inputs())[0].uses()]
     added = {}
     for index, value in enumerate(list(unpack.outputs())):
-        for cast in _half_casts(value, value.type().dtype()):
+        for cast in _half_casts(value):
             dtype = cast.output().type().dtype()
             if (index, dtype) not in added:
                 added[(index, dtype)] = unpack.addOutput().setType(cast.output().type())
@@ -146,21 +145,15 @@ def _read_transposed(graph):
     (unpack,) = [use.user for use in list(graph.inputs())[0].uses()]
     added = {}
 
-    def products(value):
-        for use in value.uses():
-            node = use.user
-            same = (
-                node.kind() == "aten::to" and node.output().type().dtype() == value.type().dtype()
-            )
-            if same and use.offset == 0:
-                yield from products(node.output())
-            elif node.kind() in ("aten::matmul", "aten::_int_mm") and use.offset == 1:
-                yield node
-
     for index, value in enumerate(list(unpack.outputs())):
         if len(value.type().sizes() or ()) != 2:
             continue
-        for node in list(products(value)):
+        products = [
+            use.user
+            for use in _uses(value)
+            if use.user.kind() in ("aten::matmul", "aten::_int_mm") and use.offset == 1
+        ]
+        for node in products:
             rows = _rows(node.inputsAt(0))
             fewest = TRANSPOSED_FROM_ROWS if value.type().dtype() == torch.float32 else 1
             if rows is None or rows < fewest:

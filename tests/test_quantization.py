@@ -44,15 +44,22 @@ def test_quantized_model_saves_and_loads(family, tmp_path):
         np.testing.assert_array_equal(value, after[key])
 
 
-@pytest.mark.parametrize("mode", ["int8", "float8", "int4"])
+@pytest.mark.parametrize("mode", ["int8", "float8", "int4", "int4/8", "int4/-1"])
 def test_quantized_generation_round_trip(mode, tmp_path):
     model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
-    model.quantize(mode)
+    mode, _, block_size = mode.partition("/")  # int4's block size: 8, or per row (-1)
+    config = block_size and keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
+    model.quantize(mode, config=config or None)
+    if mode != "float8":  # Keras' float8 is for `Dense` / `EinsumDense`, not embeddings
+        assert model.backbone.token_embedding.quantization_mode == mode  # the tied head
     ids = np.array([[2, 11, 40, 7]], "int32")
     tokens = model.generate(ids, max_new_tokens=5, eos_token_id=[])
     path = str(tmp_path / "opt.keras")
     model.save(path)
     again = keras.saving.load_model(path)
+    np.testing.assert_array_equal(again.generate(ids, max_new_tokens=5, eos_token_id=[]), tokens)
+    model.save_to_preset(str(tmp_path / "preset"))
+    again = keras_models.OPTForCausalLM.from_preset(str(tmp_path / "preset"))
     np.testing.assert_array_equal(again.generate(ids, max_new_tokens=5, eos_token_id=[]), tokens)
 
 
@@ -89,17 +96,28 @@ def test_a_quantized_preset_loads_on_another_backend(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_int8_tied_lm_head_matches_a_numpy_reference():
+@pytest.mark.parametrize("mode", ["int8", "int4/-1", "int4/8"])
+def test_quantized_tied_lm_head_matches_a_numpy_reference(mode):
     model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
     head = model.backbone.token_embedding
-    model.quantize("int8")
-    assert head.quantization_mode == "int8"  # the tied head is quantized with the layers
+    mode, _, block_size = mode.partition("/")
+    config = block_size and keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
+    model.quantize(mode, config=config or None)
+    assert head.quantization_mode == mode  # the tied head is quantized with the layers
     hidden = np.random.default_rng(0).normal(size=(2, 3, head.output_dim)).astype("float32")
-    table, table_scale = _numpy(head._embeddings), _numpy(head.embeddings_scale)
-    # Keras' int8 scheme: rows of the table and of the hidden states scaled to [-127, 127].
-    scale = 127.0 / (np.abs(hidden).max(axis=-1, keepdims=True) + keras.backend.epsilon())
-    quantized = np.clip(np.round(hidden * scale), -127, 127)
-    expected = (quantized @ table.astype("float32").T) / (scale * table_scale)
+    table, table_scale = _numpy(head._embeddings).astype("float32"), _numpy(head.embeddings_scale)
+    if mode == "int4":  # two int4 values a byte, low nibble first
+        low, high = (table.astype("int32") << 28) >> 28, (table.astype("int32") << 24) >> 28
+        table = np.stack([low, high], axis=-1).reshape(len(table), -1)[:, : head.output_dim]
+    if block_size == "8":  # asymmetric groups of 8 columns: `(q - zero) * scale`
+        columns = np.arange(head.output_dim) // 8
+        zero = _numpy(head.embeddings_zero)[:, columns]
+        expected = hidden @ ((table - zero) * table_scale[:, columns]).T
+    else:
+        # Keras' scheme: rows of the table and of the hidden states scaled to [-127, 127].
+        scale = 127.0 / (np.abs(hidden).max(axis=-1, keepdims=True) + keras.backend.epsilon())
+        quantized = np.clip(np.round(hidden * scale), -127, 127)
+        expected = (quantized @ table.T) / (scale * table_scale)
     np.testing.assert_allclose(_numpy(head(hidden, reverse=True)), expected, rtol=1e-5, atol=1e-5)
 
 

@@ -60,40 +60,59 @@ class ReversibleEmbedding(keras.layers.Embedding):
         super().build(input_shape)
 
     def quantize(self, mode=None, type_check=True, config=None):
-        """Keras' `Embedding.quantize`; "int8" quantizes the tied LM head too.
+        """Keras' `Embedding.quantize`; "int8" and "int4" quantize the tied LM head too.
 
-        Keras' int8 table keeps one scale per vocabulary row, which is one per output of the
-        reverse projection: `reverse=True` then multiplies int8 rows by the hidden states
-        quantized per row (as Keras' int8 `Dense` does) and scales the int32 sums back. Other
-        modes are refused as Keras refuses them for subclasses (the table stays as it is).
+        Keras' tables keep one scale per vocabulary row (int4 with a `block_size`: one per
+        group of a row), which is one per output of the reverse projection. `reverse=True`
+        then multiplies the int8 (or unpacked int4) rows by the hidden states quantized per
+        row, as Keras' quantized `Dense` does, and scales the int32 sums back; a grouped int4
+        table is dequantized first. Keras defines "float8" for `Dense` and `EinsumDense`
+        only: it refuses it for embeddings with a warning, and the table stays as it is.
         """
-        if mode == "int8":
-            type_check = False
-        super().quantize(mode, type_check=type_check, config=config)
+        # Keras refuses subclasses by default; this one computes every mode Keras' table has.
+        super().quantize(mode, type_check=False, config=config)
 
+    # A quantized layer is called through these, not through `call`.
     def _int8_call(self, inputs, reverse=False, training=None):
-        # A quantized layer is called here, not through `call`.
         if not reverse:
             return super()._int8_call(inputs, training=training)
-        return self._reverse_int8(inputs)
+        return self._reverse_quantized(inputs, ops.convert_to_tensor(self._embeddings))
 
-    def _reverse_int8(self, inputs):
+    def _int4_call(self, inputs, reverse=False, training=None):
+        if not reverse:
+            return super()._int4_call(inputs, training=training)
+        rows = keras.quantizers.unpack_int4(self._embeddings, self._orig_output_dim, axis=-1)
+        if getattr(self, "_int4_block_size", None) in (None, -1):
+            return self._reverse_quantized(inputs, rows)
+        # Grouped (asymmetric) int4: `(rows - zero) * scale`, each column reading its group's.
+        groups = ops.cast(self.g_idx, "int32")
+        zero = ops.cast(ops.take(self.embeddings_zero, groups, axis=-1), self.compute_dtype)
+        scale = ops.cast(ops.take(self.embeddings_scale, groups, axis=-1), self.compute_dtype)
+        table = ops.multiply(ops.subtract(ops.cast(rows, self.compute_dtype), zero), scale)
+        hidden = ops.cast(inputs, self.compute_dtype)
+        return self._add_lora(hidden, ops.matmul(hidden, ops.transpose(table)))
+
+    def _reverse_quantized(self, inputs, rows):
+        """`inputs @ table.T` from the integer `rows` of the table (scaled per row)."""
         hidden = ops.cast(inputs, self.compute_dtype)
         quantized, scale = keras.quantizers.abs_max_quantize(hidden, axis=-1)
-        table = ops.convert_to_tensor(self._embeddings)
         if keras.backend.backend() == "torch":
-            product = torch_fast_paths.int8_matmul(quantized, ops.transpose(table))
+            product = torch_fast_paths.int8_matmul(quantized, ops.transpose(rows))
         else:
-            product = ops.matmul(quantized, ops.transpose(table))
+            product = ops.matmul(quantized, ops.transpose(rows))
         logits = ops.divide(
             ops.cast(product, self.compute_dtype),
             ops.multiply(scale, ops.cast(self.embeddings_scale, self.compute_dtype)),
         )
-        if self.lora_enabled:  # the table is `int8 + (alpha / rank) * a @ b`
-            low = ops.matmul(hidden, ops.transpose(self.lora_embeddings_b))
-            low = ops.matmul(low, ops.transpose(self.lora_embeddings_a))
-            logits = ops.add(logits, (self.lora_alpha / self.lora_rank) * low)
-        return logits
+        return self._add_lora(hidden, logits)
+
+    def _add_lora(self, hidden, logits):
+        if not self.lora_enabled:
+            return logits
+        # The table is `quantized + (alpha / rank) * a @ b`.
+        low = ops.matmul(hidden, ops.transpose(self.lora_embeddings_b))
+        low = ops.matmul(low, ops.transpose(self.lora_embeddings_a))
+        return ops.add(logits, (self.lora_alpha / self.lora_rank) * low)
 
     def call(self, inputs, reverse=False):
         if reverse:

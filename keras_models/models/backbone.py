@@ -29,7 +29,6 @@ from keras_models.models.outputs import (
 )
 from keras_models.models.pipelines import checked_pipeline, raise_batch_error
 from keras_models.models.quantization import (
-    has_quantized_layers,
     lean_construction,
     quantized_layers,
     restore_quantization,
@@ -694,9 +693,7 @@ class Backbone(RawTextMixin, InputNormalizingModel):
 
     @classmethod
     def from_config(cls, config):
-        if has_quantized_layers(config):
-            return lean_construction(lambda: cls(**config))
-        return cls(**config)
+        return lean_construction(lambda: cls(**config), config)
 
     @property
     def config(self):

@@ -34,9 +34,11 @@ def own_layers(model):
 
 
 def quantized_layers(model):
-    """`{path: mode}` of the quantized layers `model` owns (None when none is)."""
+    """`{path: mode}` of the quantized layers `model` owns (None when none is). The mode is
+    named as in the layer's Keras dtype policy: int4 with its block size (`"int4/128"`), on
+    which the shapes of the layer's variables depend."""
     found = {
-        layer.path: layer.quantization_mode
+        layer.path: layer.dtype_policy.name.split("_from_")[0]
         for layer in own_layers(model)
         if getattr(layer, "quantization_mode", None)
     }
@@ -77,7 +79,11 @@ def _quantize(model, recorded):
                 "have: the config is of another model."
             )
         _initialize(layer.variables)
-        layer.quantize(mode)
+        mode, _, block_size = mode.partition("/")  # "int4/128"; "int4" in older configs
+        config = None
+        if block_size:
+            config = keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
+        layer.quantize(mode, config=config)
     use_int8_kernels(model)
 
 
@@ -97,12 +103,13 @@ def has_quantized_layers(config):
     return False
 
 
-def lean_construction(construct):
-    """`construct()` (which builds a quantized model from its config) without the float32
-    model ever existing whole: see this module's docstring."""
+def lean_construction(construct, config):
+    """`construct()`, which builds a model from `config`. When the config records quantized
+    layers, the float32 model never exists whole: see this module's docstring."""
     from keras.src.backend.common import global_state
 
-    if _PENDING.get() is not None:  # a backbone built inside its task's construction
+    # Nothing to quantize, or a backbone built inside its task's lean construction.
+    if not has_quantized_layers(config) or _PENDING.get() is not None:
         return construct()
     key = "uninitialized_variables"  # Keras' list of the variables a StatelessScope deferred
     before = list(global_state.get_global_attribute(key, None) or [])

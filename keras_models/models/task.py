@@ -6,7 +6,6 @@ from keras import ops
 from keras_models.models.backbone import InputNormalizingModel, _quantization_config
 from keras_models.models.config_view import ModelConfig
 from keras_models.models.quantization import (
-    has_quantized_layers,
     lean_construction,
     restore_quantization,
 )
@@ -278,7 +277,7 @@ class Task(RawTextMixin, InputNormalizingModel):
             arguments["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
             return cls(**arguments)
 
-        return lean_construction(construct) if has_quantized_layers(config) else construct()
+        return lean_construction(construct, config)
 
     @classmethod
     def from_preset(cls, preset, *, verbose=None, **overrides):
