@@ -251,8 +251,9 @@ def is_concrete(value):
         import torch
 
         # A traced function (an ONNX export) keeps no host check: the example values would
-        # be checked instead of the served ones.
-        return not torch.jit.is_tracing()
+        # be checked instead of the served ones. `torch.export` (the dynamo ONNX exporter)
+        # runs on fake tensors, which have no values to read.
+        return not (torch.jit.is_tracing() or torch.compiler.is_exporting())
     return True
 
 

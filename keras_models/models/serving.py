@@ -13,30 +13,31 @@ What each backend can export (Keras 3.15):
 |---|---|---|---|
 | tensorflow | yes | refused | yes |
 | jax | yes (jax2tf) | refused | refused |
-| torch | refused | refused | refused |
+| torch | refused | yes (torch.export) | refused |
 
 `REFUSED` says why for each refused path (a `ValueError` with that reason). JAX names the
 dynamic axes of a trace symbolically, and the inputs must share theirs (a mask is added to
 scores computed from the ids); Keras names each input's axes apart, so the jax2tf path here
-gives them shared names.
+gives them shared names. Keras exports torch ONNX with dynamic axes through the TorchScript
+exporter, which fixes the shapes these models compute with; the torch onnx path here calls
+torch's dynamo exporter (`torch.onnx.export(dynamo=True)`, which needs `onnxscript`) with one
+`torch.export.Dim` per axis name, shared across inputs, and gives the ONNX outputs
+transformers' names.
 """
+
+import warnings
 
 import keras
 
 #: Formats whose artifacts reproduce the model and are tested here.
 SERVING_FORMATS = ("tf_saved_model", "onnx", "openvino")
 
-_FROM_TENSORFLOW = "; export from the tensorflow backend, which writes all three formats"
+_FROM_TENSORFLOW = "; export from the tensorflow backend, which writes tf_saved_model and openvino"
 #: (backend, format) -> why that path cannot export these models.
 REFUSED = {
     ("torch", "tf_saved_model"): (
         "Keras exports a TF SavedModel from the torch backend only through torch_xla, which "
         "has no CPU release for this torch" + _FROM_TENSORFLOW
-    ),
-    ("torch", "onnx"): (
-        "Keras exports ONNX from torch with the TorchScript exporter, which gives torch "
-        "exports static shapes only and fails on the shape arithmetic of Keras' ops in these "
-        "models (layer normalization, attention masks)" + _FROM_TENSORFLOW
     ),
     ("torch", "openvino"): (
         "Keras traces the model with `torch.jit.trace`, which refuses the dict outputs these "
@@ -44,13 +45,14 @@ REFUSED = {
     ),
     ("jax", "onnx"): (
         "jax2onnx (0.17) cannot convert these models with dynamic axes: its `jnp.arange` "
-        "rejects Keras' one-argument arange, and multiple choice needs symbolic reshapes"
-        + _FROM_TENSORFLOW
+        "rejects Keras' one-argument arange, and multiple choice needs symbolic reshapes; "
+        "export ONNX from the torch backend"
     ),
     ("tensorflow", "onnx"): (
         "tf2onnx (1.17) converts the dynamic-shape reshapes of Keras' `EinsumDense` "
         "(TensorFlow's Tensordot) into fixed ones: onnxruntime then fails on any other batch "
-        "or sequence size than the one traced. Export `tf_saved_model` (or `openvino`) instead"
+        "or sequence size than the one traced. Export ONNX from the torch backend, or "
+        "`tf_saved_model` (or `openvino`) here"
     ),
     ("jax", "openvino"): (
         "this jax's jax2tf always emits an `XlaCallModule` op, which OpenVINO cannot read"
@@ -105,9 +107,76 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
         options = dict(kwargs.pop("jax2tf_kwargs", None) or {})
         options.setdefault("polymorphic_shapes", _polymorphic_shapes(signature))
         kwargs["jax2tf_kwargs"] = options
+    if backend == "torch" and format == "onnx":
+        return _export_torch_onnx(model, filepath, verbose, signature, kwargs)
     return keras_export(
         filepath, format=format, verbose=verbose, input_signature=signature, **kwargs
     )
+
+
+#: Sizes of the example inputs of a torch export: none is 0 or 1 (`torch.export` makes those
+#: axes constants) and no two are equal, so that no axis is mistaken for another.
+_EXAMPLE_SIZES = {"batch": 2, "choices": 3, "sequence": 5, "decoder_sequence": 4}
+
+
+def _export_torch_onnx(model, filepath, verbose, signature, kwargs):
+    """ONNX from the torch backend with torch's dynamo exporter (`torch.onnx.export(...,
+    dynamo=True)`, which needs `onnxscript`), the axes shared across inputs as
+    `torch.export.Dim`s. Keras (3.15) takes the TorchScript exporter whenever an axis is
+    dynamic, which cannot export these models with dynamic axes."""
+    import torch
+
+    specs = signature[0]
+    names = list(specs)
+    limits = model.input_limits()
+    dims, args, dynamic_shapes = {}, [], []
+    for name, spec in specs.items():
+        axes = axis_names(name, len(spec.shape))
+        shape = [_EXAMPLE_SIZES[a] if n is None else n for a, n in zip(axes, spec.shape)]
+        dynamic_shapes.append(
+            {
+                i: dims.setdefault(axis, torch.export.Dim(axis))
+                for i, (axis, n) in enumerate(zip(axes, spec.shape))
+                if n is None
+            }
+        )
+        # Values inside the model's limits (masks of ones); the export reads none of them.
+        fill = 1 if name.endswith("attention_mask") else limits.get(name, (0, 1))[0]
+        args.append(torch.full(shape, fill, dtype=getattr(torch, spec.dtype or "int32")))
+    output_names = []
+
+    class Flat(torch.nn.Module):
+        """The model on flat positional inputs, returning its outputs' values in order (the
+        exporter's form); their names are kept for the ONNX outputs."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *values):
+            outputs = self.model(dict(zip(names, values)))
+            output_names[:] = list(outputs)
+            return tuple(outputs.values())
+
+    with warnings.catch_warnings():
+        # Inputs sharing an axis give the exporter one name for several inputs' axes.
+        warnings.filterwarnings("ignore", message=r".*will not be used, since it shares")
+        # torch's own decomposition step still uses a pytree API it deprecated.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+        program = torch.onnx.export(
+            Flat().eval(),
+            tuple(args),
+            dynamo=True,
+            dynamic_shapes=(tuple(dynamic_shapes),),
+            input_names=names,
+            verbose=verbose,
+            **kwargs,
+        )
+    program.optimize()
+    # transformers' output names (`logits`, `start_logits`, ...), as the other formats have.
+    for value, name in zip(program.model.graph.outputs, output_names):
+        value.name = name
+    program.save(filepath)
 
 
 #: Backends that cannot export the decoding step, with the reason.
