@@ -42,11 +42,6 @@ REFUSED = {
         "Keras traces the model with `torch.jit.trace`, which refuses the dict outputs these "
         "models return (transformers' output names)" + _FROM_TENSORFLOW
     ),
-    ("jax", "onnx"): (
-        "jax2onnx (0.17) cannot convert these models with dynamic axes: its `jnp.arange` "
-        "rejects Keras' one-argument arange, and multiple choice needs symbolic reshapes"
-        + _FROM_TENSORFLOW
-    ),
     ("tensorflow", "onnx"): (
         "tf2onnx (1.17) converts the dynamic-shape reshapes of Keras' `EinsumDense` "
         "(TensorFlow's Tensordot) into fixed ones: onnxruntime then fails on any other batch "
@@ -105,9 +100,56 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
         options = dict(kwargs.pop("jax2tf_kwargs", None) or {})
         options.setdefault("polymorphic_shapes", _polymorphic_shapes(signature))
         kwargs["jax2tf_kwargs"] = options
+    if backend == "jax" and format == "onnx":
+        return _export_onnx_jax(model, filepath, verbose, signature, **kwargs)
     return keras_export(
         filepath, format=format, verbose=verbose, input_signature=signature, **kwargs
     )
+
+
+def _export_onnx_jax(model, filepath, verbose, signature, opset_version=None):
+    """jax -> ONNX with jax2onnx, as Keras' own jax ONNX export does, but with the inputs'
+    dynamic axes sharing their symbols (Keras names every input's axes apart, and these models
+    add a mask to scores computed from the ids) and the outputs named by their dict keys."""
+    import jax
+    import numpy as np
+    from jax2onnx import to_onnx
+
+    specs = signature[0]
+    if len(signature) != 1 or not isinstance(specs, dict):
+        raise ValueError(
+            "`input_signature` must be one dict of input specs (`[{name: InputSpec}]`) to "
+            f"export ONNX on the jax backend, got {signature!r}."
+        )
+    names = list(specs)
+    inputs = []
+    for name in names:
+        shape = tuple(specs[name].shape)
+        symbols = axis_names(name, len(shape))
+        shape = tuple(symbols[i] if dim is None else dim for i, dim in enumerate(shape))
+        inputs.append(jax.ShapeDtypeStruct(shape, np.dtype(specs[name].dtype)))
+    output_names = list(model.output) if isinstance(model.output, dict) else None
+
+    def serve(*values):
+        outputs = model(dict(zip(names, values)), training=False)
+        if output_names is None:
+            return outputs
+        if list(outputs) != output_names:
+            raise ValueError(f"The model returned {list(outputs)}, not {output_names}.")
+        return tuple(outputs[k] for k in output_names)
+
+    options = {"opset": opset_version} if opset_version is not None else {}
+    to_onnx(
+        serve,
+        inputs,
+        input_names=names,
+        output_names=output_names,
+        return_mode="file",
+        output_path=str(filepath),
+        **options,
+    )
+    if verbose is None or verbose:
+        print(f"Saved artifact at '{filepath}'.")
 
 
 #: Backends that cannot export the decoding step, with the reason.
