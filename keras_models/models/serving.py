@@ -12,13 +12,17 @@ What each backend can export (Keras 3.15):
 | backend | tf_saved_model | onnx | openvino |
 |---|---|---|---|
 | tensorflow | yes | refused | yes |
-| jax | yes (jax2tf) | refused | refused |
+| jax | yes (jax2tf) | yes (jax2onnx) | refused |
 | torch | refused | refused | refused |
 
 `REFUSED` says why for each refused path (a `ValueError` with that reason). JAX names the
 dynamic axes of a trace symbolically, and the inputs must share theirs (a mask is added to
-scores computed from the ids); Keras names each input's axes apart, so the jax2tf path here
-gives them shared names.
+scores computed from the ids); Keras names each input's axes apart, so the jax2tf and
+jax2onnx paths here give them shared names (`axis_names`). The jax ONNX export calls
+jax2onnx itself (`_export_onnx_jax`): its graph outputs are named by the model's dict keys
+(`logits`, `start_logits`, ...). A few layers are written in forms jax2onnx converts with
+symbolic axes, each commented where it is (`position_range`, `ChoiceHead`,
+`encoder_attention_mask`).
 """
 
 import keras
