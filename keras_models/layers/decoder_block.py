@@ -8,6 +8,7 @@ from keras_models.layers.activations import get_activation
 from keras_models.layers.attention import MultiHeadAttention
 from keras_models.layers.cache_update import write_along
 from keras_models.layers.dropout import Dropout
+from keras_models.layers.position_ids import position_range
 from keras_models.layers.precision import full_precision
 
 
@@ -25,8 +26,8 @@ def causal_attention_mask(query_length, key_length, query_offset=0, padding_mask
     >>> causal_attention_mask(2, 3, query_offset=1).shape
     (1, 2, 3)
     """
-    rows = ops.expand_dims(ops.arange(query_length, dtype="int32") + query_offset, 1)
-    cols = ops.expand_dims(ops.arange(key_length, dtype="int32"), 0)
+    rows = ops.expand_dims(position_range(query_length) + query_offset, 1)
+    cols = ops.expand_dims(position_range(key_length), 0)
     mask = ops.expand_dims(ops.greater_equal(rows, cols), 0)
     if padding_mask is not None:
         mask = ops.logical_and(mask, ops.expand_dims(ops.cast(padding_mask, "bool"), 1))

@@ -182,7 +182,13 @@ class ChoiceHead(keras.layers.Layer):
 
     def call(self, features, choice_ids, training=None):
         scores = self.dense(self.dropout_layer(features, training=training))
-        return ops.reshape(scores, (-1, ops.shape(choice_ids)[1]))
+        # `[batch * choices, 1]` -> `[batch, choices]` through `[batch * choices, choices]`
+        # (each row the score repeated) and `[batch, choices, choices]`: jax2onnx converts a
+        # reshape to symbolic sizes only when each is the one `-1` or an axis of the input,
+        # and `choices` is no axis of the scores. The result is the same.
+        choices = ops.shape(choice_ids)[1]
+        wide = scores * ops.ones_like(choice_ids[:1, :, 0], dtype=scores.dtype)
+        return ops.reshape(wide, (-1, choices, choices))[:, :, 0]
 
     def compute_output_shape(self, features_shape, choice_ids_shape):
         return (choice_ids_shape[0], choice_ids_shape[1])

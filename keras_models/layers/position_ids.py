@@ -49,3 +49,21 @@ def mask_position_ids(attention_mask):
     """
     mask = ops.cast(attention_mask, "int32")
     return ops.cumsum(mask, axis=-1) * mask - 1
+
+
+def position_range(length):
+    """`arange(0, length)` as int32, for a Python int, a tensor or a symbolic dimension.
+
+    A symbolic dimension (the dynamic axis of a jax export) takes a cumulative sum of ones:
+    jax2onnx gives `arange` of a symbolic length a length of its own, which then does not
+    broadcast against the axis it was read from (and it cannot convert a one-argument
+    `arange` at all, hence `arange(0, length)`). The values are the same either way.
+
+    Examples:
+    >>> import numpy as np
+    >>> np.asarray(position_range(4)).tolist()
+    [0, 1, 2, 3]
+    """
+    if isinstance(length, int) or ops.is_tensor(length):
+        return ops.arange(0, length, dtype="int32")
+    return ops.cumsum(ops.ones((length,), "int32")) - 1

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_models.layers.position_ids import position_range
+
 LAYOUTS = ("interleaved", "half")
 
 
@@ -104,7 +106,7 @@ class RotaryEmbedding(keras.layers.Layer):
 
     def call(self, inputs, start_index=0):
         seq_len = ops.shape(inputs)[1]
-        positions = ops.arange(seq_len, dtype="int32") + ops.cast(start_index, "int32")
+        positions = position_range(seq_len) + ops.cast(start_index, "int32")
         dtype = inputs.dtype
         # [seq, head_dim] -> [1, seq, 1, head_dim] against [batch, seq, heads, head_dim].
         sin = ops.take(ops.convert_to_tensor(self._sin), positions, axis=0)[None, :, None, :]

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_models.layers.position_ids import position_range
+
 
 def sinusoidal_table(num_positions, dim):
     """The `[num_positions, dim]` half-split sinusoid table, as transformers builds it.
@@ -79,7 +81,7 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
         if position_ids is not None:
             return ops.take(table, ops.cast(position_ids, "int32"), axis=0)
         length = ops.shape(inputs)[1]
-        positions = ops.arange(length, dtype="int32") + ops.cast(start_index, "int32")
+        positions = position_range(length) + ops.cast(start_index, "int32")
         return ops.take(table, positions, axis=0)
 
     def compute_output_spec(self, inputs, start_index=0, position_ids=None):

@@ -20,7 +20,10 @@ def id_input(name):
 
 def encoder_attention_mask(attention_mask, causal):
     """A `[batch, q, k]` (causal) or `[batch, 1, k]` boolean mask from a 2-D padding mask."""
-    mask = ops.expand_dims(ops.cast(attention_mask, "bool"), 1)
+    # `!= 0` rather than a cast to bool (the same values): jax2onnx (0.17) drops a reshape, a
+    # cast and a reshape back to the first rank as a no-op even when the symbolic sizes
+    # differ, which is what a multiple-choice mask (flattened, cast, expanded) would be.
+    mask = ops.expand_dims(ops.not_equal(attention_mask, 0), 1)
     if causal:
         # Positions from the mask itself (not arange) so this also runs on symbolic inputs.
         idx = ops.cumsum(ops.ones_like(attention_mask[0]), axis=0)

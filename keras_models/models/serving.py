@@ -12,17 +12,21 @@ What each backend can export (Keras 3.15):
 | backend | tf_saved_model | onnx | openvino |
 |---|---|---|---|
 | tensorflow | yes | refused | yes |
-| jax | yes (jax2tf) | refused | refused |
+| jax | yes (jax2tf) | yes (jax2onnx) | refused |
 | torch | refused | yes (torch.export) | refused |
 
 `REFUSED` says why for each refused path (a `ValueError` with that reason). JAX names the
 dynamic axes of a trace symbolically, and the inputs must share theirs (a mask is added to
-scores computed from the ids); Keras names each input's axes apart, so the jax2tf path here
-gives them shared names. Keras exports torch ONNX with dynamic axes through the TorchScript
-exporter, which fixes the shapes these models compute with; the torch onnx path here calls
-torch's dynamo exporter (`torch.onnx.export(dynamo=True)`, which needs `onnxscript`) with one
-`torch.export.Dim` per axis name, shared across inputs, and gives the ONNX outputs
-transformers' names.
+scores computed from the ids); Keras names each input's axes apart, so the jax2tf and
+jax2onnx paths here give them shared names (`axis_names`). Both ONNX paths are our own, and
+name the graph outputs by the model's dict keys (`logits`, `start_logits`, ...):
+- jax (`_export_onnx_jax`) calls jax2onnx as Keras does, with shared axis symbols. A few
+  layers are written in forms jax2onnx converts with symbolic axes, each commented where it
+  is (`position_range`, `ChoiceHead`, `encoder_attention_mask`).
+- torch (`_export_torch_onnx`): Keras exports torch ONNX with dynamic axes through the
+  TorchScript exporter, which fixes the shapes these models compute with; this path calls
+  torch's dynamo exporter (`torch.onnx.export(dynamo=True)`, which needs `onnxscript`) with
+  one `torch.export.Dim` per axis name, shared across inputs.
 """
 
 import warnings
@@ -42,11 +46,6 @@ REFUSED = {
     ("torch", "openvino"): (
         "Keras traces the model with `torch.jit.trace`, which refuses the dict outputs these "
         "models return (transformers' output names)" + _FROM_TENSORFLOW
-    ),
-    ("jax", "onnx"): (
-        "jax2onnx (0.17) cannot convert these models with dynamic axes: its `jnp.arange` "
-        "rejects Keras' one-argument arange, and multiple choice needs symbolic reshapes; "
-        "export ONNX from the torch backend"
     ),
     ("tensorflow", "onnx"): (
         "tf2onnx (1.17) converts the dynamic-shape reshapes of Keras' `EinsumDense` "
@@ -102,13 +101,31 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
     """`model.export` (see `InputNormalizingModel.export`); `keras_export` is Keras' own."""
     check_format(format)
     signature = input_signature or serving_signature(model)
+    if not (
+        isinstance(signature, (list, tuple))
+        and len(signature) == 1
+        and isinstance(signature[0], dict)
+        and all(hasattr(spec, "shape") for spec in signature[0].values())
+    ):
+        raise ValueError(
+            "`input_signature` must be one dict of input specs, `[{name: keras.InputSpec}]` "
+            f"(the default: `serving_signature(model)`), got {signature!r}."
+        )
     backend = keras.backend.backend()
     if backend == "jax" and format == "tf_saved_model":
         options = dict(kwargs.pop("jax2tf_kwargs", None) or {})
         options.setdefault("polymorphic_shapes", _polymorphic_shapes(signature))
         kwargs["jax2tf_kwargs"] = options
-    if backend == "torch" and format == "onnx":
-        return _export_torch_onnx(model, filepath, verbose, signature, kwargs)
+    if format == "onnx" and backend in ("jax", "torch"):
+        # Our own ONNX paths take Keras' one ONNX option.
+        unknown = sorted(set(kwargs) - {"opset_version"})
+        if unknown:
+            raise ValueError(
+                f"`export(format='onnx')` on the {backend} backend takes `opset_version` "
+                f"only, got {unknown}."
+            )
+        onnx_export = _export_onnx_jax if backend == "jax" else _export_torch_onnx
+        return onnx_export(model, filepath, verbose, signature, kwargs.get("opset_version"))
     return keras_export(
         filepath, format=format, verbose=verbose, input_signature=signature, **kwargs
     )
@@ -119,7 +136,7 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
 _EXAMPLE_SIZES = {"batch": 2, "choices": 3, "sequence": 5, "decoder_sequence": 4}
 
 
-def _export_torch_onnx(model, filepath, verbose, signature, kwargs):
+def _export_torch_onnx(model, filepath, verbose, signature, opset_version):
     """ONNX from the torch backend with torch's dynamo exporter (`torch.onnx.export(...,
     dynamo=True)`, which needs `onnxscript`), the axes shared across inputs as
     `torch.export.Dim`s. Keras (3.15) takes the TorchScript exporter whenever an axis is
@@ -170,13 +187,53 @@ def _export_torch_onnx(model, filepath, verbose, signature, kwargs):
             dynamic_shapes=(tuple(dynamic_shapes),),
             input_names=names,
             verbose=verbose,
-            **kwargs,
+            opset_version=opset_version,
         )
     program.optimize()
     # transformers' output names (`logits`, `start_logits`, ...), as the other formats have.
     for value, name in zip(program.model.graph.outputs, output_names):
         value.name = name
     program.save(filepath)
+
+
+def _export_onnx_jax(model, filepath, verbose, signature, opset_version):
+    """jax -> ONNX with jax2onnx, as Keras' own jax ONNX export does, but with the inputs'
+    dynamic axes sharing their symbols (Keras names every input's axes apart, and these models
+    add a mask to scores computed from the ids) and the outputs named by their dict keys."""
+    import jax
+    import numpy as np
+    from jax2onnx import to_onnx
+
+    specs = signature[0]
+    names = list(specs)
+    inputs = []
+    for name in names:
+        shape = tuple(specs[name].shape)
+        symbols = axis_names(name, len(shape))
+        shape = tuple(symbols[i] if dim is None else dim for i, dim in enumerate(shape))
+        inputs.append(jax.ShapeDtypeStruct(shape, np.dtype(specs[name].dtype)))
+    output_names = list(model.output) if isinstance(model.output, dict) else None
+
+    def serve(*values):
+        outputs = model(dict(zip(names, values)), training=False)
+        if output_names is None:
+            return outputs
+        if list(outputs) != output_names:
+            raise ValueError(f"The model returned {list(outputs)}, not {output_names}.")
+        return tuple(outputs[k] for k in output_names)
+
+    options = {"opset": opset_version} if opset_version is not None else {}
+    to_onnx(
+        serve,
+        inputs,
+        input_names=names,
+        output_names=output_names,
+        return_mode="file",
+        output_path=str(filepath),
+        **options,
+    )
+    if verbose is None or verbose:
+        print(f"Saved artifact at '{filepath}'.")
 
 
 #: Backends that cannot export the decoding step, with the reason.
