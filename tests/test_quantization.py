@@ -75,7 +75,7 @@ def test_a_config_of_another_model_is_refused():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="one pair of backends is enough")
-def test_a_quantized_preset_loads_on_another_backend(tmp_path):
+def test_a_quantized_preset_loads_on_another_backend_without_tensorflow(tmp_path):
     # Layer orders differ between backends; the record names layers by path.
     model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
     model.quantize("int8")
@@ -88,6 +88,8 @@ def test_a_quantized_preset_loads_on_another_backend(tmp_path):
         "model = keras_models.OPTForCausalLM.from_preset(sys.argv[1] + '/preset')\n"
         "logits = model.predict_on_batch(np.array([[2, 11, 40, 7]], 'int32'))['logits']\n"
         "np.testing.assert_allclose(logits, np.load(sys.argv[1] + '/logits.npy'), atol=1e-5)\n"
+        # Keras' serializer imports TensorFlow (400 MB) on any backend; the load must not.
+        "assert 'tensorflow' not in sys.modules\n"
     )
     env = dict(os.environ, KERAS_BACKEND="torch")
     done = subprocess.run(

@@ -223,3 +223,15 @@ def test_decoding_step_export_drives_greedy_generation(tmp_path):
         ids, attention_mask=(ids != 1).astype("int32"), max_new_tokens=6, eos_token_id=[]
     )
     np.testing.assert_array_equal(np.load(prompt[:-4] + ".out.npy"), expected)
+
+
+def test_a_signature_or_option_the_export_cannot_use_is_refused(tmp_path):
+    model = keras_models.RobertaForSequenceClassification(_backbone("roberta"), num_labels=2)
+    path = str(tmp_path / "artifact")
+    bare = [keras.InputSpec(shape=(None, None), dtype="int32")]  # not a dict of named inputs
+    with pytest.raises(ValueError, match="input_signature"):
+        model.export(path, format=FORMATS[0], input_signature=bare)
+    if BACKEND in ("jax", "torch"):  # our own ONNX paths take `opset_version` only
+        with pytest.raises(ValueError, match="opset_version.*only.*'dynamic_axes'"):
+            model.export(path, format="onnx", dynamic_axes={})
+    assert not os.path.exists(path)

@@ -56,6 +56,19 @@ def _nested():
         _DEPTH.reset(token)
 
 
+def _serialized_policy(policy):
+    """`keras.dtype_policies.serialize(policy)`, the same dict, without Keras'
+    `serialize_keras_object`: that imports TensorFlow (about 400 MB) whenever it is installed,
+    on every backend, and loading a Keras preset's weights reads `config` (so `get_config`):
+    a quantized preset loaded on torch imported it."""
+    return {
+        "module": "keras",
+        "class_name": type(policy).__name__,
+        "config": policy.get_config(),
+        "registered_name": None,
+    }
+
+
 class InputNormalizingModel(keras.Model):
     """Shared input handling of backbones and tasks.
 
@@ -685,7 +698,7 @@ class Backbone(RawTextMixin, InputNormalizingModel):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "dtype": _serialized_policy(self.dtype_policy),
             "output_hidden_states": self.output_hidden_states,
             "output_attentions": self.output_attentions,
             **_quantization_config(self),
