@@ -12,8 +12,8 @@ What each backend can export (Keras 3.15):
 | backend | tf_saved_model | onnx | openvino |
 |---|---|---|---|
 | tensorflow | yes | refused | yes |
-| jax | yes (jax2tf) | yes (jax2onnx) | refused |
-| torch | refused | yes (torch.export) | refused |
+| jax | yes (jax2tf) | yes (jax2onnx) | yes (through ONNX) |
+| torch | refused | yes (torch.export) | yes (through ONNX) |
 
 `REFUSED` says why for each refused path (a `ValueError` with that reason). JAX names the
 dynamic axes of a trace symbolically, and the inputs must share theirs (a mask is added to
@@ -27,6 +27,10 @@ name the graph outputs by the model's dict keys (`logits`, `start_logits`, ...):
   TorchScript exporter, which fixes the shapes these models compute with; this path calls
   torch's dynamo exporter (`torch.onnx.export(dynamo=True)`, which needs `onnxscript`) with
   one `torch.export.Dim` per axis name, shared across inputs.
+
+OpenVINO reads ONNX, so on jax and torch the OpenVINO IR is converted from our ONNX export
+(`_export_openvino_through_onnx`): Keras' own paths there (jax2tf's `XlaCallModule`,
+`torch.jit.trace` of dict outputs) cannot give these models to OpenVINO.
 """
 
 import warnings
@@ -36,26 +40,17 @@ import keras
 #: Formats whose artifacts reproduce the model and are tested here.
 SERVING_FORMATS = ("tf_saved_model", "onnx", "openvino")
 
-_FROM_TENSORFLOW = "; export from the tensorflow backend, which writes tf_saved_model and openvino"
 #: (backend, format) -> why that path cannot export these models.
 REFUSED = {
     ("torch", "tf_saved_model"): (
         "Keras exports a TF SavedModel from the torch backend only through torch_xla, which "
-        "has no CPU release for this torch" + _FROM_TENSORFLOW
-    ),
-    ("torch", "openvino"): (
-        "Keras traces the model with `torch.jit.trace`, which refuses the dict outputs these "
-        "models return (transformers' output names)" + _FROM_TENSORFLOW
+        "has no CPU release for this torch; export from the tensorflow or jax backend"
     ),
     ("tensorflow", "onnx"): (
         "tf2onnx (1.17) converts the dynamic-shape reshapes of Keras' `EinsumDense` "
         "(TensorFlow's Tensordot) into fixed ones: onnxruntime then fails on any other batch "
-        "or sequence size than the one traced. Export ONNX from the torch backend, or "
-        "`tf_saved_model` (or `openvino`) here"
-    ),
-    ("jax", "openvino"): (
-        "this jax's jax2tf always emits an `XlaCallModule` op, which OpenVINO cannot read"
-        + _FROM_TENSORFLOW
+        "or sequence size than the one traced. Export ONNX from the jax or torch backend, "
+        "or `tf_saved_model` (or `openvino`) here"
     ),
 }
 
@@ -116,16 +111,20 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
         options = dict(kwargs.pop("jax2tf_kwargs", None) or {})
         options.setdefault("polymorphic_shapes", _polymorphic_shapes(signature))
         kwargs["jax2tf_kwargs"] = options
-    if format == "onnx" and backend in ("jax", "torch"):
-        # Our own ONNX paths take Keras' one ONNX option.
+    if format in ("onnx", "openvino") and backend in ("jax", "torch"):
+        # Our own paths (OpenVINO through ONNX, which it reads) take Keras' one ONNX option.
         unknown = sorted(set(kwargs) - {"opset_version"})
         if unknown:
             raise ValueError(
-                f"`export(format='onnx')` on the {backend} backend takes `opset_version` "
+                f"`export(format={format!r})` on the {backend} backend takes `opset_version` "
                 f"only, got {unknown}."
             )
         onnx_export = _export_onnx_jax if backend == "jax" else _export_torch_onnx
-        return onnx_export(model, filepath, verbose, signature, kwargs.get("opset_version"))
+        if format == "onnx":
+            return onnx_export(model, filepath, verbose, signature, kwargs.get("opset_version"))
+        return _export_openvino_through_onnx(
+            filepath, verbose, lambda path: onnx_export(model, path, False, signature, None)
+        )
     return keras_export(
         filepath, format=format, verbose=verbose, input_signature=signature, **kwargs
     )
@@ -236,9 +235,31 @@ def _export_onnx_jax(model, filepath, verbose, signature, opset_version):
         print(f"Saved artifact at '{filepath}'.")
 
 
+def _export_openvino_through_onnx(filepath, verbose, write_onnx):
+    """OpenVINO IR from the ONNX file `write_onnx(path)` writes. Keras' OpenVINO export on
+    jax goes through jax2tf (whose `XlaCallModule` OpenVINO cannot read) and on torch through
+    `torch.jit.trace` (which refuses dict outputs); OpenVINO reads ONNX itself."""
+    import os
+    import tempfile
+
+    import openvino
+
+    with tempfile.TemporaryDirectory() as directory:
+        onnx_path = os.path.join(directory, "model.onnx")
+        write_onnx(onnx_path)
+        # float32 weights kept as they are (`save_model` would halve them to float16).
+        openvino.save_model(openvino.convert_model(onnx_path), filepath, compress_to_fp16=False)
+    if verbose is None or verbose:
+        print(f"Saved artifact at '{filepath}'.")
+
+
 #: Backends that cannot export the decoding step, with the reason.
 DECODING_STEP_REFUSED = {
-    "torch": REFUSED["torch", "tf_saved_model"],
+    "torch": (
+        "the step is a TF SavedModel signature, and Keras writes SavedModels from the torch "
+        "backend only through torch_xla, which has no CPU release for this torch; export from "
+        "the tensorflow backend"
+    ),
     "jax": (
         "jax2tf cannot leave the step's token axis dynamic: writing the tokens into the cache "
         "needs `tokens <= max_length`, which jax's shape polymorphism cannot decide; export "
