@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 import keras_models
-from keras_models.models.serving import DECODING_STEP_REFUSED, REFUSED, SERVING_FORMATS
+from keras_models.models.serving import (
+    DECODING_STEP_FORMATS,
+    DECODING_STEP_REFUSED,
+    REFUSED,
+    SERVING_FORMATS,
+)
 from tests.families import FAMILIES
 
 BACKEND = keras.backend.backend()
@@ -176,53 +181,81 @@ def test_signature_names_and_shared_axes():
     assert axis_names("input_ids", 3) == ("batch", "choices", "sequence")
 
 
+#: Formats of the decoding step this backend exports.
+STEP_FORMATS = [f for f in DECODING_STEP_FORMATS if (BACKEND, f) not in DECODING_STEP_REFUSED]
+
 STEP_RUNNER = r"""
 import sys
 import numpy as np
-import tensorflow as tf
-path, prompt_path, new_tokens, max_length = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-step = tf.saved_model.load(path).signatures["decode_step"]
+fmt, path, prompt_path = sys.argv[1], sys.argv[2], sys.argv[3]
+new_tokens, max_length = int(sys.argv[4]), int(sys.argv[5])
+if fmt == "tf_saved_model":
+    import tensorflow as tf
+    step = tf.saved_model.load(path).signatures["decode_step"]
+    specs = step.structured_input_signature[1]
+    past = {k: specs[k].shape[1:] for k in specs if k.startswith("past_")}
+    def run(x):
+        return {k: v.numpy() for k, v in step(**{n: tf.constant(a) for n, a in x.items()}).items()}
+else:
+    import onnxruntime
+    session = onnxruntime.InferenceSession(path)
+    past = {i.name: i.shape[1:] for i in session.get_inputs() if i.name.startswith("past_")}
+    names = [o.name for o in session.get_outputs()]
+    def run(x):
+        return dict(zip(names, session.run(None, x)))
 ids = np.load(prompt_path)
 batch, length = ids.shape
 mask = np.zeros((batch, max_length), "int32")
 mask[:, :length] = ids != 1
-names = [k for k in step.structured_input_signature[1] if k.startswith("past_")]
-cache = {k: tf.zeros([batch] + step.structured_input_signature[1][k].shape[1:]) for k in names}
+cache = {k: np.zeros([batch] + list(shape), "float32") for k, shape in past.items()}
 tokens, index, sequence = ids, 0, [ids]
 for _ in range(new_tokens):
-    out = step(input_ids=tf.constant(tokens), attention_mask=tf.constant(mask),
-               cache_index=tf.constant(index), **cache)
+    out = run(dict(input_ids=tokens, attention_mask=mask, cache_index=np.array(index, "int32"),
+                   **cache))
     cache = {k.replace("present_", "past_"): v for k, v in out.items() if k.startswith("present_")}
-    next_token = np.argmax(out["logits"].numpy()[:, -1], axis=-1).astype("int32")
+    next_token = np.argmax(out["logits"][:, -1], axis=-1).astype("int32")
     index += tokens.shape[1]
     mask[:, index] = 1
     tokens = next_token[:, None]
     sequence.append(tokens)
-np.save(prompt_path[:-4] + ".out.npy", np.concatenate(sequence, axis=1))
+np.save(prompt_path[:-4] + "." + fmt + ".out.npy", np.concatenate(sequence, axis=1))
 """
 
 
-def test_decoding_step_export_drives_greedy_generation(tmp_path):
+@pytest.mark.skipif(not STEP_FORMATS, reason="this backend exports no decoding step")
+@pytest.mark.parametrize("fmt", STEP_FORMATS)
+def test_decoding_step_export_drives_greedy_generation(fmt, tmp_path):
+    """The step, run in a fresh process by its runtime (tensorflow, onnxruntime) with no Keras
+    in it, drives a greedy loop over left-padded prompts to `generate`'s tokens."""
     model = keras_models.OPTForCausalLM(_backbone("opt"))
-    path = str(tmp_path / "decode_step")
-    if BACKEND in DECODING_STEP_REFUSED:
-        with pytest.raises(ValueError, match=f"decoding step.*{BACKEND}"):
-            model.export_decoding_step(path, max_length=12)
-        return
-    model.export_decoding_step(path, max_length=12)
-    # Left-padded prompts (pad id 1) of another batch size than any traced.
+    path = str(tmp_path / ("decode_step.onnx" if fmt == "onnx" else "decode_step"))
+    model.export_decoding_step(path, max_length=12, format=fmt)
+    # Left-padded prompts (pad id 1) of another batch size and length than any traced.
     ids = np.array([[2, 11, 40, 7], [1, 2, 55, 23], [1, 1, 2, 9]], "int32")
     prompt = str(tmp_path / "prompt.npy")
     np.save(prompt, ids)
     subprocess.run(
-        [sys.executable, "-c", STEP_RUNNER, path, prompt, "6", "12"],
+        [sys.executable, "-c", STEP_RUNNER, fmt, path, prompt, "6", "12"],
         check=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     expected = model.generate(
         ids, attention_mask=(ids != 1).astype("int32"), max_new_tokens=6, eos_token_id=[]
     )
-    np.testing.assert_array_equal(np.load(prompt[:-4] + ".out.npy"), expected)
+    np.testing.assert_array_equal(np.load(prompt[:-4] + f".{fmt}.out.npy"), expected)
+
+
+@pytest.mark.parametrize("fmt", DECODING_STEP_FORMATS + ("openvino",))
+def test_decoding_step_formats_a_backend_cannot_take_are_refused(fmt, tmp_path):
+    model = keras_models.OPTForCausalLM(_backbone("opt"))
+    path = str(tmp_path / "decode_step")
+    if fmt in STEP_FORMATS:
+        return
+    reason = DECODING_STEP_REFUSED.get((BACKEND, fmt), "its formats are")
+    with pytest.raises(ValueError, match=f"decoding step.*format='{fmt}'.*{BACKEND}") as error:
+        model.export_decoding_step(path, max_length=12, format=fmt)
+    assert reason in str(error.value)
+    assert not os.path.exists(path)
 
 
 def test_a_signature_or_option_the_export_cannot_use_is_refused(tmp_path):

@@ -40,6 +40,30 @@ def write_along(buffer, axis, index, values):
     return ops.slice_update(buffer, start, values)
 
 
+def read_slots(buffer, slots):
+    """`buffer[b, slots[b, j]]`: the values of `buffer` (`[batch, length]`) at the integer
+    `slots` (`[batch, n]`), for reading the current positions out of a per-slot buffer at a
+    tensor `cache_index` (a slice there cannot be exported from torch: `torch.narrow` reads a
+    tensor start as data).
+
+    `ops.take_along_axis`; on torch `torch.gather`, as `torch.take_along_dim` (Keras' torch
+    `take_along_axis`) makes `torch.export` fix the batch size.
+
+    Examples:
+    >>> import numpy as np
+    >>> buffer = np.array([[10, 11, 12, 13], [20, 21, 22, 23]])
+    >>> ops.convert_to_numpy(read_slots(buffer, np.array([[1, 2], [2, 3]]))).tolist()
+    [[11, 12], [22, 23]]
+    """
+    buffer = ops.convert_to_tensor(buffer)
+    slots = ops.convert_to_tensor(slots)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.gather(buffer, 1, slots.long())
+    return ops.take_along_axis(buffer, slots, axis=1)
+
+
 def cross_attention_cache(blocks, encoder_hidden_states, encoder_attention_mask=None):
     """The cross-attention part of a decode cache, computed once from the encoder states:
     `{"cross": per-block (keys, values), "encoder_mask": int32 [batch, src_len]}` (the mask is

@@ -31,6 +31,12 @@ name the graph outputs by the model's dict keys (`logits`, `start_logits`, ...):
 OpenVINO reads ONNX, so on jax and torch the OpenVINO IR is converted from our ONNX export
 (`_export_openvino_through_onnx`): Keras' own paths there (jax2tf's `XlaCallModule`,
 `torch.jit.trace` of dict outputs) cannot give these models to OpenVINO.
+
+`export_decoding_step` writes one cached decoding step of a decoder-only LM (dynamic batch and
+token axes, the mask and cache `max_length` long) through the same paths: a TF SavedModel
+signature on tensorflow, ONNX on jax and torch (`_jax_onnx`, `_torch_onnx`, with the token
+axis bounded by `max_length`: the cache write is a dynamic update slice, which needs
+`tokens <= max_length`). `DECODING_STEP_REFUSED` says why for the other pairs.
 """
 
 import warnings
@@ -132,45 +138,69 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
 
 #: Sizes of the example inputs of a torch export: none is 0 or 1 (`torch.export` makes those
 #: axes constants) and no two are equal, so that no axis is mistaken for another.
-_EXAMPLE_SIZES = {"batch": 2, "choices": 3, "sequence": 5, "decoder_sequence": 4}
+_EXAMPLE_SIZES = {"batch": 2, "choices": 3, "sequence": 5, "decoder_sequence": 4, "tokens": 3}
+
+
+def _output_names(model):
+    """The model's output keys (`logits`, ...), or None when its output is not a dict."""
+    return list(model.output) if isinstance(model.output, dict) else None
 
 
 def _export_torch_onnx(model, filepath, verbose, signature, opset_version):
+    """`model` to ONNX from the torch backend (see `_torch_onnx`), its example inputs inside
+    the model's limits (masks of ones); the export reads none of their values."""
+    limits = model.input_limits()
+    _torch_onnx(
+        model,
+        model,
+        filepath,
+        verbose,
+        signature,
+        opset_version,
+        axes=axis_names,
+        fill=lambda name: 1 if name.endswith("attention_mask") else limits.get(name, (0, 1))[0],
+    )
+
+
+def _torch_onnx(model, serve, filepath, verbose, signature, opset_version, axes, fill, bounds=None):
     """ONNX from the torch backend with torch's dynamo exporter (`torch.onnx.export(...,
     dynamo=True)`, which needs `onnxscript`), the axes shared across inputs as
     `torch.export.Dim`s. Keras (3.15) takes the TorchScript exporter whenever an axis is
-    dynamic, which cannot export these models with dynamic axes."""
+    dynamic, which cannot export these models with dynamic axes.
+
+    `serve` maps a dict of the signature's inputs to a dict of outputs (the ONNX outputs are
+    named by its keys) with the weights of `model`; `axes(name, rank)` names the dynamic axes of an input, `fill(name)` is
+    the value of its example input, and `bounds` `{axis: largest size}` bounds an axis."""
     import torch
 
     specs = signature[0]
     names = list(specs)
-    limits = model.input_limits()
+    bounds = bounds or {}
     dims, args, dynamic_shapes = {}, [], []
     for name, spec in specs.items():
-        axes = axis_names(name, len(spec.shape))
-        shape = [_EXAMPLE_SIZES[a] if n is None else n for a, n in zip(axes, spec.shape)]
+        axes_of = axes(name, len(spec.shape))
+        shape = [_EXAMPLE_SIZES[a] if n is None else n for a, n in zip(axes_of, spec.shape)]
         dynamic_shapes.append(
             {
-                i: dims.setdefault(axis, torch.export.Dim(axis))
-                for i, (axis, n) in enumerate(zip(axes, spec.shape))
+                i: dims.setdefault(axis, torch.export.Dim(axis, max=bounds.get(axis)))
+                for i, (axis, n) in enumerate(zip(axes_of, spec.shape))
                 if n is None
             }
         )
-        # Values inside the model's limits (masks of ones); the export reads none of them.
-        fill = 1 if name.endswith("attention_mask") else limits.get(name, (0, 1))[0]
-        args.append(torch.full(shape, fill, dtype=getattr(torch, spec.dtype or "int32")))
+        dtype = getattr(torch, spec.dtype or "int32")
+        args.append(torch.full(shape, fill(name), dtype=dtype))
     output_names = []
 
     class Flat(torch.nn.Module):
-        """The model on flat positional inputs, returning its outputs' values in order (the
+        """`serve` on flat positional inputs, returning its outputs' values in order (the
         exporter's form); their names are kept for the ONNX outputs."""
 
         def __init__(self):
             super().__init__()
-            self.model = model
+            self.model = model  # its weights are the exported graph's
 
         def forward(self, *values):
-            outputs = self.model(dict(zip(names, values)))
+            outputs = serve(dict(zip(names, values)))
             output_names[:] = list(outputs)
             return tuple(outputs.values())
 
@@ -188,6 +218,15 @@ def _export_torch_onnx(model, filepath, verbose, signature, opset_version):
             verbose=verbose,
             opset_version=opset_version,
         )
+    # torch's exporter falls back to fixed sizes, with no error, where `torch.export` fixed
+    # a dynamic axis: an artifact that fails on any other size is refused here.
+    for value, shape in zip(program.model.graph.inputs, dynamic_shapes):
+        fixed = [i for i in shape if isinstance(value.shape[i], int)]
+        if fixed:
+            raise ValueError(
+                f"torch.export fixed axes {fixed} of `{value.name}` (dynamic in the signature) "
+                f"to {[value.shape[i] for i in fixed]}: the ONNX file would serve no other size."
+            )
     program.optimize()
     # transformers' output names (`logits`, `start_logits`, ...), as the other formats have.
     for value, name in zip(program.model.graph.outputs, output_names):
@@ -196,25 +235,52 @@ def _export_torch_onnx(model, filepath, verbose, signature, opset_version):
 
 
 def _export_onnx_jax(model, filepath, verbose, signature, opset_version):
+    """`model` to ONNX from the jax backend (see `_jax_onnx`)."""
+    _jax_onnx(
+        lambda x: model(x, training=False),
+        filepath,
+        verbose,
+        signature,
+        opset_version,
+        axes=axis_names,
+        output_names=_output_names(model),
+    )
+
+
+def _jax_onnx(
+    serve, filepath, verbose, signature, opset_version, axes, output_names, constraints=()
+):
     """jax -> ONNX with jax2onnx, as Keras' own jax ONNX export does, but with the inputs'
     dynamic axes sharing their symbols (Keras names every input's axes apart, and these models
-    add a mask to scores computed from the ids) and the outputs named by their dict keys."""
+    add a mask to scores computed from the ids) and the outputs named by their dict keys.
+
+    `serve` maps a dict of the signature's inputs to the outputs (a dict with the keys
+    `output_names`, or, with `output_names` None, whatever it returns); `axes(name, rank)`
+    names the dynamic axes of an input, and `constraints` (jax's symbolic shape constraints,
+    such as `"tokens <= 12"`) bound them."""
     import jax
     import numpy as np
     from jax2onnx import to_onnx
 
     specs = signature[0]
     names = list(specs)
-    inputs = []
+    shapes = {}
     for name in names:
         shape = tuple(specs[name].shape)
-        symbols = axis_names(name, len(shape))
-        shape = tuple(symbols[i] if dim is None else dim for i, dim in enumerate(shape))
-        inputs.append(jax.ShapeDtypeStruct(shape, np.dtype(specs[name].dtype)))
-    output_names = list(model.output) if isinstance(model.output, dict) else None
+        symbols = axes(name, len(shape))
+        shapes[name] = tuple(symbols[i] if dim is None else dim for i, dim in enumerate(shape))
+    if constraints:
+        # jax2onnx makes unconstrained symbols of axis names; constrained ones are made here,
+        # in one scope, and given to it as they are.
+        symbols = sorted({d for shape in shapes.values() for d in shape if isinstance(d, str)})
+        made = dict(
+            zip(symbols, jax.export.symbolic_shape(", ".join(symbols), constraints=constraints))
+        )
+        shapes = {n: tuple(made.get(d, d) for d in shape) for n, shape in shapes.items()}
+    inputs = [jax.ShapeDtypeStruct(shapes[n], np.dtype(specs[n].dtype)) for n in names]
 
-    def serve(*values):
-        outputs = model(dict(zip(names, values)), training=False)
+    def flat(*values):
+        outputs = serve(dict(zip(names, values)))
         if output_names is None:
             return outputs
         if list(outputs) != output_names:
@@ -223,7 +289,7 @@ def _export_onnx_jax(model, filepath, verbose, signature, opset_version):
 
     options = {"opset": opset_version} if opset_version is not None else {}
     to_onnx(
-        serve,
+        flat,
         inputs,
         input_names=names,
         output_names=output_names,
@@ -253,30 +319,56 @@ def _export_openvino_through_onnx(filepath, verbose, write_onnx):
         print(f"Saved artifact at '{filepath}'.")
 
 
-#: Backends that cannot export the decoding step, with the reason.
+#: Formats of the decoding step.
+DECODING_STEP_FORMATS = ("tf_saved_model", "onnx")
+
+#: (backend, format) -> why that path cannot export the decoding step.
 DECODING_STEP_REFUSED = {
-    "torch": (
-        "the step is a TF SavedModel signature, and Keras writes SavedModels from the torch "
-        "backend only through torch_xla, which has no CPU release for this torch; export from "
-        "the tensorflow backend"
+    ("torch", "tf_saved_model"): (
+        "Keras writes SavedModels from the torch backend only through torch_xla, which has no "
+        "CPU release for this torch; export `format='onnx'` here, or a SavedModel from the "
+        "tensorflow backend"
     ),
-    "jax": (
+    ("jax", "tf_saved_model"): (
         "jax2tf cannot leave the step's token axis dynamic: writing the tokens into the cache "
-        "needs `tokens <= max_length`, which jax's shape polymorphism cannot decide; export "
-        "from the tensorflow backend"
+        "needs `tokens <= max_length`, which jax2tf's shape polymorphism cannot decide; export "
+        "`format='onnx'` here, or a SavedModel from the tensorflow backend"
+    ),
+    ("tensorflow", "onnx"): REFUSED[("tensorflow", "onnx")].replace(
+        "`tf_saved_model` (or `openvino`) here", "`tf_saved_model` here"
     ),
 }
 
 
-def export_decoding_step(model, filepath, max_length):
-    """Writes a TF SavedModel whose `decode_step` signature runs one cached decoding step of
-    a decoder-only language model, so a server can drive generation (see
-    `DecoderCausalLM.export_decoding_step` for the signature). TensorFlow backend only."""
+def _step_axes(name, rank):
+    """The dynamic axes of a decoding-step input: `batch`, and `tokens` for `input_ids` (the
+    mask and the cache are `max_length` long)."""
+    return ("batch", "tokens") if name == "input_ids" else ("batch",) + (None,) * (rank - 1)
+
+
+def export_decoding_step(model, filepath, max_length, format="tf_saved_model"):
+    """Writes one cached decoding step of a decoder-only language model, so a server can drive
+    generation (see `DecoderCausalLM.export_decoding_step` for the inputs and outputs): a TF
+    SavedModel with a `decode_step` signature (`format="tf_saved_model"`, tensorflow backend)
+    or an ONNX file (`format="onnx"`, jax and torch backends). The batch and token axes are
+    dynamic; the mask and cache are `max_length` long.
+
+    The ONNX step is traced with the token axis bounded by `max_length` (jax: the symbolic
+    shape constraint `tokens <= max_length`; torch: `Dim("tokens", max=max_length)`): the
+    cache write (`write_along`) is a dynamic update slice of the tokens into the cache, which
+    needs that bound."""
     backend = keras.backend.backend()
-    if backend in DECODING_STEP_REFUSED:
+    if format not in DECODING_STEP_FORMATS:
         raise ValueError(
-            f"The decoding step cannot be exported on the {backend} backend: "
-            f"{DECODING_STEP_REFUSED[backend]}."
+            f"The decoding step cannot be exported as `format={format!r}` (on the {backend} "
+            f"backend): its formats are {DECODING_STEP_FORMATS} (`tf_saved_model` on the "
+            "tensorflow backend, `onnx` on jax and torch)."
+        )
+    reason = DECODING_STEP_REFUSED.get((backend, format))
+    if reason:
+        raise ValueError(
+            f"The decoding step cannot be exported as `format={format!r}` on the {backend} "
+            f"backend: {reason}."
         )
     if not isinstance(max_length, int) or max_length < 1:
         raise ValueError(f"`max_length` must be a positive integer, got {max_length!r}.")
@@ -304,6 +396,34 @@ def export_decoding_step(model, filepath, max_length):
         for kind in ("key", "value"):
             name = f"past_{kind}_{i}"
             signature[name] = keras.InputSpec(shape=(None,) + shape, dtype="float32", name=name)
+    if format == "onnx":
+        outputs = ["logits"] + [
+            f"present_{kind}_{i}" for i in range(len(shapes)) for kind in ("key", "value")
+        ]
+        if backend == "jax":
+            _jax_onnx(
+                step,
+                filepath,
+                False,
+                [signature],
+                None,
+                axes=_step_axes,
+                output_names=outputs,
+                constraints=(f"tokens <= {max_length}",),
+            )
+        else:
+            _torch_onnx(
+                model,
+                step,
+                filepath,
+                False,
+                [signature],
+                None,
+                axes=_step_axes,
+                fill=lambda name: 1 if name == "attention_mask" else 0,
+                bounds={"tokens": max_length},
+            )
+        return
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("decode_step", step, input_signature=[signature])

@@ -56,26 +56,30 @@ class DecoderCausalLM(GenerationMixin, Task):
             return causal_lm_loss(outputs["logits"], labels["labels"])
         return cross_entropy(outputs["logits"], labels["labels"])
 
-    def export_decoding_step(self, filepath, max_length):
-        """Writes a TF SavedModel (tensorflow backend; the others refuse with the reason)
-        whose `decode_step` signature runs one cached decoding step, so a server can drive
-        generation.
+    def export_decoding_step(self, filepath, max_length, format="tf_saved_model"):
+        """Writes one cached decoding step, so a server can drive generation: a TF
+        SavedModel whose `decode_step` signature runs it (`format="tf_saved_model"`,
+        tensorflow backend) or an ONNX file (`format="onnx"`, jax and torch backends; run it
+        in onnxruntime). Any other pair of backend and format is a `ValueError` with the
+        reason.
 
-        Inputs (every batch axis dynamic): `input_ids` `[batch, tokens]` (the prompt at the
-        first step, then one token), `attention_mask` `[batch, max_length]` (1 for every
-        real token so far, the current ones included; left padding allowed), `cache_index`
-        (scalar int32: the slot of the first current token) and, per layer `i`,
-        `past_key_{i}` / `past_value_{i}` `[batch, heads, max_length, head_dim]` float32
-        (zeros at the first step). Outputs: `logits` `[batch, 1, vocab]` of the last current
-        token and `present_key_{i}` / `present_value_{i}`, the next step's cache.
+        Inputs (the batch and token axes dynamic): `input_ids` `[batch, tokens]` (the prompt
+        at the first step, then one token; at most `max_length`), `attention_mask`
+        `[batch, max_length]` (1 for every real token so far, the current ones included;
+        left padding allowed), `cache_index` (scalar int32: the slot of the first current
+        token) and, per layer `i`, `past_key_{i}` / `past_value_{i}`
+        `[batch, heads, max_length, head_dim]` float32 (zeros at the first step). Outputs:
+        `logits` `[batch, 1, vocab]` of the last current token and `present_key_{i}` /
+        `present_value_{i}`, the next step's cache.
 
         Args:
-            filepath: the SavedModel directory.
+            filepath: the SavedModel directory, or the ONNX file.
             max_length: the cache length: prompt plus new tokens.
+            format: `"tf_saved_model"` or `"onnx"`.
         """
         from keras_models.models.serving import export_decoding_step
 
-        export_decoding_step(self, filepath, max_length)
+        export_decoding_step(self, filepath, max_length, format=format)
 
     # --- generation hooks (keras_models.generation.loop) ---------------------------------
     def generation_defaults(self):

@@ -12,13 +12,14 @@ The self-attention is causal and masks padded keys, so left padding works.
 import keras
 from keras import ops
 
+from keras_models.layers.cache_update import read_slots
 from keras_models.layers.decoder_block import (
     TransformerDecoderBlock,
     call_cache,
     run_decoder_blocks,
 )
 from keras_models.layers.embeddings import ReversibleEmbedding
-from keras_models.layers.position_ids import mask_position_ids
+from keras_models.layers.position_ids import absolute_position_ids, mask_position_ids
 from keras_models.layers.precision import full_precision
 from keras_models.models.backbone import Backbone
 from keras_models.models.bert_encoder import id_input
@@ -384,11 +385,11 @@ class OPTBackbone(Backbone):
             cache: the tuple from `init_cache` (or a previous call).
             cache_index: cache slot of the first current token.
         """
-        batch, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        positions = ops.slice(
+        # Read at slots `cache_index...` (`read_slots`) rather than sliced there, so that the
+        # decoding step can be exported from torch (`export_decoding_step`).
+        positions = read_slots(
             ops.cumsum(ops.cast(padding_mask, "int32"), axis=-1) - 1,
-            (0, cache_index),
-            (batch, length),
+            absolute_position_ids(token_ids, past_length=ops.cast(cache_index, "int32")),
         )
         # Pad slots get position 0 (transformers' generate does the same); they are masked.
         positions = ops.maximum(positions, 0)
