@@ -36,7 +36,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -96,7 +95,14 @@ def timed(fn, repeats):
 
 
 def max_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory since it started its program (`VmHWM`). Not
+    `getrusage`'s `ru_maxrss`: Linux carries that across `exec`, so a worker spawned by a
+    parent holding models reported the parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 # --- workers (one measurement per process) -------------------------------------------------

@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from benchmarks.encoder import keras_hub_path, keras_hub_sizes
+from benchmarks.encoder import keras_hub_path, keras_hub_sizes, max_rss_mb
 
 OPT_125M = dict(
     vocab_size=50272,
@@ -199,12 +199,6 @@ def save_quantized(directory, args):
     model.quantize(args.quantize)
     model.save_to_preset(quantized_preset(directory, args))
     return {}
-
-
-def max_rss_mb():
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_keras_hub(directory, args):
