@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras_models
+from keras_models.layers.embeddings import ReversibleEmbedding
 from tests import tiny_models
 
 IDS = np.array([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]], "int32")
@@ -44,12 +45,18 @@ def test_quantized_model_saves_and_loads(family, tmp_path):
         np.testing.assert_array_equal(value, after[key])
 
 
-@pytest.mark.parametrize("mode", ["int8", "float8", "int4", "int4/8", "int4/-1"])
+def _int4_config(mode):
+    """`(mode, config)` for "int8", "int4" or "int4/<block size>" (-1: one scale a row)."""
+    mode, _, block_size = mode.partition("/")
+    if not block_size:
+        return mode, None
+    return mode, keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
+
+
+@pytest.mark.parametrize("mode", ["int8", "float8", "int4"])
 def test_quantized_generation_round_trip(mode, tmp_path):
     model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
-    mode, _, block_size = mode.partition("/")  # int4's block size: 8, or per row (-1)
-    config = block_size and keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
-    model.quantize(mode, config=config or None)
+    model.quantize(mode)
     if mode != "float8":  # Keras' float8 is for `Dense` / `EinsumDense`, not embeddings
         assert model.backbone.token_embedding.quantization_mode == mode  # the tied head
     ids = np.array([[2, 11, 40, 7]], "int32")
@@ -58,9 +65,18 @@ def test_quantized_generation_round_trip(mode, tmp_path):
     model.save(path)
     again = keras.saving.load_model(path)
     np.testing.assert_array_equal(again.generate(ids, max_new_tokens=5, eos_token_id=[]), tokens)
+
+
+@pytest.mark.parametrize("mode", ["int4/8", "int4/-1"])
+def test_int4_block_size_survives_saving(mode, tmp_path):
+    # The variables' shapes depend on the block size: a preset must record it.
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    model.quantize(*_int4_config(mode))
+    assert model.backbone.get_config()["quantized_layers"]["decoder_layer_0/fc1"] == mode
     model.save_to_preset(str(tmp_path / "preset"))
     again = keras_models.OPTForCausalLM.from_preset(str(tmp_path / "preset"))
-    np.testing.assert_array_equal(again.generate(ids, max_new_tokens=5, eos_token_id=[]), tokens)
+    ids = np.array([[2, 11, 40, 7]], "int32")
+    np.testing.assert_array_equal(_outputs(again, ids)["logits"], _outputs(model, ids)["logits"])
 
 
 def test_a_config_of_another_model_is_refused():
@@ -100,18 +116,18 @@ def test_a_quantized_preset_loads_on_another_backend_without_tensorflow(tmp_path
 
 @pytest.mark.parametrize("mode", ["int8", "int4/-1", "int4/8"])
 def test_quantized_tied_lm_head_matches_a_numpy_reference(mode):
-    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
-    head = model.backbone.token_embedding
-    mode, _, block_size = mode.partition("/")
-    config = block_size and keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
-    model.quantize(mode, config=config or None)
-    assert head.quantization_mode == mode  # the tied head is quantized with the layers
+    # (That `quantize` reaches the tied head of a model: test_quantized_generation_round_trip.)
+    head = ReversibleEmbedding(40, 16, embeddings_initializer="glorot_uniform")
+    head.build()
+    mode, config = _int4_config(mode)
+    head.quantize(mode, config=config)
+    block_size = config.block_size if config else None
     hidden = np.random.default_rng(0).normal(size=(2, 3, head.output_dim)).astype("float32")
     table, table_scale = _numpy(head._embeddings).astype("float32"), _numpy(head.embeddings_scale)
     if mode == "int4":  # two int4 values a byte, low nibble first
         low, high = (table.astype("int32") << 28) >> 28, (table.astype("int32") << 24) >> 28
         table = np.stack([low, high], axis=-1).reshape(len(table), -1)[:, : head.output_dim]
-    if block_size == "8":  # asymmetric groups of 8 columns: `(q - zero) * scale`
+    if block_size == 8:  # asymmetric groups of 8 columns: `(q - zero) * scale`
         columns = np.arange(head.output_dim) // 8
         zero = _numpy(head.embeddings_zero)[:, columns]
         expected = hidden @ ((table - zero) * table_scale[:, columns]).T

@@ -169,8 +169,9 @@ def _torch_onnx(model, serve, filepath, verbose, signature, opset_version, axes,
     dynamic, which cannot export these models with dynamic axes.
 
     `serve` maps a dict of the signature's inputs to a dict of outputs (the ONNX outputs are
-    named by its keys) with the weights of `model`; `axes(name, rank)` names the dynamic axes of an input, `fill(name)` is
-    the value of its example input, and `bounds` `{axis: largest size}` bounds an axis."""
+    named by its keys) with the weights of `model`; `axes(name, rank)` names the dynamic axes
+    of an input, `fill(name)` is the value of its example input, and `bounds`
+    `{axis: largest size}` bounds an axis."""
     import torch
 
     specs = signature[0]
