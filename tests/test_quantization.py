@@ -11,6 +11,7 @@ import pytest
 
 import keras_models
 from keras_models.layers.embeddings import ReversibleEmbedding
+from keras_models.models.quantization import use_int8_kernels
 from tests import tiny_models
 
 IDS = np.array([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]], "int32")
@@ -122,7 +123,13 @@ def test_quantized_tied_lm_head_matches_a_numpy_reference(mode):
     mode, config = _int4_config(mode)
     head.quantize(mode, config=config)
     block_size = config.block_size if config else None
-    hidden = np.random.default_rng(0).normal(size=(2, 3, head.output_dim)).astype("float32")
+    # Six rows, and one (a batch-1 decoding step: its own path on every backend).
+    for rows in ((2, 3), (1, 1)):
+        hidden = np.random.default_rng(0).normal(size=rows + (head.output_dim,)).astype("float32")
+        _check_head(head, hidden, mode, block_size)
+
+
+def _check_head(head, hidden, mode, block_size):
     table, table_scale = _numpy(head._embeddings).astype("float32"), _numpy(head.embeddings_scale)
     if mode == "int4":  # two int4 values a byte, low nibble first
         low, high = (table.astype("int32") << 28) >> 28, (table.astype("int32") << 24) >> 28
@@ -139,8 +146,9 @@ def test_quantized_tied_lm_head_matches_a_numpy_reference(mode):
     np.testing.assert_allclose(_numpy(head(hidden, reverse=True)), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernel")
-def test_torch_int8_kernels_give_keras_own_int8_outputs():
+def test_int8_fast_paths_give_keras_own_int8_outputs():
+    """torch's int8 kernel, and on jax / tensorflow a single row computed as two: the
+    outputs of Keras' own int8 `Dense` call, at batch 2 and in batch-1 decoding (one row)."""
     model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
     model.quantize("int8")
     dense = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dense)]
@@ -148,16 +156,16 @@ def test_torch_int8_kernels_give_keras_own_int8_outputs():
     ids = np.array([[2, 11, 40, 7], [2, 5, 6, 9]], "int32")
 
     def run():
-        return _numpy(model.predict_on_batch(ids)["logits"]), model.generate(
-            ids, max_new_tokens=5, eos_token_id=[]
-        )
+        logits = _numpy(model.predict_on_batch(ids)["logits"])
+        one_row = _numpy(model(ids[:1, :1])["logits"])
+        tokens = [model.generate(ids[:n], max_new_tokens=5, eos_token_id=[]) for n in (1, 2)]
+        return logits, one_row, *tokens
 
     fast = run()
-    for layer in dense:  # back to Keras' own int8 call (an int32 product on the CPU)
+    for layer in dense:  # back to Keras' own int8 call
         layer._int8_call = layer._int8_call.keras_call
-    keras_own = run()
-    np.testing.assert_array_equal(fast[0], keras_own[0])
-    np.testing.assert_array_equal(fast[1], keras_own[1])
+    for ours, keras_own in zip(fast, run()):
+        np.testing.assert_array_equal(ours, keras_own)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernel")
@@ -198,3 +206,39 @@ def test_a_quantized_preset_loads_one_float_layer_at_a_time(tmp_path, monkeypatc
     assert counts["float kernels given values"] == counts["layers quantized"] == len(dense)
     ids = np.array([[2, 11, 40, 7]], "int32")
     np.testing.assert_array_equal(_outputs(again, ids)["logits"], _outputs(model, ids)["logits"])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="what XLA is given, read once")
+def test_a_single_int8_row_reaches_xla_as_a_product_it_runs_in_int8():
+    """XLA computes a one-row int8 product in 32 bits, from 32-bit copies of the kernel it
+    keeps through a decode loop: a `Dense` row goes in as two rows, the head's as a column."""
+    import jax
+
+    dense = keras.layers.Dense(8)
+    dense.build((None, 16))
+    head = ReversibleEmbedding(40, 16)
+    head.build()
+    for layer in (dense, head):
+        layer.quantize("int8")
+    use_int8_kernels(dense)
+    row = np.ones((1, 1, 16), "float32")
+    for call, int8_operands in (
+        (dense, [(2, 16), (16, 8)]),
+        (lambda x: head(x, reverse=True), [(40, 16), (16, 1)]),
+    ):
+        products = [
+            [tuple(v.aval.shape) for v in eqn.invars]
+            for eqn in _equations(jax.make_jaxpr(call)(row).jaxpr)
+            if eqn.primitive.name == "dot_general" and eqn.invars[0].aval.dtype == "int8"
+        ]
+        assert products == [int8_operands]
+
+
+def _equations(jaxpr):
+    """Every equation of `jaxpr`, those of the jaxprs inside it (custom gradients) included."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns"):
+                yield from _equations(inner)

@@ -5,8 +5,8 @@ import math
 import keras
 from keras import ops
 
-from keras_models import torch_fast_paths
 from keras_models.layers.dropout import Dropout
+from keras_models.layers.int8_products import int8_matmul_transposed, static_sizes
 from keras_models.layers.precision import full_precision
 
 # Up to this many rows (a decoding step), the reverse projection runs as `table @ hidden.T`:
@@ -14,20 +14,6 @@ from keras_models.layers.precision import full_precision
 # (measured on a 50272 x 768 table, 8 rows: 14.8 vs 23.0 ms on torch, 14.2 vs 15.7 ms on jax;
 # from about 32 rows on the usual `hidden @ table.T` is as fast or faster).
 _FEW_ROWS = 16
-
-
-def _static_sizes(sizes):
-    """`sizes` as Python ints, or None when one is symbolic or unknown.
-
-    A `torch.jit.trace` reads sizes as 0-d tensors, to record them; its replays are keyed by
-    shape (`torch_fast_paths`), so there they are constants too."""
-    if keras.backend.backend() == "torch":
-        import torch
-
-        if torch.jit.is_tracing():
-            return tuple(int(d) for d in sizes)
-    sizes = tuple(sizes)
-    return sizes if all(isinstance(d, int) for d in sizes) else None
 
 
 @keras.saving.register_keras_serializable(package="keras_models")
@@ -96,10 +82,7 @@ class ReversibleEmbedding(keras.layers.Embedding):
         """`inputs @ table.T` from the integer `rows` of the table (scaled per row)."""
         hidden = ops.cast(inputs, self.compute_dtype)
         quantized, scale = keras.quantizers.abs_max_quantize(hidden, axis=-1)
-        if keras.backend.backend() == "torch":
-            product = torch_fast_paths.int8_matmul(quantized, ops.transpose(rows))
-        else:
-            product = ops.matmul(quantized, ops.transpose(rows))
+        product = int8_matmul_transposed(quantized, rows)
         logits = ops.divide(
             ops.cast(product, self.compute_dtype),
             ops.multiply(scale, ops.cast(self.embeddings_scale, self.compute_dtype)),
@@ -118,7 +101,7 @@ class ReversibleEmbedding(keras.layers.Embedding):
         if reverse:
             table = ops.cast(self.embeddings, self.compute_dtype)
             hidden = ops.cast(inputs, self.compute_dtype)
-            lead = _static_sizes(inputs.shape[:-1])
+            lead = static_sizes(inputs.shape[:-1])
             # Static sizes only: an exported graph's sizes are symbolic (or None).
             if lead is not None and math.prod(lead) <= _FEW_ROWS:
                 rows = ops.reshape(hidden, (math.prod(lead), inputs.shape[-1]))

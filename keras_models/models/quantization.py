@@ -13,15 +13,17 @@ inside a `StatelessScope`), then each recorded layer gets its float values and i
 in turn, so the float32 model never exists whole: peak memory is one float layer more than the
 quantized model, not the float32 model.
 
-On torch, int8 `Dense` layers run their product on torch's int8 kernel (`use_int8_kernels`):
-Keras' own path there multiplies in int32, slower than float32 on a CPU.
+int8 `Dense` layers run their product on each backend's fast int8 kernel (`use_int8_kernels`,
+`layers/int8_products.py`): on torch, `torch._int_mm` (Keras' own path there multiplies in
+int32, slower than float32 on a CPU); on jax and tensorflow, XLA's, with a single row computed
+as two (one row makes XLA keep 32-bit copies of the kernels).
 """
 
 import contextvars
 
 import keras
 
-from keras_models import torch_fast_paths
+from keras_models.layers.int8_products import int8_dense_call
 
 
 def own_layers(model):
@@ -129,11 +131,10 @@ def lean_construction(construct, config):
 
 
 def use_int8_kernels(model):
-    """On torch, gives every int8 `Dense` layer of `model` `torch_fast_paths.int8_dense_call`
-    (the same outputs as Keras' call, from an int8 kernel). Other backends: nothing to do."""
-    if keras.backend.backend() != "torch":
-        return
+    """Gives every int8 `Dense` layer of `model` `layers.int8_products.int8_dense_call`: the
+    same outputs as Keras' call, on torch's int8 kernel, and on jax and tensorflow without
+    XLA's 32-bit copies of the kernels at one row."""
     for layer in model._flatten_layers():
         dense = isinstance(layer, keras.layers.Dense)
         if dense and layer.quantization_mode == "int8" and "_int8_call" not in vars(layer):
-            layer._int8_call = torch_fast_paths.int8_dense_call(layer, layer._int8_call)
+            layer._int8_call = int8_dense_call(layer, layer._int8_call)
