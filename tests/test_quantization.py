@@ -242,3 +242,28 @@ def _equations(jaxpr):
             inner = getattr(param, "jaxpr", param)
             if hasattr(inner, "eqns"):
                 yield from _equations(inner)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tensorflow's own int8 kernel")
+def test_int8_products_run_under_xla_in_a_plain_tensorflow_graph():
+    """Outside `jit_compile` (`predict`, `fit`) TensorFlow's own int8 `MatMul` is slower than
+    float32; the int8 `Dense` and tied-head products are compiled by XLA there too."""
+    import tensorflow as tf
+
+    dense = keras.layers.Dense(8)
+    dense.build((None, 16))
+    head = ReversibleEmbedding(40, 16)
+    head.build()
+    for layer in (dense, head):
+        layer.quantize("int8")
+    use_int8_kernels(dense)
+    for call in (dense, lambda x: head(x, reverse=True)):
+        graph = tf.function(call).get_concrete_function(tf.TensorSpec((4, 3, 16))).graph
+        compiled = [
+            op
+            for op in graph.get_operations()
+            if "_XlaMustCompile" in op.node_def.attr and op.get_attr("_XlaMustCompile")
+        ]
+        assert len(compiled) == 1
+        plain = [op.type for op in graph.get_operations() if "MatMul" in op.type]
+        assert not plain  # no product left outside the compiled call
