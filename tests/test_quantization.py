@@ -214,13 +214,7 @@ def test_a_single_int8_row_reaches_xla_as_a_product_it_runs_in_int8():
     keeps through a decode loop: a `Dense` row goes in as two rows, the head's as a column."""
     import jax
 
-    dense = keras.layers.Dense(8)
-    dense.build((None, 16))
-    head = ReversibleEmbedding(40, 16)
-    head.build()
-    for layer in (dense, head):
-        layer.quantize("int8")
-    use_int8_kernels(dense)
+    dense, head = _int8_dense_and_head()
     row = np.ones((1, 1, 16), "float32")
     for call, int8_operands in (
         (dense, [(2, 16), (16, 8)]),
@@ -250,13 +244,7 @@ def test_int8_products_run_under_xla_in_a_plain_tensorflow_graph():
     float32; the int8 `Dense` and tied-head products are compiled by XLA there too."""
     import tensorflow as tf
 
-    dense = keras.layers.Dense(8)
-    dense.build((None, 16))
-    head = ReversibleEmbedding(40, 16)
-    head.build()
-    for layer in (dense, head):
-        layer.quantize("int8")
-    use_int8_kernels(dense)
+    dense, head = _int8_dense_and_head()
     for call in (dense, lambda x: head(x, reverse=True)):
         graph = tf.function(call).get_concrete_function(tf.TensorSpec((4, 3, 16))).graph
         compiled = [
@@ -267,3 +255,16 @@ def test_int8_products_run_under_xla_in_a_plain_tensorflow_graph():
         assert len(compiled) == 1
         plain = [op.type for op in graph.get_operations() if "MatMul" in op.type]
         assert not plain  # no product left outside the compiled call
+
+
+def _int8_dense_and_head():
+    """An int8 `Dense(8)` on 16 features (with this library's int8 call) and an int8 tied
+    head of 40 rows of 16."""
+    dense = keras.layers.Dense(8)
+    dense.build((None, 16))
+    head = ReversibleEmbedding(40, 16)
+    head.build()
+    for layer in (dense, head):
+        layer.quantize("int8")
+    use_int8_kernels(dense)
+    return dense, head
