@@ -34,9 +34,10 @@ OpenVINO reads ONNX, so on jax and torch the OpenVINO IR is converted from our O
 
 `export_decoding_step` writes one cached decoding step of a decoder-only LM (dynamic batch and
 token axes, the mask and cache `max_length` long) through the same paths: a TF SavedModel
-signature on tensorflow, ONNX on jax and torch (`_jax_onnx`, `_torch_onnx`, with the token
-axis bounded by `max_length`: the cache write is a dynamic update slice, which needs
-`tokens <= max_length`). `DECODING_STEP_REFUSED` says why for the other pairs.
+signature on tensorflow and jax (jax2tf), ONNX on jax and torch (`_jax_onnx`, `_torch_onnx`),
+with the token axis bounded by `max_length` wherever it is traced symbolically (the cache write
+is a dynamic update slice, which needs `tokens <= max_length`). `DECODING_STEP_REFUSED` says
+why for the other pairs.
 """
 
 import warnings
@@ -330,11 +331,6 @@ DECODING_STEP_REFUSED = {
         "CPU release for this torch; export `format='onnx'` here, or a SavedModel from the "
         "tensorflow backend"
     ),
-    ("jax", "tf_saved_model"): (
-        "jax2tf cannot leave the step's token axis dynamic: writing the tokens into the cache "
-        "needs `tokens <= max_length`, which jax2tf's shape polymorphism cannot decide; export "
-        "`format='onnx'` here, or a SavedModel from the tensorflow backend"
-    ),
     ("tensorflow", "onnx"): REFUSED[("tensorflow", "onnx")].replace(
         "`tf_saved_model` (or `openvino`) here", "`tf_saved_model` here"
     ),
@@ -344,26 +340,28 @@ DECODING_STEP_REFUSED = {
 def _step_axes(name, rank):
     """The dynamic axes of a decoding-step input: `batch`, and `tokens` for `input_ids` (the
     mask and the cache are `max_length` long)."""
+    if rank == 0:  # `cache_index`
+        return ()
     return ("batch", "tokens") if name == "input_ids" else ("batch",) + (None,) * (rank - 1)
 
 
 def export_decoding_step(model, filepath, max_length, format="tf_saved_model"):
     """Writes one cached decoding step of a decoder-only language model, so a server can drive
     generation (see `DecoderCausalLM.export_decoding_step` for the inputs and outputs): a TF
-    SavedModel with a `decode_step` signature (`format="tf_saved_model"`, tensorflow backend)
-    or an ONNX file (`format="onnx"`, jax and torch backends). The batch and token axes are
-    dynamic; the mask and cache are `max_length` long.
+    SavedModel with a `decode_step` signature (`format="tf_saved_model"`, tensorflow and jax
+    backends) or an ONNX file (`format="onnx"`, jax and torch backends). The batch and token
+    axes are dynamic; the mask and cache are `max_length` long.
 
-    The ONNX step is traced with the token axis bounded by `max_length` (jax: the symbolic
-    shape constraint `tokens <= max_length`; torch: `Dim("tokens", max=max_length)`): the
-    cache write (`write_along`) is a dynamic update slice of the tokens into the cache, which
-    needs that bound."""
+    On jax and torch the step is traced with the token axis bounded by `max_length` (jax, for
+    jax2tf and jax2onnx: the symbolic shape constraint `tokens <= max_length`; torch:
+    `Dim("tokens", max=max_length)`): the cache write (`write_along`) is a dynamic update
+    slice of the tokens into the cache, which needs that bound."""
     backend = keras.backend.backend()
     if format not in DECODING_STEP_FORMATS:
         raise ValueError(
             f"The decoding step cannot be exported as `format={format!r}` (on the {backend} "
             f"backend): its formats are {DECODING_STEP_FORMATS} (`tf_saved_model` on the "
-            "tensorflow backend, `onnx` on jax and torch)."
+            "tensorflow and jax backends, `onnx` on jax and torch)."
         )
     reason = DECODING_STEP_REFUSED.get((backend, format))
     if reason:
@@ -425,7 +423,18 @@ def export_decoding_step(model, filepath, max_length, format="tf_saved_model"):
                 bounds={"tokens": max_length},
             )
         return
+    options = {}
+    if backend == "jax":  # through jax2tf, with the same bound on the token axis as above
+        polymorphic = {
+            name: "(" + ", ".join(axis or "_" for axis in _step_axes(name, len(spec.shape))) + ")"
+            for name, spec in signature.items()
+        }
+        options["jax2tf_kwargs"] = {
+            "polymorphic_shapes": [polymorphic],
+            "polymorphic_constraints": (f"tokens <= {max_length}",),
+            "with_gradient": False,  # a serving step; its VJP does not export
+        }
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("decode_step", step, input_signature=[signature])
+    archive.add_endpoint("decode_step", step, input_signature=[signature], **options)
     archive.write_out(filepath, verbose=False)
