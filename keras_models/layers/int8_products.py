@@ -74,7 +74,7 @@ def _column_product(table, x):
 
 
 _xla_column_product = _on_xla(_column_product)
-_xla_product = _on_xla(lambda x, kernel: ops.matmul(x, kernel))
+_xla_product = _on_xla(ops.matmul)
 
 
 def int8_matmul_transposed(x, table):
