@@ -158,7 +158,9 @@ def test_int8_fast_paths_give_keras_own_int8_outputs():
     def run():
         logits = _numpy(model.predict_on_batch(ids)["logits"])
         one_row = _numpy(model(ids[:1, :1])["logits"])
-        tokens = [model.generate(ids[:n], max_new_tokens=5, eos_token_id=[]) for n in (1, 2)]
+        # jax / tensorflow change only one-row products; torch's kernel runs at every size.
+        sizes = (1, 2) if keras.backend.backend() == "torch" else (1,)
+        tokens = [model.generate(ids[:n], max_new_tokens=5, eos_token_id=[]) for n in sizes]
         return logits, one_row, *tokens
 
     fast = run()
