@@ -1,6 +1,7 @@
 """Keras' `quantize` on every family: the quantized model stays close to float32, and it saves
 and loads (Keras presets; `.keras` files) to exactly the same outputs, `generate` included."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -78,6 +79,20 @@ def test_int4_block_size_survives_saving(mode, tmp_path):
     again = keras_models.OPTForCausalLM.from_preset(str(tmp_path / "preset"))
     ids = np.array([[2, 11, 40, 7]], "int32")
     np.testing.assert_array_equal(_outputs(again, ids)["logits"], _outputs(model, ids)["logits"])
+
+
+def test_quantizing_and_loading_collect_garbage_once(tmp_path, monkeypatch):
+    # Keras collects once per dropped float kernel (0.1-0.3 s each with torch imported).
+    collections = []
+    collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: collections.append(1) or collect(*a))
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    model.quantize("int8")
+    assert len(collections) == 1
+    model.save_to_preset(str(tmp_path / "preset"))
+    collections.clear()
+    keras_models.OPTForCausalLM.from_preset(str(tmp_path / "preset"))
+    assert len(collections) == 1
 
 
 def test_a_config_of_another_model_is_refused():

@@ -5,6 +5,7 @@ import contextvars
 import inspect
 import os
 import tempfile
+import warnings
 
 import keras
 from keras import ops
@@ -29,6 +30,7 @@ from keras_models.models.outputs import (
 )
 from keras_models.models.pipelines import checked_pipeline, raise_batch_error
 from keras_models.models.quantization import (
+    collecting_once,
     lean_construction,
     quantized_layers,
     restore_quantization,
@@ -315,9 +317,12 @@ class InputNormalizingModel(keras.Model):
                 )
 
     def quantize(self, mode=None, **kwargs):
-        """`keras.Model.quantize`; on torch, int8 layers then multiply on torch's int8 kernel
+        """`keras.Model.quantize`; int8 layers then multiply on each backend's fast int8 kernel
         (the same outputs; see `models/quantization.py`)."""
-        super().quantize(mode, **kwargs)
+        with collecting_once(), warnings.catch_warnings():
+            # Keras warns for each layer with nothing to quantize (dropout, layer norms, ...).
+            warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method")
+            super().quantize(mode, **kwargs)
         use_int8_kernels(self)
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):

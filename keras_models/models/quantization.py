@@ -17,9 +17,14 @@ int8 `Dense` layers run their product on each backend's fast int8 kernel (`use_i
 `layers/int8_products.py`): on torch, `torch._int_mm` (Keras' own path there multiplies in
 int32, slower than float32 on a CPU); on jax and tensorflow, XLA's, with a single row computed
 as two (one row makes XLA keep 32-bit copies of the kernels).
+
+Keras' `Layer.__delattr__` runs a full `gc.collect()` for every variable a layer drops, and
+quantizing drops each float kernel; `collecting_once` makes that one collection at the end.
 """
 
+import contextlib
 import contextvars
+import gc
 
 import keras
 
@@ -63,7 +68,31 @@ def restore_quantization(model, recorded):
     _quantize(model, recorded)
 
 
+@contextlib.contextmanager
+def collecting_once():
+    """Skips the garbage collections Keras runs while a model is quantized, then runs one.
+
+    Keras collects once per dropped variable so that a device frees the buffer promptly; with
+    TensorFlow, torch or transformers imported a collection takes 0.1-0.3 s here, which made
+    quantizing even a tiny model take seconds. Collections other code asks for in the meantime
+    are skipped too (the one at the end covers them).
+    """
+    collect = gc.collect
+    gc.collect = lambda generation=2: 0
+    try:
+        yield
+    finally:
+        gc.collect = collect
+        gc.collect()
+
+
 def _quantize(model, recorded):
+    with collecting_once():
+        _quantize_layers(model, recorded)
+    use_int8_kernels(model)
+
+
+def _quantize_layers(model, recorded):
     layers = own_layers(model)
     by_path = {layer.path: layer for layer in layers if layer.path}
     for key, value in recorded.items():
@@ -86,7 +115,6 @@ def _quantize(model, recorded):
         if block_size:
             config = keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
         layer.quantize(mode, config=config)
-    use_int8_kernels(model)
 
 
 def _initialize(variables):
