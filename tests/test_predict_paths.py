@@ -193,6 +193,32 @@ def test_torch_trace_reads_transposed_kernels_for_products_of_many_rows():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
+def test_torch_trace_drops_sizes_and_conversions_that_change_nothing():
+    import torch
+
+    from keras_models import torch_fast_paths as torch_inference
+
+    def fn(weights, flat):
+        kernel = weights[0].to("cpu").to(torch.float32)  # as Keras' convert_to_tensor records
+        x = flat[0].reshape(flat[0].shape[0] * flat[0].shape[1], -1)  # sizes
+        owned = x.to(torch.float32, copy=True)  # a real copy, written in place below
+        owned.add_(1.0)
+        return [x @ kernel, owned, x.to(torch.float64)]
+
+    weights = [torch.ones(3, 5)]
+    args = [torch.arange(12, dtype=torch.float32).reshape(2, 2, 3)]
+    trace = torch.jit.trace(fn, (weights, args), check_trace=False)  # not run before
+    torch_inference._drop_static_work(trace.graph)
+    kinds = [node.kind() for node in trace.graph.nodes()]
+    assert "aten::size" not in kinds
+    assert kinds.count("aten::to") == 2  # the copy and the conversion to float64
+    for got, want in zip(trace(weights, args), fn(weights, args)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert float(args[0][0, 0, 0]) == 0.0  # the copy was written, not the input
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
 def test_torch_batched_generation_reads_transposed_kernels_until_they_change():
     import torch
 
