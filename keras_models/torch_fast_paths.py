@@ -169,6 +169,47 @@ def _read_transposed(graph):
     return list(added)
 
 
+#: What may stand between a weight and the argument of `onednn::qlinear_prepack`: no-op
+#: conversions and copies, and transposes (each swaps the axes of a 2-D kernel).
+_LAYOUT_OPS = (
+    "aten::to",
+    "aten::contiguous",
+    "aten::t",
+    "aten::numpy_T",
+    "aten::transpose",
+    "aten::permute",
+)
+_SWAPS = _LAYOUT_OPS[2:]
+
+
+def _read_prepacked(graph):
+    """Lets each `onednn::qlinear_prepack` of `graph` (`int8_matmul` records one per product
+    it runs on oneDNN) read a new entry appended to the weight list instead, which the caller
+    feeds with the packed weight. Run last of the weight-list rewrites. Returns, for each
+    appended entry in order, `(index in the fed list of the weight it packs, whether it packs
+    the weight as it is (True) or its transpose (False))`.
+    """
+    import torch
+
+    (unpack,) = [use.user for use in list(graph.inputs())[0].uses()]
+    weights = {value.unique(): index for index, value in enumerate(unpack.outputs())}
+    added = []
+    for node in list(graph.nodes()):
+        if node.kind() != "onednn::qlinear_prepack":
+            continue
+        value, swaps = node.inputsAt(0), 0
+        while value.unique() not in weights and value.node().kind() in _LAYOUT_OPS:
+            swaps += value.node().kind() in _SWAPS
+            value = value.node().inputsAt(0)
+        if value.unique() not in weights:
+            continue  # not a weight's: the replay packs it every time
+        entry = unpack.addOutput().setType(node.output().type())
+        node.output().replaceAllUsesWith(entry)
+        added.append((weights[value.unique()], swaps % 2 == 0))
+    torch._C._jit_pass_dce(graph)
+    return added
+
+
 def _same_tensor_type(a, b):
     """Whether graph values `a` and `b` are tensors of one dtype, device, shape and layout."""
     a, b = a.type(), b.type()
@@ -272,10 +313,12 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
         trace = torch.jit.trace(flat_fn, (weights, keras.tree.flatten(args)), check_trace=False)
     half = _read_in_half(trace.graph)
     flipped = _read_transposed(trace.graph) if transpose else []
+    prepacked = _read_prepacked(trace.graph)
     _drop_static_work(trace.graph)
     # The variable behind each entry of the fed list, and what the entry holds of it.
     sources = [(v, w.dtype) for v, w in zip(variables, weights)]
     sources += [(variables[index], dtype) for index, dtype in half]
+    sources += [(sources[index][0], ("T", sources[index][1])) for index in flipped]
 
     def feed(weights):
         fed = list(weights) + [
@@ -284,6 +327,10 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
         for index in flipped:
             variable, dtype = sources[index]
             fed.append(_derived(casts, variable, fed[index], ("T", dtype), _transposed))
+        for index, as_is in prepacked:
+            variable, held = sources[index]
+            pack = _prepack_as_is if as_is else _prepack
+            fed.append(_derived(casts, variable, fed[index], ("oneDNN", held, as_is), pack))
         return fed
 
     def replay(fed, args):
@@ -409,17 +456,79 @@ def write_in_place(buffer, axis, index, values):
 
 
 # --- int8 products -------------------------------------------------------------------------
+#: Inside a trace, kernels of at least `PREPACKED_FROM_SIZE[0]` elements (an LM head) multiply
+#: on oneDNN's int8 product from a prepacked copy at any number of rows, and those of at least
+#: `PREPACKED_FROM_SIZE[1]` at `PREPACKED_ROWS` rows. Measured on a 2-core AVX-512 VNNI CPU, us
+#: a product, `torch._int_mm` / oneDNN prepacked: 768 x 50272 (OPT-125m's head) 1558 / 977 at
+#: 1 row, 3122 / 1655 at 8, 6370 / 4482 at 32, 53430 / 47423 at 256; 768 x 3072 and 3072 x 768
+#: 22 / 47 and 24 / 46 at 1 row, 93 / 80 and 159 / 77 at 8, 166 / 169 and 175 / 161 at 16,
+#: 6180 / 7175 and 6317 / 6649 at 1024; 768 x 768 7 / 27 at 1 row, 26 / 35 at 8.
+PREPACKED_FROM_SIZE = (2**24, 2**21)
+PREPACKED_ROWS = (2, 8)
+
+
+_scripted = {}
+
+
+def _onednn_product():
+    """`product(x, packed, ones, zeros)`: `x @ kernel` (exact sums, as float32) from `packed`,
+    `kernel.T` prepacked by oneDNN, with `n` unit scales and zero points: `x + 128` as uint8
+    with zero point 128 is `x` itself.
+
+    Scripted: a trace cannot record the op's empty `Scalar?[]` argument, a script can.
+    """
+    import torch
+
+    if "product" not in _scripted:
+
+        def product(x: torch.Tensor, packed: torch.Tensor, ones: torch.Tensor, zeros: torch.Tensor):
+            shifted = x.to(torch.uint8) ^ 128  # two's complement: `x + 128`
+            return torch.ops.onednn.qlinear_pointwise(
+                shifted, 1.0, 128, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], ""
+            )
+
+        _scripted["product"] = torch.jit.script(product)
+    return _scripted["product"]
+
+
+def _prepack(kernel):
+    """`kernel` (`[k, n]`) packed for `_onednn_product`."""
+    return _prepack_as_is(kernel.t())
+
+
+def _prepack_as_is(weight):
+    """`weight` (`[n, k]`, the layout of torch's `Linear`) packed for `_onednn_product`."""
+    import torch
+
+    return torch.ops.onednn.qlinear_prepack(weight.contiguous(), None)
+
+
 def int8_matmul(x, kernel):
-    """`x @ kernel` of int8 tensors (`x` `[..., k]`, `kernel` `[k, n]`) as int32, exactly.
+    """`x @ kernel` of int8 tensors (`x` `[..., k]`, `kernel` `[k, n]`): the exact sums, as
+    int32 (as float32 where oneDNN computes them: the value Keras' cast to float32 gives).
 
     Keras' torch `matmul` runs int8 products in int32 on the CPU (no fast kernel: OPT-125m's
     layers take 37 ms a step at one row); `torch._int_mm` computes the same sums with int8
-    kernels (4-7 ms), on the CPU as on CUDA.
+    kernels (4-7 ms), on the CPU as on CUDA. Inside a trace, the products of the largest
+    kernels (`PREPACKED_FROM_SIZE`) run on oneDNN from a kernel prepacked for it: the trace
+    records the packing, and `_read_prepacked` has the replay read a packed copy kept with the
+    model instead.
     """
     import torch
 
     lead = tuple(x.shape[:-1])
-    product = torch._int_mm(x.reshape(-1, x.shape[-1]), kernel)
+    rows = x.reshape(-1, x.shape[-1])
+    size = int(kernel.shape[0]) * int(kernel.shape[1])
+    largest, large = PREPACKED_FROM_SIZE
+    fewest, most = PREPACKED_ROWS
+    prepacked = size >= largest or (size >= large and fewest <= rows.shape[0] <= most)
+    on_onednn = x.device.type == "cpu" and torch.backends.mkldnn.is_available()
+    if prepacked and on_onednn and torch.jit.is_tracing():
+        n = int(kernel.shape[1])
+        ones, zeros = torch.ones(n), torch.zeros(n, dtype=torch.int64)
+        product = _onednn_product()(rows, _prepack(kernel), ones, zeros)
+    else:
+        product = torch._int_mm(rows, kernel)
     return product.reshape(lead + (kernel.shape[-1],))
 
 

@@ -185,6 +185,49 @@ def test_int8_fast_paths_give_keras_own_int8_outputs():
         np.testing.assert_array_equal(ours, keras_own)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernels")
+def test_torch_int8_products_on_prepacked_onednn_kernels_give_the_same_outputs(monkeypatch):
+    import torch
+
+    from keras_models import torch_fast_paths
+
+    ids = np.array([[2, 11, 40, 7], [2, 5, 6, 9]], "int32")
+    models = [keras_models.OPTForCausalLM(tiny_models.backbone("opt")) for _ in range(2)]
+    for model in models:
+        model.quantize("int8")
+    models[1].set_weights(models[0].get_weights())
+
+    def run(model):
+        logits = _numpy(model.predict_on_batch(ids)["logits"])
+        tokens = [model.generate(ids[:n], max_new_tokens=5, eos_token_id=[]) for n in (1, 2)]
+        return logits, *tokens
+
+    def packed(model):
+        casts = torch_fast_paths.cast_cache(model)
+        return {key: entry[-1] for key, entry in casts.items() if key[1][0] == "oneDNN"}
+
+    # Every product of the traces on oneDNN (the tiny kernels are below the sizes that are).
+    monkeypatch.setattr(torch_fast_paths, "PREPACKED_FROM_SIZE", (0, 0))
+    onednn = run(models[0])
+    kernels = {  # the int8 kernels and the tied head's table; position rows are only looked up
+        id(v) for v in models[0].variables if v.dtype == "int8" and "positions" not in v.path
+    }
+    first = packed(models[0])
+    assert {key[0] for key in first} == kernels  # each int8 kernel packed once, then read
+    monkeypatch.setattr(torch_fast_paths, "PREPACKED_FROM_SIZE", (float("inf"),) * 2)
+    for ours, int_mm in zip(onednn, run(models[1])):
+        np.testing.assert_array_equal(ours, int_mm)
+    # New weights: packed again, and the traces read them.
+    other = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    other.quantize("int8")
+    models[0].set_weights(other.get_weights())
+    monkeypatch.setattr(torch_fast_paths, "PREPACKED_FROM_SIZE", (0, 0))
+    again = run(models[0])
+    assert all(packed(models[0])[key] is not first[key] for key in first)
+    for ours, expected in zip(again, run(other)):
+        np.testing.assert_array_equal(ours, expected)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernel")
 def test_a_loaded_int8_preset_uses_torch_int8_kernels(tmp_path):
     model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
