@@ -187,8 +187,6 @@ def test_int8_fast_paths_give_keras_own_int8_outputs():
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernels")
 def test_torch_int8_products_on_prepacked_onednn_kernels_give_the_same_outputs(monkeypatch):
-    import torch
-
     from keras_models import torch_fast_paths
 
     ids = np.array([[2, 11, 40, 7], [2, 5, 6, 9]], "int32")
