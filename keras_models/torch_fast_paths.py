@@ -8,7 +8,13 @@ these on torch only; no other backend imports torch.
 - `dropout`: a dropout mask from four 15-bit numbers per 64-bit draw.
 - `write_in_place`: a decoding step written into its cache buffer in place.
 - `int8_matmul` / `int8_dense_call`: Keras' int8 products on torch's int8 kernel
-  (`torch._int_mm`) instead of an int32 `matmul` (Keras uses the kernel on CUDA only).
+  (`torch._int_mm`) instead of an int32 `matmul` (Keras uses the kernel on CUDA only), and
+  inside traces on oneDNN's from prepacked kernels where that is faster (an LM head).
+
+Before a trace is replayed its graph is rewritten: the weights it casts to 16 bits, reads as
+kernels of products of many rows, or packs for oneDNN, it reads from copies kept per model
+instead (`_read_in_half`, `_read_transposed`, `_read_prepacked`), and the sizes and no-op
+conversions it recorded are dropped (`_drop_static_work`).
 
 Traced inference. On the torch backend, `predict` and `predict_on_batch` of every backbone and task run the
 functional graph from a `torch.jit.trace`, recorded at the first call with a given input

@@ -14,8 +14,8 @@ in turn, so the float32 model never exists whole: peak memory is one float layer
 quantized model, not the float32 model.
 
 int8 `Dense` layers run their product on each backend's fast int8 kernel (`use_int8_kernels`,
-`layers/int8_products.py`): on torch, `torch._int_mm` (Keras' own path there multiplies in
-int32, slower than float32 on a CPU); on jax and tensorflow, XLA's, with a single row computed
+`layers/int8_products.py`): on torch, `torch._int_mm` and inside traces oneDNN's prepacked
+product (Keras' own path there multiplies in int32, slower than float32 on a CPU); on jax and tensorflow, XLA's, with a single row computed
 as two (one row makes XLA keep 32-bit copies of the kernels).
 
 Keras' `Layer.__delattr__` runs a full `gc.collect()` for every variable a layer drops, and
