@@ -58,6 +58,22 @@ class ReversibleEmbedding(keras.layers.Embedding):
         # Keras refuses subclasses by default; this one computes every mode Keras' table has.
         super().quantize(mode, type_check=False, config=config)
 
+    def build_int8_unset(self):
+        """What `quantize("int8")` leaves (the int8 table and its scales, the int8 dtype
+        policy), without computing it from the float table, whose values are never needed: the
+        lean load of a quantized preset (`models/quantization.py`) loads the int8 values next.
+        Keras' quantization of OPT-125m's table from float32 values peaked at 4x the table
+        (590 MB) on tensorflow, and giving it initial values at 3x.
+        """
+        self.quantization_config = None
+        self._tracker.unlock()
+        try:
+            del self._embeddings  # never given values (a deferred variable)
+            self.quantized_build((self.input_dim, self.output_dim), "int8")
+        finally:
+            self._tracker.lock()
+        self.dtype_policy = keras.dtype_policies.get(f"int8_from_{self.dtype_policy.name}")
+
     # A quantized layer is called through these, not through `call`.
     def _int8_call(self, inputs, reverse=False, training=None):
         if not reverse:

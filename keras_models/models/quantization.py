@@ -11,7 +11,8 @@ A quantized model built from its config (`from_config`: Keras presets, `.keras` 
 built by `lean_construction`: its variables are created without values (Keras defers them
 inside a `StatelessScope`), then each recorded layer gets its float values and is quantized
 in turn, so the float32 model never exists whole: peak memory is one float layer more than the
-quantized model, not the float32 model.
+quantized model, not the float32 model. An int8 tied table (`ReversibleEmbedding`, the largest
+layer) gets its int8 variables directly and never float values.
 
 int8 `Dense` layers run their product on each backend's fast int8 kernel (`use_int8_kernels`,
 `layers/int8_products.py`): on torch, `torch._int_mm` and inside traces oneDNN's prepacked
@@ -109,12 +110,21 @@ def _quantize_layers(model, recorded):
                 f"`quantized_layers` names {where}, which this {type(model).__name__} does not "
                 "have: the config is of another model."
             )
+        if mode == "int8" and _unset(layer, "_embeddings") and hasattr(layer, "build_int8_unset"):
+            layer.build_int8_unset()  # a tied table: its float values would cost 4x the table
+            continue
         _initialize(layer.variables)
         mode, _, block_size = mode.partition("/")  # "int4/128"; "int4" in older configs
         config = None
         if block_size:
             config = keras.quantizers.Int4QuantizationConfig(block_size=int(block_size))
         layer.quantize(mode, config=config)
+
+
+def _unset(layer, name):
+    """Whether `layer.<name>` is a variable `lean_construction` created without a value."""
+    variable = getattr(layer, name, None)
+    return isinstance(variable, keras.Variable) and variable._value is None
 
 
 def _initialize(variables):
