@@ -16,11 +16,11 @@ kernels of products of many rows, or packs for oneDNN, it reads from copies kept
 instead (`_read_in_half`, `_read_transposed`, `_read_prepacked`), and the sizes and no-op
 conversions it recorded are dropped (`_drop_static_work`).
 
-Traced inference. On the torch backend, `predict` and `predict_on_batch` of every backbone
-and task run the functional graph from a `torch.jit.trace`, recorded at the first call with a
-given input signature (names, shapes, dtypes) and replayed after: the same tensor operations, without the
-Python work Keras does around every layer and op (input conversion, autocast and name scopes,
-masks), which costs more than the arithmetic of a short input. On a RoBERTa-base-shaped
+Traced inference. On the torch backend, `predict` and `predict_on_batch` of every backbone and
+task run the functional graph from a `torch.jit.trace`, recorded at the first call with a given
+input signature (names, shapes, dtypes) and replayed after: the same tensor operations, without
+the Python work Keras does around every layer and op (input conversion, autocast and name
+scopes, masks), which costs more than the arithmetic of a short input. On a RoBERTa-base-shaped
 backbone a two-token call went from 87 to 33 ms (float32) and from 132 to 62 ms
 (`mixed_bfloat16`).
 
