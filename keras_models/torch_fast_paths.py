@@ -41,6 +41,7 @@ variable is assigned a new value. The arithmetic is the same, cast for cast.
 import collections
 import contextlib
 import contextvars
+import functools
 import warnings
 import weakref
 
@@ -96,6 +97,13 @@ def _written_in_place(value):
     return any(use.offset == 0 and use.user.kind().endswith("_") for use in _uses(value))
 
 
+def _weight_list(graph):
+    """The node of a `trace_with_weights` graph that unpacks its weight list (its first
+    input); the rewrites below append the copies they read to its outputs."""
+    (unpack,) = [use.user for use in list(graph.inputs())[0].uses()]
+    return unpack
+
+
 def _read_in_half(graph):
     """Gives the 16-bit casts of weights in `graph` their own inputs.
 
@@ -106,7 +114,7 @@ def _read_in_half(graph):
     """
     import torch
 
-    (unpack,) = [use.user for use in list(graph.inputs())[0].uses()]
+    unpack = _weight_list(graph)
     added = {}
     for index, value in enumerate(list(unpack.outputs())):
         for cast in _half_casts(value):
@@ -148,7 +156,7 @@ def _read_transposed(graph):
     """
     import torch
 
-    (unpack,) = [use.user for use in list(graph.inputs())[0].uses()]
+    unpack = _weight_list(graph)
     added = {}
 
     for index, value in enumerate(list(unpack.outputs())):
@@ -197,7 +205,7 @@ def _read_prepacked(graph):
     """
     import torch
 
-    (unpack,) = [use.user for use in list(graph.inputs())[0].uses()]
+    unpack = _weight_list(graph)
     weights = {value.unique(): index for index, value in enumerate(unpack.outputs())}
     added = []
     for node in list(graph.nodes()):
@@ -241,11 +249,7 @@ def _drop_static_work(graph):
     for node in list(graph.nodes()):
         kind = node.kind()
         if kind == "aten::size" and node.inputsSize() == 2:
-            sizes = (
-                node.inputsAt(0).type().sizes()
-                if hasattr(node.inputsAt(0).type(), "sizes")
-                else None
-            )
+            sizes = getattr(node.inputsAt(0).type(), "sizes", lambda: None)()
             dim = node.inputsAt(1).toIValue()
             if sizes is None or dim is None or sizes[dim] is None:
                 continue
@@ -473,9 +477,7 @@ PREPACKED_FROM_SIZE = (2**24, 2**21)
 PREPACKED_ROWS = (2, 8)
 
 
-_scripted = {}
-
-
+@functools.cache
 def _onednn_product():
     """`product(x, packed, ones, zeros)`: `x @ kernel` (exact sums, as float32) from `packed`,
     `kernel.T` prepacked by oneDNN, with `n` unit scales and zero points: `x + 128` as uint8
@@ -485,16 +487,13 @@ def _onednn_product():
     """
     import torch
 
-    if "product" not in _scripted:
+    def product(x: torch.Tensor, packed: torch.Tensor, ones: torch.Tensor, zeros: torch.Tensor):
+        shifted = x.to(torch.uint8) ^ 128  # two's complement: `x + 128`
+        return torch.ops.onednn.qlinear_pointwise(
+            shifted, 1.0, 128, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], ""
+        )
 
-        def product(x: torch.Tensor, packed: torch.Tensor, ones: torch.Tensor, zeros: torch.Tensor):
-            shifted = x.to(torch.uint8) ^ 128  # two's complement: `x + 128`
-            return torch.ops.onednn.qlinear_pointwise(
-                shifted, 1.0, 128, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], ""
-            )
-
-        _scripted["product"] = torch.jit.script(product)
-    return _scripted["product"]
+    return torch.jit.script(product)
 
 
 def _prepack(kernel):
@@ -524,18 +523,25 @@ def int8_matmul(x, kernel):
 
     lead = tuple(x.shape[:-1])
     rows = x.reshape(-1, x.shape[-1])
-    size = int(kernel.shape[0]) * int(kernel.shape[1])
-    largest, large = PREPACKED_FROM_SIZE
-    fewest, most = PREPACKED_ROWS
-    prepacked = size >= largest or (size >= large and fewest <= rows.shape[0] <= most)
-    on_onednn = x.device.type == "cpu" and torch.backends.mkldnn.is_available()
-    if prepacked and on_onednn and torch.jit.is_tracing():
+    if torch.jit.is_tracing() and _runs_prepacked(rows, kernel):
         n = int(kernel.shape[1])
         ones, zeros = torch.ones(n), torch.zeros(n, dtype=torch.int64)
         product = _onednn_product()(rows, _prepack(kernel), ones, zeros)
     else:
         product = torch._int_mm(rows, kernel)
     return product.reshape(lead + (kernel.shape[-1],))
+
+
+def _runs_prepacked(rows, kernel):
+    """Whether `rows @ kernel` runs on oneDNN from a prepacked kernel (`PREPACKED_FROM_SIZE`)."""
+    import torch
+
+    if rows.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    size = int(kernel.shape[0]) * int(kernel.shape[1])
+    largest, large = PREPACKED_FROM_SIZE
+    fewest, most = PREPACKED_ROWS
+    return size >= largest or (size >= large and fewest <= rows.shape[0] <= most)
 
 
 def int8_dense_call(layer, keras_call):
