@@ -265,7 +265,7 @@ def test_a_signature_or_option_the_export_cannot_use_is_refused(tmp_path):
     bare = [keras.InputSpec(shape=(None, None), dtype="int32")]  # not a dict of named inputs
     with pytest.raises(ValueError, match="input_signature"):
         model.export(path, format=FORMATS[0], input_signature=bare)
-    if BACKEND in ("jax", "torch"):  # our own ONNX paths take `opset_version` only
-        with pytest.raises(ValueError, match="opset_version.*only.*'dynamic_axes'"):
-            model.export(path, format="onnx", dynamic_axes={})
+    # Our own ONNX paths take `opset_version` only.
+    with pytest.raises(ValueError, match="opset_version.*only.*'dynamic_axes'"):
+        model.export(path, format="onnx", dynamic_axes={})
     assert not os.path.exists(path)

@@ -11,15 +11,18 @@ What each backend can export (Keras 3.15):
 
 | backend | tf_saved_model | onnx | openvino |
 |---|---|---|---|
-| tensorflow | yes | refused | yes |
+| tensorflow | yes | yes (tf2onnx) | yes |
 | jax | yes (jax2tf) | yes (jax2onnx) | yes (through ONNX) |
 | torch | refused | yes (torch.export) | yes (through ONNX) |
 
 `REFUSED` says why for each refused path (a `ValueError` with that reason). JAX names the
 dynamic axes of a trace symbolically, and the inputs must share theirs (a mask is added to
 scores computed from the ids); Keras names each input's axes apart, so the jax2tf and
-jax2onnx paths here give them shared names (`axis_names`). Both ONNX paths are our own, and
-name the graph outputs by the model's dict keys (`logits`, `start_logits`, ...):
+jax2onnx paths here give them shared names (`axis_names`). The three ONNX paths are our own,
+and name the graph outputs by the model's dict keys (`logits`, `start_logits`, ...):
+- tensorflow (`_tf_onnx`) calls tf2onnx as Keras does, less one of its graph rewrites that
+  breaks the dynamic reshapes after every `Dense` / `EinsumDense`, and with converters for two
+  ops it lacks (the `Erfc` of TensorFlow's exact GELU, and XLA's `DynamicUpdateSlice`).
 - jax (`_export_onnx_jax`) calls jax2onnx as Keras does, with shared axis symbols. A few
   layers are written in forms jax2onnx converts with symbolic axes, each commented where it
   is (`position_range`, `ChoiceHead`, `encoder_attention_mask`).
@@ -34,9 +37,9 @@ OpenVINO reads ONNX, so on jax and torch the OpenVINO IR is converted from our O
 
 `export_decoding_step` writes one cached decoding step of a decoder-only LM (dynamic batch and
 token axes, the mask and cache `max_length` long) through the same paths: a TF SavedModel
-signature on tensorflow and jax (jax2tf), ONNX on jax and torch (`_jax_onnx`, `_torch_onnx`),
-with the token axis bounded by `max_length` wherever it is traced symbolically (the cache write
-is a dynamic update slice, which needs `tokens <= max_length`). `DECODING_STEP_REFUSED` says
+signature on tensorflow and jax (jax2tf), ONNX on every backend (`_tf_onnx`, `_jax_onnx`,
+`_torch_onnx`), with the token axis bounded by `max_length` wherever it is traced symbolically
+(the cache write is a dynamic update slice, which needs `tokens <= max_length`). `DECODING_STEP_REFUSED` says
 why for the other pairs.
 """
 
@@ -52,12 +55,6 @@ REFUSED = {
     ("torch", "tf_saved_model"): (
         "Keras exports a TF SavedModel from the torch backend only through torch_xla, which "
         "has no CPU release for this torch; export from the tensorflow or jax backend"
-    ),
-    ("tensorflow", "onnx"): (
-        "tf2onnx (1.17) converts the dynamic-shape reshapes of Keras' `EinsumDense` "
-        "(TensorFlow's Tensordot) into fixed ones: onnxruntime then fails on any other batch "
-        "or sequence size than the one traced. Export ONNX from the jax or torch backend, "
-        "or `tf_saved_model` (or `openvino`) here"
     ),
 }
 
@@ -118,7 +115,7 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
         options = dict(kwargs.pop("jax2tf_kwargs", None) or {})
         options.setdefault("polymorphic_shapes", _polymorphic_shapes(signature))
         kwargs["jax2tf_kwargs"] = options
-    if format in ("onnx", "openvino") and backend in ("jax", "torch"):
+    if format == "onnx" or (format == "openvino" and backend != "tensorflow"):
         # Our own paths (OpenVINO through ONNX, which it reads) take Keras' one ONNX option.
         unknown = sorted(set(kwargs) - {"opset_version"})
         if unknown:
@@ -126,7 +123,11 @@ def export(model, filepath, format, verbose, input_signature, kwargs, keras_expo
                 f"`export(format={format!r})` on the {backend} backend takes `opset_version` "
                 f"only, got {unknown}."
             )
-        onnx_export = _export_onnx_jax if backend == "jax" else _export_torch_onnx
+        onnx_export = {
+            "jax": _export_onnx_jax,
+            "torch": _export_torch_onnx,
+            "tensorflow": _export_onnx_tf,
+        }[backend]
         if format == "onnx":
             return onnx_export(model, filepath, verbose, signature, kwargs.get("opset_version"))
         return _export_openvino_through_onnx(
@@ -303,6 +304,105 @@ def _jax_onnx(
         print(f"Saved artifact at '{filepath}'.")
 
 
+def _export_onnx_tf(model, filepath, verbose, signature, opset_version):
+    """`model` to ONNX from the tensorflow backend (see `_tf_onnx`)."""
+    _tf_onnx(lambda x: model(x, training=False), filepath, verbose, signature, opset_version)
+
+
+def _tf_onnx(serve, filepath, verbose, signature, opset_version):
+    """tensorflow -> ONNX with tf2onnx, as Keras' own export does, with three mends that these
+    models need:
+
+    - tf2onnx's `reshape_optimizer` is left out. It rewrites the reshape back to
+      `[batch, sequence, units]` that ends every `Dense` and `EinsumDense` of a 3D input
+      (TensorFlow's Tensordot), after which onnxruntime fails at every size, the traced ones
+      included.
+    - TensorFlow's exact GELU computes `Erfc`, which ONNX does not have; it is written as
+      `1 - Erf`.
+    - Keras' `slice_update` (the decoding step's cache write) is XLA's `DynamicUpdateSlice`,
+      which tf2onnx does not convert; it is written as a `ScatterND`.
+
+    `serve` maps a dict of the signature's inputs to a dict of outputs, which name the ONNX
+    outputs."""
+    from unittest import mock
+
+    import tensorflow as tf
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+    patch_tf2onnx()  # Keras' numpy 2 compatibility patches for tf2onnx
+    import tf2onnx
+
+    specs = [
+        {
+            name: tf.TensorSpec(spec.shape, spec.dtype, name=name)
+            for name, spec in signature[0].items()
+        }
+    ]
+    function = tf.function(serve, input_signature=specs, autograph=False)
+    kept = {
+        name: optimizer
+        for name, optimizer in tf2onnx.optimizer._get_optimizers().items()
+        if name != "reshape_optimizer"
+    }
+    with mock.patch.object(tf2onnx.optimizer, "_get_optimizers", lambda: kept):
+        tf2onnx.convert.from_function(
+            function,
+            specs,
+            opset=opset_version,
+            custom_op_handlers={
+                "Erfc": (_erfc_as_one_minus_erf, []),
+                "XlaDynamicUpdateSlice": (_dynamic_update_slice_as_scatter, []),
+            },
+            output_path=str(filepath),
+        )
+    if verbose is None or verbose:
+        print(f"Saved artifact at '{filepath}'.")
+
+
+def _erfc_as_one_minus_erf(graph, node, name, args):
+    """tf2onnx converter of TensorFlow's `Erfc(x)`: `1 - Erf(x)`."""
+    import numpy as np
+    from tf2onnx import utils
+
+    erf = graph.make_node("Erf", [node.input[0]])
+    dtype = utils.map_onnx_to_numpy_type(graph.get_dtype(node.input[0]))
+    one = graph.make_const(utils.make_name("one"), np.array(1, dtype))
+    graph.replace_inputs(node, [one.output[0], erf.output[0]])
+    node.type = "Sub"
+
+
+def _dynamic_update_slice_as_scatter(graph, node, name, args):
+    """tf2onnx converter of XLA's `DynamicUpdateSlice(operand, update, start)`: a `ScatterND`
+    of `update` at the indices `start + i` of each of its elements `i`, `start` clamped, as
+    XLA clamps it, so that the update fits inside `operand`."""
+    import numpy as np
+    from onnx import TensorProto
+    from tf2onnx import utils
+
+    operand, update, start = node.input
+    rank = graph.get_rank(operand)
+
+    def op(kind, *inputs, **attr):
+        return graph.make_node(kind, list(inputs), attr=attr or None).output[0]
+
+    def const(value):
+        return graph.make_const(utils.make_name("const"), np.array(value, np.int64)).output[0]
+
+    sizes = op("Shape", update)
+    start = op("Cast", start, to=TensorProto.INT64)
+    start = op("Min", op("Max", start, const(0)), op("Sub", op("Shape", operand), sizes))
+    index_shape = op("Concat", sizes, const([1]), axis=0)
+    columns = []
+    for axis in range(rank):
+        along = op("Range", const(0), op("Gather", sizes, const(axis)), const(1))
+        along = op("Reshape", along, const([-1 if a == axis else 1 for a in range(rank)]))
+        along = op("Add", along, op("Gather", start, const(axis)))
+        columns.append(op("Reshape", op("Expand", along, sizes), index_shape))
+    indices = op("Concat", *columns, axis=-1)
+    graph.replace_inputs(node, [operand, indices, update])
+    node.type = "ScatterND"
+
+
 def _export_openvino_through_onnx(filepath, verbose, write_onnx):
     """OpenVINO IR from the ONNX file `write_onnx(path)` writes. Keras' OpenVINO export on
     jax goes through jax2tf (whose `XlaCallModule` OpenVINO cannot read) and on torch through
@@ -331,9 +431,6 @@ DECODING_STEP_REFUSED = {
         "CPU release for this torch; export `format='onnx'` here, or a SavedModel from the "
         "tensorflow backend"
     ),
-    ("tensorflow", "onnx"): REFUSED[("tensorflow", "onnx")].replace(
-        "`tf_saved_model` (or `openvino`) here", "`tf_saved_model` here"
-    ),
 }
 
 
@@ -349,7 +446,7 @@ def export_decoding_step(model, filepath, max_length, format="tf_saved_model"):
     """Writes one cached decoding step of a decoder-only language model, so a server can drive
     generation (see `DecoderCausalLM.export_decoding_step` for the inputs and outputs): a TF
     SavedModel with a `decode_step` signature (`format="tf_saved_model"`, tensorflow and jax
-    backends) or an ONNX file (`format="onnx"`, jax and torch backends). The batch and token
+    backends) or an ONNX file (`format="onnx"`, every backend). The batch and token
     axes are dynamic; the mask and cache are `max_length` long.
 
     On jax and torch the step is traced with the token axis bounded by `max_length` (jax, for
@@ -361,7 +458,7 @@ def export_decoding_step(model, filepath, max_length, format="tf_saved_model"):
         raise ValueError(
             f"The decoding step cannot be exported as `format={format!r}` (on the {backend} "
             f"backend): its formats are {DECODING_STEP_FORMATS} (`tf_saved_model` on the "
-            "tensorflow and jax backends, `onnx` on jax and torch)."
+            "tensorflow and jax backends, `onnx` on every backend)."
         )
     reason = DECODING_STEP_REFUSED.get((backend, format))
     if reason:
@@ -399,7 +496,9 @@ def export_decoding_step(model, filepath, max_length, format="tf_saved_model"):
         outputs = ["logits"] + [
             f"present_{kind}_{i}" for i in range(len(shapes)) for kind in ("key", "value")
         ]
-        if backend == "jax":
+        if backend == "tensorflow":
+            _tf_onnx(step, filepath, False, [signature], None)
+        elif backend == "jax":
             _jax_onnx(
                 step,
                 filepath,

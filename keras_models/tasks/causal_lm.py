@@ -59,8 +59,8 @@ class DecoderCausalLM(GenerationMixin, Task):
     def export_decoding_step(self, filepath, max_length, format="tf_saved_model"):
         """Writes one cached decoding step, so a server can drive generation: a TF
         SavedModel whose `decode_step` signature runs it (`format="tf_saved_model"`,
-        tensorflow and jax backends) or an ONNX file (`format="onnx"`, jax and torch backends;
-        run it in onnxruntime). Any other pair of backend and format is a `ValueError` with the
+        tensorflow and jax backends) or an ONNX file (`format="onnx"`, every backend; run it
+        in onnxruntime). Any other pair of backend and format is a `ValueError` with the
         reason.
 
         Inputs (the batch and token axes dynamic): `input_ids` `[batch, tokens]` (the prompt
