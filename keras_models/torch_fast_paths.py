@@ -9,11 +9,11 @@ these on torch only; no other backend imports torch.
 - `write_in_place`: a decoding step written into its cache buffer in place.
 - `int8_matmul` / `int8_dense_call`: Keras' int8 products on torch's int8 kernel
   (`torch._int_mm`) instead of an int32 `matmul` (Keras uses the kernel on CUDA only), and
-  inside traces on oneDNN's from prepacked kernels where that is faster (an LM head).
+  inside traces on fbgemm's from prepacked kernels.
 
 Before a trace is replayed its graph is rewritten: the weights it casts to 16 bits, reads as
-kernels of products of many rows, or packs for oneDNN, it reads from copies kept per model
-instead (`_read_in_half`, `_read_transposed`, `_read_prepacked`), and the sizes and no-op
+kernels of products of many rows, or packs for fbgemm, it reads from copies kept per model
+instead (`_read_in_half`, `_read_transposed`, `_read_fbgemm_packed`), and the sizes and no-op
 conversions it recorded are dropped (`_drop_static_work`).
 
 Traced inference. On the torch backend, `predict` and `predict_on_batch` of every backbone and
@@ -183,7 +183,7 @@ def _read_transposed(graph):
     return list(added)
 
 
-#: What may stand between a weight and the argument of `onednn::qlinear_prepack`: no-op
+#: What may stand between a weight and the kernel `quantized::linear_prepack` packs: no-op
 #: conversions and copies, and transposes (each swaps the axes of a 2-D kernel).
 _LAYOUT_OPS = (
     "aten::to",
@@ -196,32 +196,36 @@ _LAYOUT_OPS = (
 _SWAPS = _LAYOUT_OPS[2:]
 
 
-def _read_prepacked(graph):
-    """Lets each `onednn::qlinear_prepack` of `graph` (`int8_matmul` records one per product
-    it runs on oneDNN) read a new entry appended to the weight list instead, which the caller
-    feeds with the packed weight. Run last of the weight-list rewrites. Returns, for each
-    appended entry in order, `(index in the fed list of the weight it packs, whether it packs
-    the weight as it is (True) or its transpose (False))`.
+def _read_fbgemm_packed(graph):
+    """Gives each `quantized::linear_prepack` of `graph` (`int8_matmul` records one per product
+    it runs on fbgemm) whose kernel is a weight a new graph input instead: an entry of a list
+    of packed kernels (the trace's third argument), which the caller feeds. Returns, for each
+    entry in order, `(index in the fed list of the weight it packs, whether it packs the
+    weight as it is (True) or its transpose (False))`; `[]` leaves the graph as it was.
     """
     import torch
 
-    unpack = _weight_list(graph)
-    weights = {value.unique(): index for index, value in enumerate(unpack.outputs())}
-    added = []
-    for node in list(graph.nodes()):
-        if node.kind() != "onednn::qlinear_prepack":
+    weights = {value.unique(): i for i, value in enumerate(_weight_list(graph).outputs())}
+    found = []
+    for node in graph.nodes():
+        if node.kind() != "quantized::linear_prepack":
             continue
-        value, swaps = node.inputsAt(0), 0
+        value, swaps = node.inputsAt(0).node().inputsAt(0), 0  # the `[n, k]` it quantizes
         while value.unique() not in weights and value.node().kind() in _LAYOUT_OPS:
             swaps += value.node().kind() in _SWAPS
             value = value.node().inputsAt(0)
-        if value.unique() not in weights:
-            continue  # not a weight's: the replay packs it every time
-        entry = unpack.addOutput().setType(node.output().type())
-        node.output().replaceAllUsesWith(entry)
-        added.append((weights[value.unique()], swaps % 2 == 0))
+        if value.unique() in weights:
+            found.append((node, weights[value.unique()], swaps % 2 == 0))
+    if not found:
+        return []
+    kind = found[0][0].output().type()
+    packed = graph.addInput("packed").setType(torch._C.ListType(kind))
+    unpack = graph.create("prim::ListUnpack", [packed], 0)
+    unpack.insertBefore(next(iter(graph.nodes())))
+    for node, _, _ in found:
+        node.output().replaceAllUsesWith(unpack.addOutput().setType(kind))
     torch._C._jit_pass_dce(graph)
-    return added
+    return [(index, as_is) for _, index, as_is in found]
 
 
 def _same_tensor_type(a, b):
@@ -323,8 +327,10 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
         trace = torch.jit.trace(flat_fn, (weights, keras.tree.flatten(args)), check_trace=False)
     half = _read_in_half(trace.graph)
     flipped = _read_transposed(trace.graph) if transpose else []
-    prepacked = _read_prepacked(trace.graph)
+    fbgemm = _read_fbgemm_packed(trace.graph)
     _drop_static_work(trace.graph)
+    if fbgemm:  # the graph has a new input: a new function
+        trace = torch._C._create_function_from_graph("replay", trace.graph)
     # The variable behind each entry of the fed list, and what the entry holds of it.
     sources = [(v, w.dtype) for v, w in zip(variables, weights)]
     sources += [(variables[index], dtype) for index, dtype in half]
@@ -337,14 +343,16 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
         for index in flipped:
             variable, dtype = sources[index]
             fed.append(_derived(casts, variable, fed[index], ("T", dtype), _transposed))
-        for index, as_is in prepacked:
+        packed = []
+        for index, as_is in fbgemm:
             variable, held = sources[index]
-            pack = _prepack_as_is if as_is else _prepack
-            fed.append(_derived(casts, variable, fed[index], ("oneDNN", held, as_is), pack))
-        return fed
+            pack = _fbgemm_pack_as_is if as_is else _fbgemm_pack
+            packed.append(_derived(casts, variable, fed[index], ("fbgemm", held, as_is), pack))
+        return (fed, packed) if fbgemm else (fed,)
 
     def replay(fed, args):
-        return keras.tree.pack_sequence_as(structure["out"], trace(fed, keras.tree.flatten(args)))
+        flat = trace(*fed[:1], keras.tree.flatten(args), *fed[1:])
+        return keras.tree.pack_sequence_as(structure["out"], flat)
 
     return feed, replay
 
@@ -466,82 +474,77 @@ def write_in_place(buffer, axis, index, values):
 
 
 # --- int8 products -------------------------------------------------------------------------
-#: Inside a trace, kernels of at least `PREPACKED_FROM_SIZE[0]` elements (an LM head) multiply
-#: on oneDNN's int8 product from a prepacked copy at any number of rows, and those of at least
-#: `PREPACKED_FROM_SIZE[1]` at `PREPACKED_ROWS` rows. Measured on a 2-core AVX-512 VNNI CPU, us
-#: a product, `torch._int_mm` / oneDNN prepacked: 768 x 50272 (OPT-125m's head) 1558 / 977 at
-#: 1 row, 3122 / 1655 at 8, 6370 / 4482 at 32, 53430 / 47423 at 256; 768 x 3072 and 3072 x 768
-#: 22 / 47 and 24 / 46 at 1 row, 93 / 80 and 159 / 77 at 8, 166 / 169 and 175 / 161 at 16,
-#: 6180 / 7175 and 6317 / 6649 at 1024; 768 x 768 7 / 27 at 1 row, 26 / 35 at 8.
-PREPACKED_FROM_SIZE = (2**24, 2**21)
-PREPACKED_ROWS = (2, 8)
+def _fbgemm_pack(kernel):
+    """`kernel` (`[k, n]`) packed for `_fbgemm_product`."""
+    return _fbgemm_pack_as_is(kernel.t())
+
+
+def _fbgemm_pack_as_is(weight):
+    """`weight` (`[n, k]`, the layout of torch's `Linear`) packed for fbgemm, with unit scales
+    and zero points."""
+    import torch
+
+    n = int(weight.shape[0])
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates making quantized tensors; its own dynamic int8 makes them too.
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
+        weight = torch._make_per_channel_quantized_tensor(
+            weight.contiguous(),
+            torch.ones(n, dtype=torch.float64),
+            torch.zeros(n, dtype=torch.int64),
+            0,
+        )
+    return torch.ops.quantized.linear_prepack(weight, None)
+
+
+def _fbgemm_product(rows, packed):
+    """`rows @ kernel` (exact sums, as float32) from `packed`: fbgemm quantizes the float32
+    `rows` with scale 1 and zero point 128, so its uint8 values are `rows + 128`, whose sums
+    it corrects back to those of `rows`."""
+    import torch
+
+    op = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32
+    return op(rows.to(torch.float32), 1.0, 128, packed)
 
 
 @functools.cache
-def _onednn_product():
-    """`product(x, packed, ones, zeros)`: `x @ kernel` (exact sums, as float32) from `packed`,
-    `kernel.T` prepacked by oneDNN, with `n` unit scales and zero points: `x + 128` as uint8
-    with zero point 128 is `x` itself.
-
-    Scripted: a trace cannot record the op's empty `Scalar?[]` argument, a script can.
-    """
+def _fbgemm_exact():
+    """Whether fbgemm's int8 sums are exact on this CPU: with VNNI they are; without, its
+    kernels add pairs of uint8 x int8 products in saturating 16 bits, which `255 * 127 * 2`
+    overflows."""
     import torch
 
-    def product(x: torch.Tensor, packed: torch.Tensor, ones: torch.Tensor, zeros: torch.Tensor):
-        shifted = x.to(torch.uint8) ^ 128  # two's complement: `x + 128`
-        return torch.ops.onednn.qlinear_pointwise(
-            shifted, 1.0, 128, packed, ones, zeros, None, 1.0, 0, torch.float32, "none", [], ""
-        )
-
-    return torch.jit.script(product)
-
-
-def _prepack(kernel):
-    """`kernel` (`[k, n]`) packed for `_onednn_product`."""
-    return _prepack_as_is(kernel.t())
-
-
-def _prepack_as_is(weight):
-    """`weight` (`[n, k]`, the layout of torch's `Linear`) packed for `_onednn_product`."""
-    import torch
-
-    return torch.ops.onednn.qlinear_prepack(weight.contiguous(), None)
+    rows = torch.full((1, 64), 127, dtype=torch.int8)
+    kernel = torch.full((64, 2), 127, dtype=torch.int8)
+    exact = torch.full((1, 2), 64 * 127 * 127, dtype=torch.float32)
+    try:
+        return bool(torch.equal(_fbgemm_product(rows, _fbgemm_pack(kernel)), exact))
+    except (RuntimeError, AttributeError, NotImplementedError):  # no fbgemm in this torch
+        return False
 
 
 def int8_matmul(x, kernel):
     """`x @ kernel` of int8 tensors (`x` `[..., k]`, `kernel` `[k, n]`): the exact sums, as
-    int32 (as float32 where oneDNN computes them: the value Keras' cast to float32 gives).
+    int32 (as float32 from fbgemm: the value Keras' cast to float32 gives).
 
     Keras' torch `matmul` runs int8 products in int32 on the CPU (no fast kernel: OPT-125m's
     layers take 37 ms a step at one row); `torch._int_mm` computes the same sums with int8
-    kernels (4-7 ms), on the CPU as on CUDA. Inside a trace, the products of the largest
-    kernels (`PREPACKED_FROM_SIZE`) run on oneDNN from a kernel prepacked for it: the trace
-    records the packing, and `_read_prepacked` has the replay read a packed copy kept with the
-    model instead.
+    kernels (4-7 ms), on the CPU as on CUDA. Inside a trace, on a CPU where fbgemm's sums are
+    exact (`_fbgemm_exact`), the products run on fbgemm (the kernels of torch's own dynamic
+    int8 `Linear`) from a prepacked kernel: the trace records the packing, and
+    `_read_fbgemm_packed` has the replay read a packed copy kept with the model instead. In
+    OPT-125m's decoding loop that is 94 -> 104 tok/s at batch 1 and 406 -> 493 at batch 8
+    (a packed kernel is read in one pass; `_int_mm` reorders its kernel at every call).
     """
     import torch
 
     lead = tuple(x.shape[:-1])
     rows = x.reshape(-1, x.shape[-1])
-    if torch.jit.is_tracing() and _runs_prepacked(rows, kernel):
-        n = int(kernel.shape[1])
-        ones, zeros = torch.ones(n), torch.zeros(n, dtype=torch.int64)
-        product = _onednn_product()(rows, _prepack(kernel), ones, zeros)
+    if torch.jit.is_tracing() and kernel.device.type == "cpu" and _fbgemm_exact():
+        product = _fbgemm_product(rows, _fbgemm_pack(kernel))
     else:
         product = torch._int_mm(rows, kernel)
     return product.reshape(lead + (kernel.shape[-1],))
-
-
-def _runs_prepacked(rows, kernel):
-    """Whether `rows @ kernel` runs on oneDNN from a prepacked kernel (`PREPACKED_FROM_SIZE`)."""
-    import torch
-
-    if rows.device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    size = int(kernel.shape[0]) * int(kernel.shape[1])
-    largest, large = PREPACKED_FROM_SIZE
-    fewest, most = PREPACKED_ROWS
-    return size >= largest or (size >= large and fewest <= rows.shape[0] <= most)
 
 
 def int8_dense_call(layer, keras_call):

@@ -186,9 +186,16 @@ def test_int8_fast_paths_give_keras_own_int8_outputs():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernels")
-def test_torch_int8_products_on_prepacked_onednn_kernels_give_the_same_outputs(monkeypatch):
+def test_torch_int8_products_on_prepacked_fbgemm_kernels_give_the_same_outputs(monkeypatch):
+    """Inside traces the int8 products run on fbgemm from kernels packed once per weight
+    value, with the outputs of `torch._int_mm`; new weights are packed again and read."""
     from keras_models import torch_fast_paths
 
+    if not torch_fast_paths._fbgemm_exact():
+        pytest.skip(
+            "fbgemm's int8 sums are not exact on this CPU (no VNNI), so every product runs on "
+            "torch._int_mm (test_int8_fast_paths_give_keras_own_int8_outputs checks it)"
+        )
     ids = np.array([[2, 11, 40, 7], [2, 5, 6, 9]], "int32")
     models = [keras_models.OPTForCausalLM(tiny_models.backbone("opt")) for _ in range(2)]
     for model in models:
@@ -202,28 +209,43 @@ def test_torch_int8_products_on_prepacked_onednn_kernels_give_the_same_outputs(m
 
     def packed(model):
         casts = torch_fast_paths.cast_cache(model)
-        return {key: entry[-1] for key, entry in casts.items() if key[1][0] == "oneDNN"}
+        return {key: entry[-1] for key, entry in casts.items() if key[1][0] == "fbgemm"}
 
-    # Every product of the traces on oneDNN (the tiny kernels are below the sizes that are).
-    monkeypatch.setattr(torch_fast_paths, "PREPACKED_FROM_SIZE", (0, 0))
-    onednn = run(models[0])
+    fbgemm = run(models[0])
     kernels = {  # the int8 kernels and the tied head's table; position rows are only looked up
         id(v) for v in models[0].variables if v.dtype == "int8" and "positions" not in v.path
     }
     first = packed(models[0])
     assert {key[0] for key in first} == kernels  # each int8 kernel packed once, then read
-    monkeypatch.setattr(torch_fast_paths, "PREPACKED_FROM_SIZE", (float("inf"),) * 2)
-    for ours, int_mm in zip(onednn, run(models[1])):
-        np.testing.assert_array_equal(ours, int_mm)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch_fast_paths, "_fbgemm_exact", lambda: False)
+        for ours, int_mm in zip(fbgemm, run(models[1])):
+            np.testing.assert_array_equal(ours, int_mm)
     # New weights: packed again, and the traces read them.
     other = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
     other.quantize("int8")
     models[0].set_weights(other.get_weights())
-    monkeypatch.setattr(torch_fast_paths, "PREPACKED_FROM_SIZE", (0, 0))
     again = run(models[0])
     assert all(packed(models[0])[key] is not first[key] for key in first)
     for ours, expected in zip(again, run(other)):
         np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernels")
+def test_fbgemm_is_refused_where_its_sums_saturate(monkeypatch):
+    """`_fbgemm_exact` refuses fbgemm where its sums are not exact (on CPUs without VNNI they
+    saturate in 16 bits; mimicked here by clipping the products to 16 bits)."""
+    from keras_models import torch_fast_paths
+
+    product = torch_fast_paths._fbgemm_product
+    monkeypatch.setattr(
+        torch_fast_paths, "_fbgemm_product", lambda *args: product(*args).clamp(max=2**15 - 1)
+    )
+    torch_fast_paths._fbgemm_exact.cache_clear()
+    try:
+        assert torch_fast_paths._fbgemm_exact() is False
+    finally:
+        torch_fast_paths._fbgemm_exact.cache_clear()
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernel")
