@@ -350,3 +350,17 @@ def _int8_dense_and_head():
         layer.quantize("int8")
     use_int8_kernels(dense)
     return dense, head
+
+
+def test_int8_models_run_under_xla_on_a_tensorflow_cpu_by_default():
+    """`jit_compile="auto"` is Keras' own choice, except that an int8 model on tensorflow
+    runs under XLA (Keras leaves XLA off on CPUs), also when it predicted before quantizing."""
+    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
+    keras_default = keras.Model._resolve_auto_jit_compile(model)
+    model.predict_on_batch(np.array([[2, 11, 40, 7]], "int32"))
+    assert model.jit_compile == keras_default
+    model.quantize("int8")
+    expected = True if keras.backend.backend() == "tensorflow" else keras_default
+    assert model.jit_compile == expected
+    model.compile(jit_compile=False)  # what a user sets stays
+    assert model.jit_compile is False

@@ -16,8 +16,8 @@ on 24 OPT-125m-sized kernels in a 64-step jax loop: one row 10.3 ms a step and 2
   same (`_on_xla`). TensorFlow's own int8 `MatMul` is slower than its float32 one: a
   RoBERTa-base-shaped 2-layer encoder at 8 x 128 took 688 ms in int8, 135 ms under XLA, 180 ms
   in float32.
-- torch: `torch._int_mm` (`torch_fast_paths`), at any number of rows; inside traces, oneDNN's
-  product from a prepacked kernel for an LM head and for large kernels at 2-8 rows.
+- torch: `torch._int_mm` (`torch_fast_paths`), at any number of rows; inside traces, fbgemm's
+  product from a prepacked kernel where its sums are exact.
 """
 
 import math

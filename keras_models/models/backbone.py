@@ -324,6 +324,20 @@ class InputNormalizingModel(keras.Model):
             warnings.filterwarnings("ignore", "Layer .* does not have a `quantize` method")
             super().quantize(mode, **kwargs)
         use_int8_kernels(self)
+        if not self.compiled:  # "auto" resolves again, for an int8 model (below)
+            self._jit_compile = None
+
+    def _resolve_auto_jit_compile(self):
+        """Keras' `jit_compile="auto"`, except that an int8 model on a tensorflow CPU runs
+        under XLA, which Keras leaves off on CPUs: there XLA fuses the per-row quantization of
+        the inputs into the int8 products (RoBERTa-base int8 at 8 x 128: 830 -> 718 ms;
+        float32 gains nothing, 1011 -> 1008 ms)."""
+        int8 = any(
+            getattr(layer, "quantization_mode", None) == "int8" for layer in self._flatten_layers()
+        )
+        if keras.backend.backend() == "tensorflow" and int8 and not self._distribute_strategy:
+            return True
+        return super()._resolve_auto_jit_compile()
 
     def compile(self, optimizer="rmsprop", *args, **kwargs):
         """`keras.Model.compile`; on torch, Keras' AdamW (`"adamw"` or an instance) updates

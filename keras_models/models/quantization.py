@@ -15,10 +15,11 @@ quantized model, not the float32 model. An int8 tied table (`ReversibleEmbedding
 layer) gets its int8 variables directly and never float values.
 
 int8 `Dense` layers run their product on each backend's fast int8 kernel (`use_int8_kernels`,
-`layers/int8_products.py`): on torch, `torch._int_mm` and inside traces oneDNN's prepacked
+`layers/int8_products.py`): on torch, `torch._int_mm` and inside traces fbgemm's prepacked
 product (Keras' own path there multiplies in int32, slower than float32 on a CPU); on jax and
 tensorflow, XLA's, with a single row computed as two (one row makes XLA keep 32-bit copies of
-the kernels).
+the kernels). On tensorflow an int8 model's `jit_compile="auto"` is XLA
+(`InputNormalizingModel._resolve_auto_jit_compile`).
 
 Keras' `Layer.__delattr__` runs a full `gc.collect()` for every variable a layer drops, and
 quantizing drops each float kernel; `collecting_once` makes that one collection at the end.
