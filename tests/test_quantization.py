@@ -162,15 +162,23 @@ def _check_head(head, hidden, mode, block_size):
 
 
 def test_int8_fast_paths_give_keras_own_int8_outputs():
-    """torch's int8 kernel, and on jax / tensorflow a single row computed as two: the
-    outputs of Keras' own int8 `Dense` call, at batch 2 and in batch-1 decoding (one row)."""
-    model = keras_models.OPTForCausalLM(tiny_models.backbone("opt"))
-    model.quantize("int8")
-    dense = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dense)]
+    """torch's int8 kernels, and on jax / tensorflow a single row computed as two: the
+    outputs of Keras' own int8 `Dense` call, at batch 2 and in batch-1 decoding (one row).
+    Two models with the same weights, since every backend keeps its compiled `predict` and
+    decode loop (torch: its traces) per model."""
+    models = [keras_models.OPTForCausalLM(tiny_models.backbone("opt")) for _ in range(2)]
+    for model in models:
+        model.quantize("int8")
+    ours, keras_own = models
+    keras_own.set_weights(ours.get_weights())
+    dense = [layer for layer in ours._flatten_layers() if isinstance(layer, keras.layers.Dense)]
     assert dense and all("_int8_call" in vars(layer) for layer in dense)
+    for layer in keras_own._flatten_layers():
+        if isinstance(layer, keras.layers.Dense):
+            layer._int8_call = layer._int8_call.keras_call
     ids = np.array([[2, 11, 40, 7], [2, 5, 6, 9]], "int32")
 
-    def run():
+    def run(model):
         logits = _numpy(model.predict_on_batch(ids)["logits"])
         one_row = _numpy(model(ids[:1, :1])["logits"])
         # jax / tensorflow change only one-row products; torch's kernel runs at every size.
@@ -178,11 +186,36 @@ def test_int8_fast_paths_give_keras_own_int8_outputs():
         tokens = [model.generate(ids[:n], max_new_tokens=5, eos_token_id=[]) for n in sizes]
         return logits, one_row, *tokens
 
-    fast = run()
-    for layer in dense:  # back to Keras' own int8 call
-        layer._int8_call = layer._int8_call.keras_call
-    for ours, keras_own in zip(fast, run()):
-        np.testing.assert_array_equal(ours, keras_own)
+    for fast, keras_value in zip(run(ours), run(keras_own)):
+        np.testing.assert_array_equal(fast, keras_value)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernels")
+def test_torch_fbgemm_products_round_as_keras_quantizer_does():
+    """On fbgemm, `quantized_product` gives the sums of Keras' `abs_max_quantize` values, also
+    for values a hair from a rounding tie (fbgemm's own rounding moves those) and on ties."""
+    import torch
+
+    from keras_models import torch_fast_paths
+
+    if not torch_fast_paths._fbgemm_exact():
+        pytest.skip("fbgemm's int8 sums are not exact on this CPU: no fbgemm products here")
+    # Ties of both parities, and values 3e-6 from them: below half a float32 step at 128
+    # to 256, where fbgemm's own rounding of `x + 128` would put them on the tie.
+    ties = torch.arange(-30.5, 31.0, 1.0)
+    rows = torch.stack([ties, ties + 3e-6, ties - 3e-6, -ties, ties * 4])
+    rows = torch.cat([rows, torch.full((5, 1), 127.0)], dim=1)  # the scale: 127 / 127
+    kernel = torch.randint(
+        -127, 128, (rows.shape[1], 6), generator=torch.Generator().manual_seed(0)
+    )
+    kernel = kernel.to(torch.int8)
+    traced = torch.jit.trace(
+        lambda x, k: torch_fast_paths.quantized_product(x, k)[0], (rows, kernel), check_trace=False
+    )
+    assert "quantized::linear_with_input_q_dq_qweight_dq_output_fp32" in str(traced.graph)
+    quantized, _ = keras.quantizers.abs_max_quantize(rows, axis=-1)
+    expected = (quantized.to(torch.int64) @ kernel.to(torch.int64)).to(torch.float32)
+    np.testing.assert_array_equal(traced(rows, kernel).numpy(), expected.numpy())
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernels")

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_models.layers.dropout import Dropout
-from keras_models.layers.int8_products import int8_matmul_transposed, static_sizes
+from keras_models.layers.int8_products import quantized_matmul_transposed, static_sizes
 from keras_models.layers.precision import full_precision
 
 # Up to this many rows (a decoding step), the reverse projection runs as `table @ hidden.T`:
@@ -97,8 +97,7 @@ class ReversibleEmbedding(keras.layers.Embedding):
     def _reverse_quantized(self, inputs, rows):
         """`inputs @ table.T` from the integer `rows` of the table (scaled per row)."""
         hidden = ops.cast(inputs, self.compute_dtype)
-        quantized, scale = keras.quantizers.abs_max_quantize(hidden, axis=-1)
-        product = int8_matmul_transposed(quantized, rows)
+        product, scale = quantized_matmul_transposed(hidden, rows)
         logits = ops.divide(
             ops.cast(product, self.compute_dtype),
             ops.multiply(scale, ops.cast(self.embeddings_scale, self.compute_dtype)),

@@ -81,10 +81,18 @@ _xla_column_product = _on_xla(_column_product)
 _xla_product = _on_xla(ops.matmul)
 
 
-def int8_matmul_transposed(x, table):
-    """`x @ table.T` of int8 `x` `[..., k]` and `table` `[n, k]`, as int32."""
+def quantized_matmul_transposed(hidden, table):
+    """`(quantized @ table.T, scale)` for `quantized, scale` Keras' `abs_max_quantize` of
+    `hidden` per row, with `table` int8 `[n, k]`: the exact sums, as int32 (or float32)."""
     if keras.backend.backend() == "torch":
-        return torch_fast_paths.int8_matmul(x, ops.transpose(table))
+        return torch_fast_paths.quantized_product(hidden, ops.transpose(table))
+    quantized, scale = keras.quantizers.abs_max_quantize(hidden, axis=-1)
+    return int8_matmul_transposed(quantized, table), scale
+
+
+def int8_matmul_transposed(x, table):
+    """`x @ table.T` of int8 `x` `[..., k]` and `table` `[n, k]`, as int32 (jax and
+    tensorflow)."""
     lead = static_sizes(x.shape[:-1])
     if lead is not None and math.prod(lead) == 1:
         return ops.reshape(_xla_column_product(table, x), lead + (table.shape[0],))
