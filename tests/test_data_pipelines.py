@@ -1,8 +1,9 @@
-"""Data pipelines in `fit` / `evaluate` / `predict`: `tf.data.Dataset`, `keras.utils.PyDataset`
-and torch `DataLoader` (all three are accepted by Keras on every backend) train exactly as
+"""Data pipelines in `fit` / `evaluate` / `predict`: `tf.data.Dataset`, `keras.utils.PyDataset`,
+torch `DataLoader` and grain datasets (all accepted by Keras on every backend) train exactly as
 in-memory arrays do, in every batch form, and each batch is checked on the host as it is
 drawn: a bad third batch is refused with a `ValueError` naming it, before its step runs."""
 
+import grain
 import keras
 import numpy as np
 import pytest
@@ -56,10 +57,12 @@ def pipeline(kind, form, arrays, **kwargs):
     if kind == "py_dataset":
         return Batches(form, arrays, **kwargs)
     rows = [form(*(a[j] for a in arrays)) for j in range(len(arrays[0]))]
+    if kind == "grain":
+        return grain.MapDataset.source(rows).batch(BATCH)
     return torch.utils.data.DataLoader(rows, batch_size=BATCH, shuffle=False)
 
 
-KINDS = ("tf_data", "py_dataset", "torch_loader")
+KINDS = ("tf_data", "py_dataset", "torch_loader", "grain")
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +264,13 @@ def text_model():
     return compiled(model)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+def test_a_grain_dataset_of_raw_text_is_refused_with_the_reason(text_model):
+    data = pipeline("grain", lambda t, y: (t, y), (np.array(TEXTS), TEXT_LABELS))
+    with pytest.raises(ValueError, match=r"The `fit` data is a grain dataset of raw text"):
+        text_model.fit(data, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "grain"])
 def test_pipelines_of_raw_text_go_through_the_preprocessor(text_model, kind):
     texts = np.array(TEXTS)
     with_y = lambda t, y: (t, y)  # noqa: E731

@@ -53,7 +53,21 @@ def checked_pipeline(model, x, what, training, **adapter_args):
     """
     if not is_pipeline(x):
         return x
-    return CheckedPipeline(data_adapters.get_data_adapter(x, **adapter_args), model, what, training)
+    try:
+        adapter = data_adapters.get_data_adapter(x, **adapter_args)
+    except ValueError as error:
+        # Keras' grain adapter reads the dtype of the first batch's arrays as a tensor dtype,
+        # which numpy's string dtypes are not.
+        if data_adapters.is_grain_dataset(x) and "Invalid dtype: str" in str(error):
+            raise ValueError(
+                f"{what[0].upper()}{what[1:]} is a grain dataset of raw text, which Keras' grain "
+                "adapter cannot take (it makes tensors of every batch array, and strings are "
+                "none). Tokenize inside the grain pipeline (`.map` with the model's "
+                "preprocessor), or pass the text as a `tf.data.Dataset`, a "
+                "`keras.utils.PyDataset` or a torch `DataLoader`."
+            ) from error
+        raise
+    return CheckedPipeline(adapter, model, what, training)
 
 
 class CheckedPipeline(DataAdapter):
