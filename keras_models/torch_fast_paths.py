@@ -201,7 +201,8 @@ def _read_fbgemm_packed(graph):
     it runs on fbgemm) whose kernel is a weight a new graph input instead: an entry of a list
     of packed kernels (the trace's third argument), which the caller feeds. Returns, for each
     entry in order, `(index in the fed list of the weight it packs, whether it packs the
-    weight as it is (True) or its transpose (False))`; `[]` leaves the graph as it was.
+    weight as it is (True) or its transpose (False))`; `[]` leaves the graph as it was. A
+    kernel that is not a weight stays packed at every replay.
     """
     import torch
 
@@ -498,9 +499,9 @@ def _fbgemm_pack_as_is(weight):
 
 
 def _fbgemm_product(rows, packed):
-    """`rows @ kernel` (exact sums, as float32) from `packed`: fbgemm quantizes the float32
-    `rows` with scale 1 and zero point 128, so its uint8 values are `rows + 128`, whose sums
-    it corrects back to those of `rows`."""
+    """`rows @ kernel` (exact sums, as float32) from `packed`, for integer-valued `rows` in
+    [-127, 127]: fbgemm quantizes the float32 `rows` with scale 1 and zero point 128, so its
+    uint8 values are `rows + 128`, whose sums it corrects back to those of `rows`."""
     import torch
 
     op = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32
@@ -525,8 +526,9 @@ def _fbgemm_exact():
 
 
 def int8_matmul(x, kernel):
-    """`x @ kernel` of int8 tensors (`x` `[..., k]`, `kernel` `[k, n]`): the exact sums, as
-    int32 (as float32 from fbgemm: the value Keras' cast to float32 gives).
+    """`x @ kernel` of int8 tensors (`x` `[..., k]`, `kernel` `[k, n]`; on fbgemm `x` may hold
+    the int8 values as floats, see `quantized_product`): the exact sums, as int32 (as float32
+    from fbgemm: the value Keras' cast to float32 gives).
 
     Keras' torch `matmul` runs int8 products in int32 on the CPU (no fast kernel: OPT-125m's
     layers take 37 ms a step at one row); `torch._int_mm` computes the same sums with int8
