@@ -307,8 +307,9 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
             `TRANSPOSED_FROM_ROWS`; the copies are kept in `casts` as well).
 
     Returns:
-        `(feed, replay)`: `feed(weights)` is the list the trace takes for `weights` (with the
-        16-bit copies it reads; constant while the weights are), and `replay(fed, args)`
+        `(feed, replay)`: `feed(weights)` is what the trace takes for `weights`, the pair
+        `(tensors, packed)`: the weights with the 16-bit and transposed copies it reads, and
+        the kernels packed for fbgemm (constant while the weights are); `replay(fed, args)`
         returns the nest `fn` returns for those arguments.
     """
     import torch
@@ -349,10 +350,12 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
             variable, held = sources[index]
             pack = _fbgemm_pack_as_is if as_is else _fbgemm_pack
             packed.append(_derived(casts, variable, fed[index], ("fbgemm", held, as_is), pack))
-        return (fed, packed) if fbgemm else (fed,)
+        return fed, packed
 
     def replay(fed, args):
-        flat = trace(*fed[:1], keras.tree.flatten(args), *fed[1:])
+        tensors, packed = fed
+        # The packed kernels are the third input of a graph `_read_fbgemm_packed` rewrote.
+        flat = trace(tensors, keras.tree.flatten(args), *([packed] if fbgemm else []))
         return keras.tree.pack_sequence_as(structure["out"], flat)
 
     return feed, replay
