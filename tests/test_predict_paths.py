@@ -219,7 +219,7 @@ def test_torch_trace_drops_sizes_and_conversions_that_change_nothing():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
-def test_torch_batched_generation_reads_transposed_kernels_until_they_change():
+def test_torch_generation_reads_onednn_packed_kernels_until_they_change():
     import torch
 
     from keras_models import torch_fast_paths as torch_inference
@@ -233,7 +233,6 @@ def test_torch_batched_generation_reads_transposed_kernels_until_they_change():
         return m.generate(prompt, max_new_tokens=6, eos_token_id=[])
 
     batched = generate(model)
-    # One row at a time the products keep the kernels' own layout: the same tokens.
     rows = [
         model.generate({"input_ids": ids[None]}, max_new_tokens=6, eos_token_id=[])
         for ids in prompt["input_ids"]
@@ -241,12 +240,16 @@ def test_torch_batched_generation_reads_transposed_kernels_until_they_change():
     np.testing.assert_array_equal(batched, np.concatenate(rows))
     casts = torch_inference.cast_cache(model)
     kernels = [v for v in model.variables if v.path.endswith("kernel")]
-    flipped = [key for key in casts if key[1] == ("T", torch.float32)]
-    assert sorted(flipped) == sorted((id(v), ("T", torch.float32)) for v in kernels)
+    packed = [key for key in casts if key[1][0] == "onednn"]
+    # Every layer's kernel as it is, and the tied head's table transposed.
+    table = model.backbone.token_embedding.embeddings
+    expected = [(id(v), ("onednn", True)) for v in kernels] + [(id(table), ("onednn", False))]
+    assert sorted(packed) == sorted(expected)
+    assert all(casts[key][-1].layout == torch._mkldnn for key in packed)
     # New weights are read: every copy is made again.
-    first = {key: casts[key][-1] for key in flipped}
+    first = {key: casts[key][-1] for key in packed}
     model.set_weights(other.get_weights())
     after = generate(model)
     np.testing.assert_array_equal(after, generate(other))
     assert not np.array_equal(batched, after)
-    assert all(casts[key][-1] is not first[key] for key in flipped)
+    assert all(casts[key][-1] is not first[key] for key in packed)
