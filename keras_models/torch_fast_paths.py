@@ -3,18 +3,20 @@ with less Python or less memory traffic. The layers, the model bases and the dec
 these on torch only; no other backend imports torch.
 
 - `traced_call`: `predict` and `predict_on_batch` replay a `torch.jit.trace` of the graph.
-- `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step;
-  its products of many rows read transposed kernel copies (`TRANSPOSED_FROM_ROWS`).
+- `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step.
 - `dropout`: a dropout mask from four 15-bit numbers per 64-bit draw.
 - `write_in_place`: a decoding step written into its cache buffer in place.
 - `int8_matmul` / `int8_dense_call`: Keras' int8 products on torch's int8 kernel
   (`torch._int_mm`) instead of an int32 `matmul` (Keras uses the kernel on CUDA only), and
   inside traces on fbgemm's from prepacked kernels.
 
-Before a trace is replayed its graph is rewritten: the weights it casts to 16 bits, reads as
-kernels of products of many rows, or packs for fbgemm, it reads from copies kept per model
-instead (`_read_in_half`, `_read_transposed`, `_read_fbgemm_packed`), and the sizes and no-op
-conversions it recorded are dropped (`_drop_static_work`).
+Before a trace is replayed its graph is rewritten: the weights it casts to 16 bits, the
+float32 kernels of its products (which then run on oneDNN, with the bias and activation of a
+`Dense` joined), the 16-bit and int8 kernels of a decoding step, and the kernels it packs for
+fbgemm, it reads from copies kept per model instead (`_read_in_half`, `_read_onednn_packed`,
+`_read_transposed`, `_read_fbgemm_packed`), and the sizes and no-op conversions it recorded are
+dropped (`_drop_static_work`). The float32 copies cost as much memory as the kernels they
+copy.
 
 Traced inference. On the torch backend, `predict` and `predict_on_batch` of every backbone and
 task run the functional graph from a `torch.jit.trace`, recorded at the first call with a given
@@ -126,14 +128,10 @@ def _read_in_half(graph):
     return list(added)
 
 
-#: Fewest rows (the product of all but the last dimension of `x`) for which a decoding step's
-#: float32 `x @ kernel` reads a transposed copy of the kernel; 16-bit and int8 products always
-#: do (int8, `torch._int_mm`, 12 layers: 6.8 / 4.2 ms at 1 row, 8.3 / 7.4 ms at 8 rows).
-#: Measured on a 2-core AVX-512 CPU (MKL, oneDNN), OPT-125m's twelve layers of projections and
-#: feed-forward, `x @ kernel` against `x @ copy.T` (the `[out, in]` layout torch's `Linear`
-#: keeps), ms a step: float32 at 8 rows 41 / 32, at 4 rows 41 / 35, at 2 rows 32 / 40, at 1 row
-#: 22 / 24; bfloat16 at 1 and 8 rows 13 / 12 and 17 / 14; float16 122 / 6 and 859 / 35.
-TRANSPOSED_FROM_ROWS = 4
+#: Measured for `_read_transposed`: OPT-125m's twelve layers of projections and feed-forward,
+#: `x @ kernel` against `x @ copy.T` (the `[out, in]` layout torch's `Linear` keeps), ms a
+#: step, on a 2-core AVX-512 CPU: bfloat16 at 1 and 8 rows 13 / 12 and 17 / 14; float16
+#: 122 / 6 and 859 / 35; int8 (`torch._int_mm`) 6.8 / 4.2 and 8.3 / 7.4.
 
 
 def _rows(value):
@@ -145,12 +143,13 @@ def _rows(value):
 
 
 def _read_transposed(graph):
-    """Lets the `x @ kernel` products of `graph` with many rows read transposed kernels.
+    """Lets the 16-bit and int8 `x @ kernel` products of `graph` read transposed kernels.
 
-    A matmul whose right operand is a 2-D weight input (or a no-op `aten::to` of one) and whose
-    left operand has at least `TRANSPOSED_FROM_ROWS` rows is given `aten::t` of a new entry
-    appended to the weight list, which the caller feeds with the contiguous transpose of that
-    weight: the same product, computed as torch's `Linear` computes it. Run after
+    A matmul whose right operand is a 2-D 16-bit or int8 weight input (or a no-op `aten::to`
+    of one) and whose left operand has known sizes is given `aten::t` of a new entry appended
+    to the weight list, which the caller feeds with the contiguous transpose of that weight:
+    the same product, computed as torch's `Linear` computes it (faster, measured above).
+    Float32 products run on oneDNN instead (`_read_onednn_packed`). Run after
     `_read_in_half` (a 16-bit kernel is transposed after its cast). Returns the indices of the
     weights (in the fed list) the appended entries copy, in order.
     """
@@ -160,7 +159,7 @@ def _read_transposed(graph):
     added = {}
 
     for index, value in enumerate(list(unpack.outputs())):
-        if len(value.type().sizes() or ()) != 2:
+        if len(value.type().sizes() or ()) != 2 or value.type().dtype() == torch.float32:
             continue
         products = [
             use.user
@@ -168,9 +167,7 @@ def _read_transposed(graph):
             if use.user.kind() in ("aten::matmul", "aten::_int_mm") and use.offset == 1
         ]
         for node in products:
-            rows = _rows(node.inputsAt(0))
-            fewest = TRANSPOSED_FROM_ROWS if value.type().dtype() == torch.float32 else 1
-            if rows is None or rows < fewest:
+            if _rows(node.inputsAt(0)) is None:
                 continue
             if index not in added:
                 added[index] = unpack.addOutput()
@@ -261,22 +258,57 @@ def _read_onednn_packed(graph):
         if (index, as_is) not in added:
             entry = unpack.addOutput()
             added[(index, as_is)] = entry.setType(kernel.type().with_sizes(sizes[::-1]))
-        constants = [graph.insertConstant(c) for c in (None, "none", "")]
+        # The bias and activation of a `Dense` join the product (the output is written once).
+        bias, attr, algorithm, last = None, "none", "", node
+        if not flip:
+            bias, attr, algorithm, last = _bias_and_activation(node, sizes[1], weights)
+        constants = [graph.insertConstant(c) for c in (None, attr, algorithm)]
         for constant in constants:  # inserted at the graph's end: move them
-            constant.node().moveBefore(node)
+            constant.node().moveBefore(last)
         scalars = torch._C.ListType(torch._C.OptionalType(torch._C.NumberType.get()))
-        scalars = insert("prim::ListConstruct", [], node, scalars)
-        output = node.output().type()
+        scalars = insert("prim::ListConstruct", [], last, scalars)
+        output = last.output().type()
         if flip:
             x = insert("aten::t", [x], node, x.type().with_sizes(_float32_sizes(x)[::-1]))
             output = output.with_sizes(_float32_sizes(node.output())[::-1])
-        operands = [x, added[(index, as_is)], constants[0], constants[1], scalars, constants[2]]
-        product = insert("mkldnn::_linear_pointwise", operands, node, output)
+        bias = constants[0] if bias is None else bias
+        operands = [x, added[(index, as_is)], bias, constants[1], scalars, constants[2]]
+        product = insert("mkldnn::_linear_pointwise", operands, last, output)
         if flip:
             product = insert("aten::t", [product], node, node.output().type())
-        node.output().replaceAllUsesWith(product)
+        last.output().replaceAllUsesWith(product)
     torch._C._jit_pass_dce(graph)
     return list(added)
+
+
+#: The activations oneDNN applies inside a product, by the graph operation Keras records.
+_FUSED_ACTIVATIONS = {"aten::relu": "relu", "aten::gelu": "gelu"}
+
+
+def _bias_and_activation(node, width, weights):
+    """What of a `Dense` follows the product `node` and can join it: `(bias, activation,
+    its algorithm, the last node joined)`. The bias is a 1-D float32 weight added to the
+    product alone (`aten::add` with alpha 1); an activation (`_FUSED_ACTIVATIONS`) joins only
+    after a bias and when nothing else reads the sum."""
+
+    def only_use(value, kinds):
+        uses = list(_uses(value))  # through the no-op conversions Keras records
+        if len(uses) == 1 and uses[0].offset == 0 and uses[0].user.kind() in kinds:
+            return uses[0].user
+        return None
+
+    add = only_use(node.output(), ("aten::add",))
+    if add is None:
+        return None, "none", "", node
+    bias = add.inputsAt(1)
+    is_weight = _weight_behind(bias, weights)[0] is not None
+    if not (is_weight and _float32_sizes(bias) == [width] and add.inputsAt(2).toIValue() == 1):
+        return None, "none", "", node
+    activation = only_use(add.output(), tuple(_FUSED_ACTIVATIONS))
+    if activation is None:
+        return bias, "none", "", add
+    algorithm = activation.inputsAt(1).toIValue() if activation.kind() == "aten::gelu" else ""
+    return bias, _FUSED_ACTIVATIONS[activation.kind()], algorithm, activation
 
 
 def _float32_sizes(value):
@@ -406,8 +438,8 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
         args: a tuple of nests of torch tensors: the example arguments.
         weights: `weights_of(variables)`.
         casts: the model's `cast_cache`.
-        transpose: whether products with many rows read transposed kernels (see
-            `TRANSPOSED_FROM_ROWS`; the copies are kept in `casts` as well).
+        transpose: whether 16-bit and int8 products read transposed kernels (see
+            `_read_transposed`; the copies are kept in `casts` as well).
 
     Returns:
         `(feed, replay)`: `feed(weights)` is what the trace takes for `weights`, the pair

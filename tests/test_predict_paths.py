@@ -165,7 +165,7 @@ def test_torch_trace_keeps_casts_that_are_written_in_place():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
-def test_torch_trace_reads_transposed_kernels_for_products_of_many_rows():
+def test_torch_trace_reads_transposed_16_bit_kernels():
     import torch
 
     from keras_models import torch_fast_paths as torch_inference
@@ -173,23 +173,67 @@ def test_torch_trace_reads_transposed_kernels_for_products_of_many_rows():
     def fn(weights, flat):
         kernel = weights[0].to(torch.float32)  # a no-op conversion first
         half = weights[1].to(torch.bfloat16)
-        return [flat[0] @ kernel, flat[1] @ kernel, flat[2] @ half]
+        return [flat[0] @ kernel, flat[1] @ half]
 
     rng = np.random.default_rng(0)
     weights = [torch.tensor(rng.normal(size=(3, 5)), dtype=torch.float32) for _ in range(2)]
-    many = torch.tensor(rng.normal(size=(2, 2, 3)), dtype=torch.float32)  # 4 rows
     one = torch.tensor(rng.normal(size=(1, 3)), dtype=torch.float32)
-    args = [many, one, one.to(torch.bfloat16)]
+    args = [one, one.to(torch.bfloat16)]
     trace = torch.jit.trace(fn, (weights, args), check_trace=False)  # not run before
-    # The float32 product of 4 rows reads a copy, the one of 1 row keeps the kernel; a 16-bit
-    # product reads its copy from one row on (after `_read_in_half`, its cast's copy).
+    # The 16-bit product reads a transposed copy of its cast's copy; the float32 one is left
+    # to oneDNN (`_read_onednn_packed`).
     assert torch_inference._read_in_half(trace.graph) == [(1, torch.bfloat16)]
-    assert torch_inference._read_transposed(trace.graph) == [0, 2]
-    assert str(trace.graph).count("aten::t(") == 2
+    assert torch_inference._read_transposed(trace.graph) == [2]
+    assert str(trace.graph).count("aten::t(") == 1
     half = weights[1].to(torch.bfloat16)
-    fed = weights + [half, weights[0].t().contiguous(), half.t().contiguous()]
+    fed = weights + [half, half.t().contiguous()]
     for got, want in zip(trace(fed, args), fn(weights, args)):
         np.testing.assert_allclose(got.float().numpy(), want.float().numpy(), rtol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
+def test_torch_trace_runs_float32_products_on_onednn_with_bias_and_activation():
+    import torch
+
+    from keras_models import torch_fast_paths as torch_inference
+
+    def fn(weights, flat):
+        kernel, bias, table = (w.to(torch.float32) for w in weights)  # no-op conversions
+        x, rows = flat
+        dense = torch.nn.functional.gelu(x @ kernel + bias)  # a `Dense` with its activation
+        shared = x @ kernel + bias  # its sum read twice: the activation stays apart
+        relu = torch.relu(shared)
+        head = (table @ rows.t()).t()  # the few-row tied head
+        half = x.to(torch.bfloat16) @ kernel.to(torch.bfloat16)  # not float32: left alone
+        return [dense, shared, relu, head, half, x @ kernel + bias * 2]
+
+    rng = np.random.default_rng(0)
+    shapes = [(3, 5), (5,), (7, 3)]
+    weights = [torch.tensor(rng.normal(size=s), dtype=torch.float32) for s in shapes]
+    args = [
+        torch.tensor(rng.normal(size=(2, 4, 3)), dtype=torch.float32),
+        torch.tensor(rng.normal(size=(2, 3)), dtype=torch.float32),
+    ]
+    trace = torch.jit.trace(fn, (weights, args), check_trace=False)  # not run before
+    # The layer's kernel as it is, and the table transposed (it is the head's `[out, in]`).
+    assert torch_inference._read_onednn_packed(trace.graph) == [(0, True), (2, False)]
+    nodes = [n for n in trace.graph.nodes() if n.kind() == "mkldnn::_linear_pointwise"]
+    joined = [(n.inputsAt(2).type().kind(), n.inputsAt(3).toIValue()) for n in nodes]
+    # gelu joined with the bias; the shared sum and `bias * 2` (not a weight) stay apart.
+    assert sorted(joined) == sorted(
+        [("TensorType", "gelu"), ("TensorType", "none")] + [("NoneType", "none")] * 2
+    )
+    kinds = [n.kind() for n in trace.graph.nodes()]
+    assert "aten::gelu" not in kinds and kinds.count("aten::relu") == 1
+    assert kinds.count("aten::matmul") == 1  # the 16-bit product
+    fed = weights + [
+        torch_inference._onednn_pack(w, as_is)
+        for w, as_is in [(weights[0], True), (weights[2], False)]
+    ]
+    for got, want in zip(trace(fed, args), fn(weights, args)):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        tolerance = 1e-5 if got.dtype == torch.float32 else 1e-2  # another summation order
+        np.testing.assert_allclose(got.float().numpy(), want.float().numpy(), rtol=tolerance)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
