@@ -10,6 +10,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_models import torch_fast_paths
 from keras_models.arguments import KERAS_ARGUMENTS, accepted_arguments, refuse_unknown
 from keras_models.models.config_view import ModelConfig
 from keras_models.models.inputs import (
@@ -41,7 +42,6 @@ from keras_models.optimizers import with_fused_update
 from keras_models.tokenizers.preprocessors.classification import (
     SequenceClassificationPreprocessor,
 )
-from keras_models.torch_fast_paths import traced_call
 
 #: How many of our model calls or Keras loops (`fit`, `evaluate`, `predict`) are running: only
 #: the outermost call returns a `ModelOutput`; nested ones (a backbone inside its task's graph)
@@ -344,6 +344,15 @@ class InputNormalizingModel(keras.Model):
         through torch's fused kernel (`keras_models.optimizers.AdamW`: the same values)."""
         return super().compile(with_fused_update(optimizer), *args, **kwargs)
 
+    def train_step(self, *args):
+        """Keras' training step; on torch its float32 products run on oneDNN, as fast paths
+        do in inference (`torch_fast_paths.onednn_products`), except under `jit_compile=True`,
+        where torch compiles the step and picks its own kernels."""
+        if keras.backend.backend() != "torch" or self.jit_compile:
+            return super().train_step(*args)
+        with torch_fast_paths.onednn_products():
+            return super().train_step(*args)
+
     def predict_step(self, *args):
         # JAX's trainer passes `(state, data)`, the others `(data,)`.
         if keras.backend.backend() != "torch":
@@ -351,7 +360,7 @@ class InputNormalizingModel(keras.Model):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(args[0])
         values, _ = self.normalize_inputs(x)
         graph = super().call  # the functional graph; the inputs are already normalised
-        return traced_call(self, values, lambda v: graph(v, training=False))
+        return torch_fast_paths.traced_call(self, values, lambda v: graph(v, training=False))
 
     def prepare_batch(self, batch, training=False):
         """Makes one batch drawn from a data pipeline ready, on the host: raw text through
