@@ -230,7 +230,13 @@ def _read_onednn_packed(graph):
     import torch
 
     unpack = _weight_list(graph)
-    weights = {value.unique(): i for i, value in enumerate(unpack.outputs())}
+    # Float32 weights only: a product may read a weight of another dtype converted to float32
+    # (a float8 kernel), which a packed copy of the weight would not be.
+    weights = {
+        value.unique(): i
+        for i, value in enumerate(unpack.outputs())
+        if _float32_sizes(value) is not None
+    }
     added = {}
 
     def insert(kind, inputs, before, like):
