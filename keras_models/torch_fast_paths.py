@@ -229,6 +229,8 @@ def _read_onednn_packed(graph):
     """
     import torch
 
+    if not torch.backends.mkldnn.is_available():
+        return []
     unpack = _weight_list(graph)
     # Float32 weights only: a product may read a weight of another dtype converted to float32
     # (a float8 kernel), which a packed copy of the weight would not be.
@@ -318,11 +320,13 @@ def _bias_and_activation(node, width, weights):
 
 
 def _float32_sizes(value):
-    """The sizes of a graph value that is a float32 tensor of known sizes, or None."""
+    """The sizes of a graph value that is a float32 CPU tensor of known sizes, or None."""
     import torch
 
     kind = value.type()
     if getattr(kind, "dtype", lambda: None)() != torch.float32:
+        return None
+    if kind.device() != torch.device("cpu"):  # oneDNN's products are for the CPU
         return None
     sizes = kind.sizes()
     return None if sizes is None or None in sizes else list(sizes)
@@ -651,6 +655,9 @@ def onednn_products():
                     return _onednn_product().apply(x, kernel)
             return func(*args, **(kwargs or {}))
 
+    if not torch.backends.mkldnn.is_available():
+        yield
+        return
     with Mode():
         yield
 
