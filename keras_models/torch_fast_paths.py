@@ -598,7 +598,8 @@ def _linear(x, weight):
 
 @functools.cache
 def _onednn_product():
-    """The autograd function of `onednn_products`, made at first use (torch imports late)."""
+    """The autograd function of `lean_training_step` for products, made at first use (torch
+    imports late)."""
     import torch
 
     class OnednnProduct(torch.autograd.Function):
@@ -626,38 +627,114 @@ def _onednn_product():
     return OnednnProduct
 
 
-@contextlib.contextmanager
-def onednn_products():
-    """A scope in which every float32 CPU `torch.matmul(x, kernel)` with a 2-D `kernel` (the
-    product of Keras' `Dense` and of a tied LM head) runs on oneDNN, with its gradients.
+@functools.cache
+def _lookup_reusing_gradient():
+    """The autograd function of `lean_training_step` for table lookups, made at first use."""
+    import torch
 
-    A training step is not traced, so `_read_onednn_packed` cannot reach its products; this
-    scope catches them as torch sees them (a `TorchFunctionMode`). On this project's CPUs
-    (2-core AMD EPYC, AVX-512), MKL, which `torch.matmul` uses, is slower than oneDNN, ms at
-    1024 rows (MKL / oneDNN): 768 -> 3072 forward 27.2 / 23.0, the inputs' gradient 24.3 /
-    22.2; 3072 -> 768 24.5 / 22.4 and 27.5 / 23.6. The kernel's gradient is as fast on MKL
-    (26.8 / 24.8 and 24.3 / 28.4), so it stays there.
+    class LookupReusingGradient(torch.autograd.Function):
+        """`F.embedding(ids, table)` whose backward writes the table's gradient into the
+        gradient buffer of the previous step (`spare`), zeroed, instead of a new one."""
+
+        @staticmethod
+        def forward(ids, table, spare):
+            return torch.nn.functional.embedding(ids, table)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ids, table, spare = inputs
+            ctx.save_for_backward(ids)
+            ctx.spare = spare
+            ctx.table_shape = tuple(table.shape)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (ids,) = ctx.saved_tensors
+            # Handed over with no other reference: autograd then keeps it as the table's
+            # `.grad` rather than copying it.
+            gradient, ctx.spare = ctx.spare, None
+            gradient.zero_()
+            rows = grad.reshape(-1, ctx.table_shape[-1])
+            return None, gradient.index_add_(0, ids.reshape(-1), rows), None
+
+    return LookupReusingGradient
+
+
+def _plain_product(args, kwargs):
+    """Whether `torch.matmul(*args, **kwargs)` is a float32 CPU product of a 2-D kernel."""
+    import torch
+
+    if len(args) != 2 or kwargs:
+        return False
+    tensors = all(
+        isinstance(t, torch.Tensor)
+        and t.dtype == torch.float32
+        and t.device.type == "cpu"
+        and t.layout == torch.strided
+        for t in args
+    )
+    return tensors and args[1].dim() == 2 and args[0].dim() >= 2
+
+
+def _plain_lookup(args, kwargs):
+    """Whether `F.embedding(*args, **kwargs)` is a plain row lookup (the options that change
+    the gradient, or the table, left at their defaults), as Keras' `take` calls it."""
+    options = dict(padding_idx=None, max_norm=None, scale_grad_by_freq=False, sparse=False)
+    return len(args) == 2 and all(kwargs.get(k, v) == v for k, v in options.items())
+
+
+def _spare_gradient(table):
+    """The gradient buffer `table` (a leaf) still holds from the previous step, if a lookup
+    can reuse it: dense, with the table's dtype, shape and strides. (That tensor is then
+    overwritten with the new gradient.)"""
+    import torch
+
+    if not (isinstance(table, torch.Tensor) and table.is_leaf and table.requires_grad):
+        return None
+    spare = table.grad
+    same = (
+        spare is not None
+        and spare.layout == torch.strided
+        and spare.dtype == table.dtype
+        and spare.shape == table.shape
+        and spare.stride() == table.stride()
+    )
+    return spare if same else None
+
+
+@contextlib.contextmanager
+def lean_training_step():
+    """The scope of one training step on torch (a `TorchFunctionMode`, since a training step
+    is not traced, so the graph rewrites above cannot reach it), with the same arithmetic:
+
+    - Every float32 CPU `torch.matmul(x, kernel)` with a 2-D `kernel` (the product of Keras'
+      `Dense`, and of a tied LM head) runs on oneDNN, forward and the inputs' gradient; the
+      kernel's gradient stays on `torch.mm`. On this project's CPUs (2-core AMD EPYC,
+      AVX-512), MKL, which `torch.matmul` uses, is slower, ms at 1024 rows (MKL / oneDNN):
+      768 -> 3072 forward 27.2 / 23.0, the inputs' gradient 24.3 / 22.2; 3072 -> 768 24.5 /
+      22.4 and 27.5 / 23.6. For the kernel's gradient it is as fast (26.8 / 24.8, 24.3 / 28.4).
+    - A table lookup (Keras' `take` of rows: `F.embedding`) writes its table's gradient into
+      the buffer of the previous step, zeroed, instead of a new one. Keras drops the
+      gradients between steps (`zero_grad`), so torch would fill a new buffer every step, and
+      a buffer that large comes fresh from the OS: RoBERTa-base's 154 MB word-embedding
+      gradient took 0.18-0.20 s of a 3.3 s step (transformers pays the same), against about
+      5 ms to zero one already in use.
     """
     import torch
 
+    onednn = torch.backends.mkldnn.is_available()
+
     class Mode(torch.overrides.TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            if func is torch.matmul and len(args) == 2 and not kwargs:
-                x, kernel = args
-                plain = all(
-                    isinstance(t, torch.Tensor)
-                    and t.dtype == torch.float32
-                    and t.device.type == "cpu"
-                    and t.layout == torch.strided
-                    for t in args
-                )
-                if plain and kernel.dim() == 2 and x.dim() >= 2:
-                    return _onednn_product().apply(x, kernel)
-            return func(*args, **(kwargs or {}))
+            kwargs = kwargs or {}
+            if func is torch.matmul and onednn and _plain_product(args, kwargs):
+                return _onednn_product().apply(*args)
+            if func is torch.nn.functional.embedding and _plain_lookup(args, kwargs):
+                spare = _spare_gradient(args[1])
+                if spare is not None and torch.is_grad_enabled():
+                    return _lookup_reusing_gradient().apply(*args, spare)
+            return func(*args, **kwargs)
 
-    if not torch.backends.mkldnn.is_available():
-        yield
-        return
     with Mode():
         yield
 

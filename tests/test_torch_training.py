@@ -1,5 +1,6 @@
-"""torch training steps: the float32 products of a step run on oneDNN
-(`keras_models.torch_fast_paths.onednn_products`) with the gradients torch's own give."""
+"""torch training steps (`keras_models.torch_fast_paths.lean_training_step`): float32 products
+on oneDNN with the gradients torch's own give, and table gradients written into the previous
+step's buffer."""
 
 import contextlib
 
@@ -24,7 +25,7 @@ def test_products_and_their_gradients_match_torch_matmul():
     upstream = torch.tensor(rng.normal(size=(2, 5, 4)), dtype=torch.float32)
     want = torch.matmul(x, kernel)
     want_grads = torch.autograd.grad(want, (x, kernel), upstream)
-    with torch_fast_paths.onednn_products():
+    with torch_fast_paths.lean_training_step():
         got = torch.matmul(x, kernel)
         # Not caught: 16-bit operands, and batched (3-D) kernels such as attention's.
         half = torch.matmul(x.bfloat16(), kernel.bfloat16())
@@ -38,7 +39,7 @@ def test_products_and_their_gradients_match_torch_matmul():
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-5)
     # Only the gradients asked for are computed.
     frozen = kernel.detach()
-    with torch_fast_paths.onednn_products():
+    with torch_fast_paths.lean_training_step():
         (grad_x,) = torch.autograd.grad(torch.matmul(x, frozen), (x,), upstream)
     np.testing.assert_allclose(grad_x.numpy(), want_grads[0].numpy(), rtol=1e-5, atol=1e-5)
 
@@ -53,10 +54,10 @@ def test_train_steps_run_in_the_scope_with_torch_own_results(monkeypatch):
         entered.append(1)
         return scope()
 
-    scope = torch_fast_paths.onednn_products
+    scope = torch_fast_paths.lean_training_step
     results = {}
     for name, replacement in (("onednn", counted), ("torch", contextlib.nullcontext)):
-        monkeypatch.setattr(torch_fast_paths, "onednn_products", replacement)
+        monkeypatch.setattr(torch_fast_paths, "lean_training_step", replacement)
         keras.utils.set_random_seed(0)
         no_dropout = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         model = task(family, backbone(family, **no_dropout))
@@ -69,3 +70,19 @@ def test_train_steps_run_in_the_scope_with_torch_own_results(monkeypatch):
     np.testing.assert_allclose(results["onednn"][0], results["torch"][0], rtol=1e-5)
     for got, want in zip(results["onednn"][1], results["torch"][1]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_table_gradients_are_written_into_the_previous_step_buffer():
+    family = "roberta"
+    x = inputs(family, [[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]])
+    y = labels(family, x)
+    model = task(family, backbone(family))
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    table = model.backbone.token_embedding.embeddings.value
+    model.train_on_batch(x, y)
+    # Its memory, kept alive (a reference to the tensor itself would make autograd copy it):
+    # a new buffer could not be placed there.
+    memory = table.grad.untyped_storage()
+    model.train_on_batch(x, y)
+    # The same buffer, now holding this step's gradient (its values: the test above).
+    assert table.grad.untyped_storage().data_ptr() == memory.data_ptr()

@@ -345,12 +345,12 @@ class InputNormalizingModel(keras.Model):
         return super().compile(with_fused_update(optimizer), *args, **kwargs)
 
     def train_step(self, *args):
-        """Keras' training step; on torch its float32 products run on oneDNN, as fast paths
-        do in inference (`torch_fast_paths.onednn_products`), except under `jit_compile=True`,
-        where torch compiles the step and picks its own kernels."""
+        """Keras' training step; on torch inside `torch_fast_paths.lean_training_step` (float32
+        products on oneDNN, table gradients in reused buffers: the same arithmetic), except
+        under `jit_compile=True`, where torch compiles the step and picks its own kernels."""
         if keras.backend.backend() != "torch" or self.jit_compile:
             return super().train_step(*args)
-        with torch_fast_paths.onednn_products():
+        with torch_fast_paths.lean_training_step():
             return super().train_step(*args)
 
     def predict_step(self, *args):
