@@ -4,6 +4,8 @@ these on torch only; no other backend imports torch.
 
 - `traced_call`: `predict` and `predict_on_batch` replay a `torch.jit.trace` of the graph.
 - `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step.
+- `lean_training_step`: a training step's float32 products on oneDNN, and its table
+  gradients written into the previous step's buffers.
 - `dropout`: a dropout mask from four 15-bit numbers per 64-bit draw.
 - `write_in_place`: a decoding step written into its cache buffer in place.
 - `int8_matmul` / `int8_dense_call`: Keras' int8 products on torch's int8 kernel
@@ -250,26 +252,30 @@ def _read_onednn_packed(graph):
     for node in list(graph.nodes()):
         if node.kind() != "aten::matmul":
             continue
-        operands = [node.inputsAt(0), node.inputsAt(1)]
-        if any(_float32_sizes(v) is None for v in operands):
+        left, right = node.inputsAt(0), node.inputsAt(1)
+        left_sizes, right_sizes = _float32_sizes(left), _float32_sizes(right)
+        if left_sizes is None or right_sizes is None:
             continue
-        # `x @ kernel`, or `weight @ y` (= `(y.T @ weight.T).T`, `y` 2-D).
-        index, as_is = _weight_behind(operands[1], weights)
-        x, kernel, flip = operands[0], operands[1], False
-        if index is None and len(_float32_sizes(operands[1])) == 2:
-            index, as_is = _weight_behind(operands[0], weights)
-            x, kernel, flip = operands[1], operands[0], True
-            as_is = None if index is None else not as_is
-        if index is None or len(_float32_sizes(kernel)) != 2:
+        # `x @ kernel`, or `weight @ y` (= `(y.T @ weight.T).T`, `y` 2-D), whose kernel is
+        # the transpose of `weight`.
+        flip = False
+        index, as_is = _weight_behind(right, weights)
+        if index is None and len(right_sizes) == 2:
+            flip = True
+            index, weight_as_is = _weight_behind(left, weights)
+            as_is = not weight_as_is
+        x, weight, kernel_sizes = (
+            (right, left, left_sizes[::-1]) if flip else (left, right, right_sizes)
+        )
+        if index is None or len(kernel_sizes) != 2:
             continue
-        sizes = _float32_sizes(kernel)[::-1] if flip else _float32_sizes(kernel)
-        if (index, as_is) not in added:
+        if (index, as_is) not in added:  # the packed entry is `[n, k]`
             entry = unpack.addOutput()
-            added[(index, as_is)] = entry.setType(kernel.type().with_sizes(sizes[::-1]))
+            added[(index, as_is)] = entry.setType(weight.type().with_sizes(kernel_sizes[::-1]))
         # The bias and activation of a `Dense` join the product (the output is written once).
         bias, attr, algorithm, last = None, "none", "", node
         if not flip:
-            bias, attr, algorithm, last = _bias_and_activation(node, sizes[1], weights)
+            bias, attr, algorithm, last = _bias_and_activation(node, kernel_sizes[1], weights)
         constants = [graph.insertConstant(c) for c in (None, attr, algorithm)]
         for constant in constants:  # inserted at the graph's end: move them
             constant.node().moveBefore(last)
@@ -277,7 +283,7 @@ def _read_onednn_packed(graph):
         scalars = insert("prim::ListConstruct", [], last, scalars)
         output = last.output().type()
         if flip:
-            x = insert("aten::t", [x], node, x.type().with_sizes(_float32_sizes(x)[::-1]))
+            x = insert("aten::t", [x], node, x.type().with_sizes(right_sizes[::-1]))
             output = output.with_sizes(_float32_sizes(node.output())[::-1])
         bias = constants[0] if bias is None else bias
         operands = [x, added[(index, as_is)], bias, constants[1], scalars, constants[2]]
@@ -356,12 +362,10 @@ def _read_fbgemm_packed(graph):
     for node in graph.nodes():
         if node.kind() != "quantized::linear_prepack":
             continue
-        value, swaps = node.inputsAt(0).node().inputsAt(0), 0  # the `[n, k]` it quantizes
-        while value.unique() not in weights and value.node().kind() in _LAYOUT_OPS:
-            swaps += value.node().kind() in _SWAPS
-            value = value.node().inputsAt(0)
-        if value.unique() in weights:
-            found.append((node, weights[value.unique()], swaps % 2 == 0))
+        quantized = node.inputsAt(0).node().inputsAt(0)  # the `[n, k]` it quantizes
+        index, as_is = _weight_behind(quantized, weights)
+        if index is not None:
+            found.append((node, index, as_is))
     if not found:
         return []
     kind = found[0][0].output().type()
@@ -453,8 +457,8 @@ def trace_with_weights(variables, fn, args, weights, casts, transpose=False):
 
     Returns:
         `(feed, replay)`: `feed(weights)` is what the trace takes for `weights`, the pair
-        `(tensors, packed)`: the weights with the 16-bit and transposed copies it reads, and
-        the kernels packed for fbgemm (constant while the weights are); `replay(fed, args)`
+        `(tensors, packed)`: the weights with the 16-bit, oneDNN-packed and transposed copies
+        it reads, and the kernels packed for fbgemm (constant while the weights are); `replay(fed, args)`
         returns the nest `fn` returns for those arguments.
     """
     import torch
