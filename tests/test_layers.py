@@ -153,6 +153,80 @@ def test_seeded_dropout_is_keras_dropout():
     )
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the cut is torch's only")
+def test_torch_cached_attention_reads_only_the_written_slots_also_in_a_trace():
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from keras_models import torch_fast_paths
+
+    layer = layers.MultiHeadAttention(num_heads=2, head_dim=4)
+    rng = np.random.default_rng(2)
+    x = torch.tensor(rng.normal(size=(2, 1, 8)), dtype=torch.float32)
+    layer(x)
+
+    def example(index):
+        keys, values = (
+            torch.tensor(rng.normal(size=(2, 2, 9, 4)), dtype=torch.float32) for _ in "kv"
+        )
+        mask = torch.tensor(np.arange(9) <= index).expand(2, 1, 9)
+        return x, keys, values, torch.tensor(index), mask
+
+    def step(x, keys, values, index, mask):
+        return layer(x, attention_mask=mask, cache=(keys, values), cache_index=index)[0]
+
+    # One trace (as decoding records it), replayed at other positions: the cut follows.
+    variables = list(layer.variables)
+    weights = torch_fast_paths.weights_of(variables)
+    with torch.no_grad():
+        feed, replay = torch_fast_paths.trace_with_weights(
+            variables, step, example(3), weights, {}, transpose=True
+        )
+    for index in (1, 6):
+        args = example(index)
+        copies = [a.clone() for a in args]
+        # Scores are returned for every slot, so this reference attends over all of them.
+        want, _, scores = layer(
+            copies[0],
+            attention_mask=copies[4],
+            cache=tuple(copies[1:3]),
+            cache_index=index,
+            return_attention_scores=True,
+        )
+        assert tuple(scores.shape) == (2, 2, 1, 9)
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            got = replay(feed(weights), args)
+        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), atol=1e-6)
+        read = [
+            e.input_shapes[1]
+            for e in prof.events()
+            if e.name == "aten::scaled_dot_product_attention"
+        ]
+        assert read == [[2, 2, index + 1, 4]]
+
+
+def test_torch_attention_equals_keras_attention_on_strided_keys():
+    """`torch_fast_paths.dot_product_attention` (no copies of strided keys and values) gives
+    Keras' values, rows that see no key included."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("torch's own")
+    import torch
+
+    from keras_models import torch_fast_paths
+
+    rng = np.random.default_rng(3)
+    for dtype in (torch.float32, torch.bfloat16):
+        cache = torch.tensor(rng.normal(size=(2, 3, 7, 4)), dtype=dtype)
+        key = cache.transpose(1, 2)[:, :5]  # strided, as a cut cache is
+        value = cache.flip(-1).transpose(1, 2)[:, :5]
+        query = torch.tensor(rng.normal(size=(2, 2, 3, 4)), dtype=dtype)
+        mask = torch.tensor(rng.random((2, 1, 2, 5)) < 0.6)
+        mask[0, :, 1] = False  # a row with no visible key
+        got = torch_fast_paths.dot_product_attention(query, key, value, mask, 0.5)
+        want = keras.ops.dot_product_attention(query, key, value, mask=mask, scale=0.5)
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
 def test_reversible_embedding_projects_few_rows_table_first_also_in_a_torch_trace():
     from keras_models.layers.embeddings import ReversibleEmbedding
 

@@ -243,7 +243,7 @@ def test_torch_trace_runs_float32_products_on_onednn_with_bias_and_activation():
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the traces exist on torch only")
-def test_torch_trace_drops_sizes_and_conversions_that_change_nothing():
+def test_torch_trace_drops_sizes_conversions_and_repeats_that_change_nothing():
     import torch
 
     from keras_models import torch_fast_paths as torch_inference
@@ -252,8 +252,12 @@ def test_torch_trace_drops_sizes_and_conversions_that_change_nothing():
         kernel = weights[0].to("cpu").to(torch.float32)  # as Keras' convert_to_tensor records
         x = flat[0].reshape(flat[0].shape[0] * flat[0].shape[1], -1)  # sizes
         owned = x.to(torch.float32, copy=True)  # a real copy, written in place below
+        before = owned.sum()
         owned.add_(1.0)
-        return [x @ kernel, owned, x.to(torch.float64)]
+        after = owned.sum()  # the same operation as `before`, after a write: kept
+        y = x * 2.0  # (`x` might be `owned`, which is written: its reads are all kept)
+        twice = y.abs() + y.abs()  # recorded twice, run once
+        return [x @ kernel, owned, x.to(torch.float64), before, after, twice]
 
     weights = [torch.ones(3, 5)]
     args = [torch.arange(12, dtype=torch.float32).reshape(2, 2, 3)]
@@ -262,6 +266,8 @@ def test_torch_trace_drops_sizes_and_conversions_that_change_nothing():
     kinds = [node.kind() for node in trace.graph.nodes()]
     assert "aten::size" not in kinds
     assert kinds.count("aten::to") == 2  # the copy and the conversion to float64
+    assert kinds.count("aten::abs") == 1
+    assert kinds.count("aten::sum") == 2
     for got, want in zip(trace(weights, args), fn(weights, args)):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got.numpy(), want.numpy())

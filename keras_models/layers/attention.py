@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_models import torch_fast_paths
 from keras_models.layers.cache_update import write_along
 from keras_models.layers.dropout import Dropout
 
@@ -173,6 +174,12 @@ class MultiHeadAttention(keras.layers.Layer):
             )
             key, value = (_swap_positions_and_heads(x) for x in cache)
         explicit = return_attention_scores or head_mask is not None
+        if cache is not None and not explicit and keras.backend.backend() == "torch":
+            # Only the slots written so far; the rest are masked out. (The scores returned
+            # with `return_attention_scores` keep every slot, as the other backends give.)
+            key, value, attention_mask = torch_fast_paths.written_slots(
+                cache_index + ops.shape(inputs)[1], key, value, attention_mask
+            )
         output, probs = self._attend(
             query, key, value, attention_mask, training, head_mask, explicit
         )
@@ -220,6 +227,8 @@ class MultiHeadAttention(keras.layers.Layer):
                     head_mask = ops.expand_dims(head_mask, 0)
                 probs = probs * head_mask[:, :, None, None]
             output = ops.einsum("bhqk,bkhd->bqhd", probs, value)
+        elif keras.backend.backend() == "torch":
+            output = torch_fast_paths.dot_product_attention(query, key, value, mask, scale)
         else:
             output = ops.dot_product_attention(query, key, value, mask=mask, scale=scale)
         if mask is None:
