@@ -48,6 +48,7 @@ import collections
 import contextlib
 import contextvars
 import functools
+import math
 import warnings
 import weakref
 
@@ -565,7 +566,7 @@ def decoding(traces):
         _DECODING.reset(token)
 
 
-def lean_body(model, name, body):
+def lean_body(model, name, body, from_call=1):
     """`body(*loop_vars)` replayed from a `torch.jit.trace` inside `decoding()`.
 
     The decode loop's Python body runs Keras' per-layer and per-op dispatch at every step,
@@ -574,11 +575,19 @@ def lean_body(model, name, body):
     a `StatelessScope`), so weight updates are seen; every other tensor the body needs must be
     a loop variable, since closed-over tensors would be frozen into the trace. Outside
     `decoding()` (and on other backends) `body` is returned unchanged.
+
+    `from_call`: the call of the compiled loop (of one shape) from which `body` is traced;
+    the calls before run it as it is. For a body that runs once per call, whose trace costs
+    more than many runs.
     """
     state = _DECODING.get()
     if state is None:
         return body
     traces, this_call = state
+    if name not in traces:
+        calls = traces[("calls", name)] = traces.get(("calls", name), 0) + 1
+        if calls < from_call:
+            return body
     variables = list(model.variables)
 
     def run(*args):
@@ -901,19 +910,31 @@ def int8_matmul(x, kernel):
 
     lead = tuple(x.shape[:-1])
     rows = x.reshape(-1, x.shape[-1])
-    if _on_fbgemm(kernel):
+    if _on_fbgemm(rows.shape[0], kernel):
         product = _fbgemm_product(rows, _fbgemm_pack(kernel))
     else:
         product = torch._int_mm(rows, kernel)
     return product.reshape(lead + (kernel.shape[-1],))
 
 
-def _on_fbgemm(kernel):
-    """Whether `int8_matmul` multiplies by `kernel` on fbgemm: inside a trace, on a CPU where
-    fbgemm computes Keras' values (`_fbgemm_exact`)."""
+#: The most rows `int8_matmul` multiplies on fbgemm. From 16 rows on `torch._int_mm` is as
+#: fast (OPT-125m's kernels at 16-128 rows), and needs no packed copy: a prompt's step, traced
+#: once per prompt shape, then packs nothing (a packing of OPT-125m's kernels takes 0.5 s).
+FBGEMM_FOR_ROWS = 16
+
+
+def _on_fbgemm(rows, kernel):
+    """Whether `int8_matmul` multiplies `rows` rows by `kernel` on fbgemm: inside a trace, for
+    at most `FBGEMM_FOR_ROWS` rows, on a CPU where fbgemm computes Keras' values
+    (`_fbgemm_exact`)."""
     import torch
 
-    return torch.jit.is_tracing() and kernel.device.type == "cpu" and _fbgemm_exact()
+    return (
+        torch.jit.is_tracing()
+        and int(rows) <= FBGEMM_FOR_ROWS
+        and kernel.device.type == "cpu"
+        and _fbgemm_exact()
+    )
 
 
 def quantized_product(inputs, kernel, quantizer=None):
@@ -935,7 +956,8 @@ def quantized_product(inputs, kernel, quantizer=None):
         and tuple(quantizer.value_range) == (-127, 127)
         and quantizer.output_dtype == "int8"
     )
-    if not (plain and _on_fbgemm(kernel)):
+    rows = math.prod(int(d) for d in inputs.shape[:-1])
+    if not (plain and _on_fbgemm(rows, kernel)):
         quantized, scale = quantizer(inputs, axis=-1)
         return int8_matmul(quantized, kernel), scale
     # Keras' `abs_max_quantize`, operation for operation, up to its clip.

@@ -36,11 +36,11 @@ def prompts():
 
 
 def hf_generate(hf, ids, mask, **kwargs):
+    kwargs.setdefault("max_new_tokens", NEW_TOKENS)
     with torch.no_grad():
         out = hf.generate(
             input_ids=torch.tensor(ids, dtype=torch.long),
             attention_mask=torch.tensor(mask, dtype=torch.long),
-            max_new_tokens=NEW_TOKENS,
             **kwargs,
         )
     return out.numpy()
@@ -76,6 +76,33 @@ def test_greedy_matches_transformers_on_left_padded_batch(opt):
     np.testing.assert_array_equal(listed, ours)
     single = model.generate(ids[:1], max_new_tokens=NEW_TOKENS)
     np.testing.assert_array_equal(single, hf_generate(hf, ids[:1], mask[:1], do_sample=False))
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_repeated_calls_of_one_shape_keep_transformers_tokens(opt, num_beams, monkeypatch):
+    """Every call of one shape gives transformers' tokens. On torch the loop's body is traced
+    at the first call and the prompt's step at the second, so from the third call on no step
+    runs through Keras' layers."""
+    model, hf = opt
+    ids, mask = prompts()
+    steps = []
+    through_keras = model.call_with_cache
+
+    def counted(*args, **kwargs):
+        steps[-1] += 1
+        return through_keras(*args, **kwargs)
+
+    monkeypatch.setattr(model, "call_with_cache", counted)
+    new = NEW_TOKENS + 1  # a shape no other test compiles
+    theirs = hf_generate(hf, ids, mask, do_sample=False, num_beams=num_beams, max_new_tokens=new)
+    for _ in range(3):
+        steps.append(0)
+        ours = model.generate([ids, mask], max_new_tokens=new, num_beams=num_beams)
+        np.testing.assert_array_equal(ours, theirs)
+    if keras.backend.backend() == "torch":
+        assert steps == [2, 1, 0]
+    else:  # the whole loop compiles at the first call
+        assert steps[1:] == [0, 0]
 
 
 def test_greedy_stop_tokens_match_transformers(opt):

@@ -216,6 +216,16 @@ def test_torch_fbgemm_products_round_as_keras_quantizer_does():
     quantized, _ = keras.quantizers.abs_max_quantize(rows, axis=-1)
     expected = (quantized.to(torch.int64) @ kernel.to(torch.int64)).to(torch.float32)
     np.testing.assert_array_equal(traced(rows, kernel).numpy(), expected.numpy())
+    # More rows than `FBGEMM_FOR_ROWS` (a prompt's step) run on `torch._int_mm`: as fast
+    # there, and with no kernel to pack. The sums are the same.
+    many = rows.repeat(torch_fast_paths.FBGEMM_FOR_ROWS // 5 + 1, 1)
+    traced = torch.jit.trace(
+        lambda x, k: torch_fast_paths.quantized_product(x, k)[0], (many, kernel), check_trace=False
+    )
+    assert "quantized::linear" not in str(traced.graph)
+    assert "aten::_int_mm" in str(traced.graph)
+    repeated = expected.repeat(torch_fast_paths.FBGEMM_FOR_ROWS // 5 + 1, 1)
+    np.testing.assert_array_equal(traced(many, kernel).numpy(), repeated.numpy())
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's int8 kernels")
