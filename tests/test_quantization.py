@@ -180,11 +180,13 @@ def test_int8_fast_paths_give_keras_own_int8_outputs():
 
     def run(model):
         logits = _numpy(model.predict_on_batch(ids)["logits"])
+        # More rows than torch's fbgemm products take (`FBGEMM_FOR_ROWS`).
+        many = _numpy(model.predict_on_batch(np.tile(ids, (1, 5)))["logits"])
         one_row = _numpy(model(ids[:1, :1])["logits"])
         # jax / tensorflow change only one-row products; torch's kernel runs at every size.
         sizes = (1, 2) if keras.backend.backend() == "torch" else (1,)
         tokens = [model.generate(ids[:n], max_new_tokens=5, eos_token_id=[]) for n in sizes]
-        return logits, one_row, *tokens
+        return logits, many, one_row, *tokens
 
     for fast, keras_value in zip(run(ours), run(keras_own)):
         np.testing.assert_array_equal(fast, keras_value)
