@@ -3,7 +3,8 @@ with less Python or less memory traffic. The layers, the model bases and the dec
 these on torch only; no other backend imports torch.
 
 - `traced_call`: `predict` and `predict_on_batch` replay a `torch.jit.trace` of the graph.
-- `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step.
+- `lean_body` inside `decoding()`: the decode loop's body, traced once, replayed every step
+  (and the prompt's step, traced at the second call of a prompt shape).
 - `lean_training_step`: a training step's float32 products on oneDNN, and its table
   gradients written into the previous step's buffers.
 - `dropout`: a dropout mask from four 15-bit numbers per 64-bit draw.
@@ -12,7 +13,7 @@ these on torch only; no other backend imports torch.
   written so far, read where they lie.
 - `int8_matmul` / `int8_dense_call`: Keras' int8 products on torch's int8 kernel
   (`torch._int_mm`) instead of an int32 `matmul` (Keras uses the kernel on CUDA only), and
-  inside traces on fbgemm's from prepacked kernels.
+  inside traces, up to `FBGEMM_FOR_ROWS` rows, on fbgemm's from prepacked kernels.
 
 Before a trace is replayed its graph is rewritten: the weights it casts to 16 bits, the
 float32 kernels of its products (which then run on oneDNN, with the bias and activation of a
@@ -899,8 +900,8 @@ def int8_matmul(x, kernel):
 
     Keras' torch `matmul` runs int8 products in int32 on the CPU (no fast kernel: OPT-125m's
     layers take 37 ms a step at one row); `torch._int_mm` computes the same sums with int8
-    kernels (4-7 ms), on the CPU as on CUDA. Inside a trace, on a CPU where fbgemm's sums are
-    exact (`_fbgemm_exact`), the products run on fbgemm (the kernels of torch's own dynamic
+    kernels (4-7 ms), on the CPU as on CUDA. Inside a trace, for at most `FBGEMM_FOR_ROWS`
+    rows, on a CPU where fbgemm's sums are exact (`_fbgemm_exact`), the products run on fbgemm (the kernels of torch's own dynamic
     int8 `Linear`) from a prepacked kernel: the trace records the packing, and
     `_read_fbgemm_packed` has the replay read a packed copy kept with the model instead. In
     OPT-125m's decoding loop that is 94 -> 104 tok/s at batch 1 and 406 -> 493 at batch 8
