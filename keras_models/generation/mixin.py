@@ -85,7 +85,8 @@ class GenerationMixin(TextGenerationMixin):
         checkpoint's `generation_config.json`), overridden by `generation_config` and then by
         keyword arguments; lengths count as transformers counts them (`max_length` includes the
         prompt of a decoder-only model and the start token of a seq2seq decoder). Everything
-        runs in one compiled loop per prompt shape and settings.
+        runs in one compiled loop per prompt shape and settings (on torch: the decoding step
+        traced at the first call, the prompt's step at the second).
 
         A string or a list of strings needs the model's preprocessor (attached by
         `from_preset` when the preset has tokenizer files): the prompts are tokenized (padded
