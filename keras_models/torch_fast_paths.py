@@ -357,14 +357,18 @@ _FBGEMM_PRODUCT = "quantized::linear_with_input_q_dq_qweight_dq_output_fp32"
 def _read_fbgemm_packed(graph):
     """Gives each `quantized::linear_prepack` of `graph` (`int8_matmul` records one per product
     it runs on fbgemm) whose kernel is a weight a new graph input instead: an entry of a list
-    of packed kernels (the trace's third argument), which the caller feeds. Products of the
-    same rows (the query, key and value projections, once `_drop_static_work` has merged the
-    quantization each records of its rows) become one product of their kernels side by side, whose columns each reads (a packed product costs a fixed time besides its
-    bytes: OPT-125m's three 768 x 768 kernels take 150 us a layer at batch 8, side by side
-    115). Returns, for each entry in order, a tuple of what it packs, side by side: `(index
-    in the fed list of a weight, whether it packs the weight as it is (True) or its
-    transpose (False))`; `[]` leaves the graph as it was. A kernel that is not a weight stays
-    packed at every replay.
+    of packed kernels (the trace's third argument), which the caller feeds.
+
+    Products of the same rows (the query, key and value projections, once
+    `_drop_static_work` has merged the quantization each records of its rows) become one
+    product of their kernels side by side, whose columns each reads: a packed product costs a
+    fixed time besides its bytes (OPT-125m's three 768 x 768 kernels take 150 us a layer at
+    batch 8, side by side 115).
+
+    Returns, for each entry in order, a tuple of what it packs, side by side: `(index in the
+    fed list of a weight, whether it packs the weight as it is (True) or its transpose
+    (False))`; `[]` leaves the graph as it was. A kernel that is not a weight stays packed at
+    every replay.
     """
     import torch
 
@@ -385,7 +389,7 @@ def _read_fbgemm_packed(graph):
             key = (inputs[0].unique(), inputs[1].toIValue(), inputs[2].toIValue())
             groups.setdefault(key, []).append((product, index, as_is))
         else:
-            found.append(([node.output()], ((index, as_is),)))
+            found.append((node.output(), ((index, as_is),)))
     if not found and not groups:
         return []
     kind = next(iter(graph.findAllNodes("quantized::linear_prepack"))).output().type()
@@ -393,9 +397,8 @@ def _read_fbgemm_packed(graph):
     unpack = graph.create("prim::ListUnpack", [packed], 0)
     unpack.insertBefore(next(iter(graph.nodes())))
     entries = []
-    for values, members in found:
-        for value in values:
-            value.replaceAllUsesWith(unpack.addOutput().setType(kind))
+    for value, members in found:
+        value.replaceAllUsesWith(unpack.addOutput().setType(kind))
         entries.append(members)
     for group in groups.values():
         entry = unpack.addOutput().setType(kind)
